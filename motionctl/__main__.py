@@ -1,0 +1,3 @@
+from motionctl.cli import run
+
+run()

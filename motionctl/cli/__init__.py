@@ -1,0 +1,69 @@
+"""The ``motionctl`` command line: one sub-command per job, errors as one readable line.
+
+Exit codes: 0 success / legal, 1 a move that is not legal (or a run that faulted), 2 bad input
+(files, arguments), 130 interrupted.  Without ``--debug`` no traceback is ever printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from motionctl import __version__
+from motionctl.cli import check as check_cmd
+from motionctl.cli import tc as tc_cmd
+from motionctl.errors import InputError, MotionctlError
+
+EXIT_OK, EXIT_ILLEGAL, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"motionctl: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="motionctl", description="Robotic motion-control rig sequencer for film and "
+                     "virtual production.")
+    parser.add_argument("--version", action="version", version=f"motionctl {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in (check_cmd, tc_cmd):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as exc:
+        if args.debug:
+            raise
+        print(f"motionctl: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except MotionctlError as exc:
+        if args.debug:
+            raise
+        print(f"motionctl: {exc}", file=sys.stderr)
+        return EXIT_ILLEGAL
+    except KeyboardInterrupt:
+        print("motionctl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for --debug
+        if args.debug:
+            raise
+        print(f"motionctl: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Inverse kinematics that *tracks*: seeded from the previous solution, configuration pinned, tight tolerance.
+
+The numerical solve is roboticstoolbox's compiled Levenberg-Marquardt (``ETS.ik_LM``) started from a
+single seed (``slimit=1``: no random restarts, which is what makes elbows and wrists flip silently in
+other tools).  Around it this module adds what a camera move needs:
+
+* a tolerance of 1e-6 m / 1e-5 rad, verified with our own FK (the library's default residual allows
+  about a millimetre);
+* continuation: if a pose is far from the seed, the solver walks there through intermediate poses so
+  it stays on the same branch of solutions;
+* the rig's pinned configuration (sign of sin q for e.g. elbow and wrist): a solution on another branch
+  is refused, not returned;
+* *follow* axes (a track under an arm): they lead the chain, are held at given values while the rest of
+  the arm is solved, and at keys where nobody pinned them a small search picks the value that moves the
+  arm least;
+* revolute solutions are shifted by whole turns to the in-range value nearest the seed (same pose).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from roboticstoolbox import ET, ETS
+
+from motionctl.errors import SpecError, UnreachableError
+from motionctl.kinematics.fk import Kinematics
+from motionctl.rotations import invert, rotation_angle
+
+TOL_POSITION_M = 1e-6
+TOL_ANGLE_RAD = 1e-5
+_LM_TOL = 1e-20          # residual E = 0.5 e^T e of the compiled solver: far below our tolerance
+_LM_ITERATIONS = 80
+_CONTINUATION = (1, 4, 16)
+_FOLLOW_GRID = 25
+
+
+@dataclass(frozen=True)
+class IKResult:
+    """A solution (possibly beyond a joint limit) and how good it is."""
+
+    q: NDArray[np.float64]
+    position_error_m: float
+    angle_error_rad: float
+    beyond_limits: tuple[str, ...] = field(default=())   # axes outside [min, max]
+
+    @property
+    def within_limits(self) -> bool:
+        return not self.beyond_limits
+
+
+def _interpolate_pose(a: NDArray[np.float64], b: NDArray[np.float64], s: float) -> NDArray[np.float64]:
+    """Pose a fraction ``s`` of the way from ``a`` to ``b`` (straight line, shortest rotation)."""
+    from scipy.spatial.transform import Rotation, Slerp
+    out = np.eye(4)
+    out[:3, 3] = (1 - s) * a[:3, 3] + s * b[:3, 3]
+    slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([a[:3, :3], b[:3, :3]])))
+    out[:3, :3] = slerp([s]).as_matrix()[0]
+    return out
+
+
+class IKTracker:
+    """Solve camera poses for one rig, keeping the arm on one branch of solutions."""
+
+    def __init__(self, kinematics: Kinematics, *, tol_position_m: float = TOL_POSITION_M,
+                 tol_angle_rad: float = TOL_ANGLE_RAD) -> None:
+        self.kin = kinematics
+        rig = kinematics.rig
+        self.rig = rig
+        self.tol_position_m = tol_position_m
+        self.tol_angle_rad = tol_angle_rad
+        names = list(rig.axis_names)
+        self.follow_columns = [names.index(f) for f in rig.follow]
+        if self.follow_columns != list(range(len(self.follow_columns))):
+            raise SpecError("follow axes must be the first axes of the chain (e.g. the track under an arm)",
+                            file=rig.file, key="ik.follow")
+        self.k = len(self.follow_columns)
+        self._split_link = self._first_link_after_follow()
+        self._arm_ets = self._build_ets(self._split_link)
+        self._lower, self._upper = rig.lower, rig.upper
+        self._config = [(names.index(a), s, rig.axes[names.index(a)].linear)
+                        for a, s in rig.configuration.items()]
+
+    # -- chain plumbing -----------------------------------------------------------------------------
+    def _first_link_after_follow(self) -> int:
+        moved = 0
+        for i, link in enumerate(self.kin.links):
+            if moved == self.k:
+                return i
+            if link.joint is not None:
+                moved += 1
+        return len(self.kin.links)
+
+    def _build_ets(self, start: int) -> ETS:
+        """roboticstoolbox ETS from link ``start`` to the camera, joints numbered from 0."""
+        elements: list[ET] = []
+        column = 0
+        for link in self.kin.links[start: self.kin.camera_link + 1]:
+            if not np.allclose(link.pre, np.eye(4)):
+                elements.append(ET.SE3(np.array(link.pre)))
+            if link.joint is not None:
+                maker = {(True, 0): ET.tx, (True, 1): ET.ty, (True, 2): ET.tz,
+                         (False, 0): ET.Rx, (False, 1): ET.Ry, (False, 2): ET.Rz}[
+                    (link.joint.prismatic, link.joint.direction)]
+                elements.append(maker(jindex=column, flip=link.joint.sign < 0))
+                column += 1
+            if not np.allclose(link.post, np.eye(4)):
+                elements.append(ET.SE3(np.array(link.post)))
+        elements.append(ET.SE3(np.array(self.rig.camera_mount)))
+        return ETS(elements)
+
+    def _arm_base(self, follow: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Stage frame of the link before the solved part, for given follow-axis values."""
+        if self._split_link == 0:
+            return np.array(self.rig.base)
+        q = np.zeros(self.kin.n)
+        q[: self.k] = follow
+        return self.kin.link_frames(q, upto=self._split_link - 1)[-1]
+
+    # -- checks ---------------------------------------------------------------------------------------
+    def errors(self, q: NDArray[np.float64], target: NDArray[np.float64]) -> tuple[float, float]:
+        pose = self.kin.camera(q)
+        return (float(np.linalg.norm(pose[:3, 3] - target[:3, 3])),
+                float(rotation_angle(pose[:3, :3], target[:3, :3])))
+
+    def configuration_ok(self, q: NDArray[np.float64]) -> bool:
+        for column, sign, linear in self._config:
+            value = q[column] if linear else math.sin(q[column])
+            if value * sign <= 0:
+                return False
+        return True
+
+    def configuration_of(self, q: NDArray[np.float64]) -> dict[str, str]:
+        return {self.rig.axes[c].name: ("positive" if (q[c] if lin else math.sin(q[c])) > 0 else "negative")
+                for c, _, lin in self._config}
+
+    def _nearest_turn(self, q: NDArray[np.float64], seed: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Shift revolute joints by whole turns to the value nearest the seed that lies in [min, max].
+
+        The same pose, but the joint does not unwind a full turn between neighbouring samples.
+        """
+        out = q.copy()
+        for i, axis in enumerate(self.rig.axes):
+            if axis.linear:
+                continue
+            turns = np.round((seed[i] - q[i]) / (2 * math.pi)) + np.array([0.0, -1.0, 1.0])
+            options = q[i] + 2 * math.pi * turns
+            inside = [v for v in options if axis.min <= v <= axis.max]
+            if inside:
+                out[i] = min(inside, key=lambda v: abs(v - seed[i]))
+        return out
+
+    def _result(self, q: NDArray[np.float64], target: NDArray[np.float64]) -> IKResult:
+        pe, ae = self.errors(q, target)
+        beyond = tuple(a.name for i, a in enumerate(self.rig.axes) if not a.min <= q[i] <= a.max)
+        return IKResult(q, pe, ae, beyond)
+
+    # -- solving --------------------------------------------------------------------------------------
+    def _lm(self, local_target: NDArray[np.float64], seed_arm: NDArray[np.float64]) -> NDArray[np.float64] | None:
+        sol = self._arm_ets.ik_LM(local_target, q0=seed_arm, ilimit=_LM_ITERATIONS, slimit=1, tol=_LM_TOL,
+                                  joint_limits=False)
+        q = np.asarray(sol[0], dtype=float)
+        return q if np.all(np.isfinite(q)) else None
+
+    def solve_arm(self, target: NDArray[np.float64], seed: NDArray[np.float64],
+                  follow: NDArray[np.float64] | None = None, *,
+                  steps: tuple[int, ...] = _CONTINUATION) -> IKResult | None:
+        """Solve with follow axes held (at ``follow``, default the seed's); None if no branch-keeping solution."""
+        seed = np.asarray(seed, dtype=float)
+        fixed = seed[: self.k] if follow is None else np.asarray(follow, dtype=float)
+        base_inv = invert(self._arm_base(fixed))
+        start_pose = self.kin.camera(np.concatenate([fixed, seed[self.k:]]))
+        for count in steps:
+            arm = seed[self.k:].copy()
+            for step in range(1, count + 1):
+                pose = target if step == count else _interpolate_pose(start_pose, target, step / count)
+                solved = self._lm(base_inv @ pose, arm)
+                if solved is None:
+                    break
+                arm = solved
+            else:
+                q = self._nearest_turn(np.concatenate([fixed, arm]), seed)
+                result = self._result(q, target)
+                if (result.position_error_m <= self.tol_position_m and result.angle_error_rad <= self.tol_angle_rad
+                        and self.configuration_ok(q)):
+                    return result
+        return None
+
+    def solve(self, target: NDArray[np.float64], seed: NDArray[np.float64], *,
+              follow: NDArray[np.float64] | None = None, frame: int | None = None) -> IKResult:
+        """Solve one camera pose near ``seed``.
+
+        ``follow`` pins the follow axes; when it is None and the rig has follow axes, they are searched
+        over their range for the solution closest to the seed (within limits if any is).  Raises
+        :class:`UnreachableError` (naming ``frame``) when no solution keeps the pinned configuration.
+        """
+        target = np.asarray(target, dtype=float)
+        seed = np.asarray(seed, dtype=float)
+        if self.k == 0 or follow is not None:
+            result = self.solve_arm(target, seed, follow)
+            if result is None:
+                raise self._unreachable(target, seed, frame)
+            return result
+        candidates = [seed[: self.k]]
+        axes = self.rig.axes[: self.k]
+        grids = [np.linspace(a.min + a.soft_margin, a.max - a.soft_margin, _FOLLOW_GRID) for a in axes]
+        candidates += [np.array(v) for v in np.stack(np.meshgrid(*grids, indexing="ij"), -1).reshape(-1, self.k)]
+        best: tuple[float, IKResult] | None = None
+        for values in candidates:
+            result = self.solve_arm(target, seed, values, steps=(1, 4))
+            if result is None:
+                continue
+            # metres of follow axis and radians of arm joint weigh alike, the arm 4x more: moving the
+            # track is cheap and keeps the arm in the middle of its reach.
+            delta = result.q - seed
+            cost = float(np.sum(delta[self.k:] ** 2) + 0.25 * np.sum(delta[: self.k] ** 2))
+            cost += 1e3 * len(result.beyond_limits)
+            if best is None or cost < best[0]:
+                best = (cost, result)
+        if best is None:
+            raise self._unreachable(target, seed, frame)
+        return best[1]
+
+    def _unreachable(self, target: NDArray[np.float64], seed: NDArray[np.float64],
+                     frame: int | None) -> UnreachableError:
+        """Explain a failure: out of reach entirely, or only reachable on another branch."""
+        loose = self._lm(invert(self._arm_base(seed[: self.k])) @ target, seed[self.k:])
+        pe = ae = None
+        if loose is not None:
+            q = np.concatenate([seed[: self.k], loose])
+            pe, ae = self.errors(q, target)
+            if pe <= self.tol_position_m and ae <= self.tol_angle_rad and not self.configuration_ok(q):
+                pinned = ", ".join(f"{k} {v}" for k, v in self.configuration_of(seed).items())
+                return UnreachableError(f"camera pose is reachable only in another arm configuration "
+                                        f"(pinned: {pinned})", frame=frame, position_error_m=pe,
+                                        angle_error_rad=ae)
+        where = np.round(target[:3, 3], 3).tolist()
+        detail = f" (the solver's best attempt misses by {pe * 1000:.0f} mm)" if pe is not None and pe > 1e-3 else ""
+        return UnreachableError(f"camera pose at {where} m is out of reach{detail}", frame=frame,
+                                position_error_m=pe, angle_error_rad=ae)
