@@ -100,11 +100,18 @@ class Kinematics:
         out = frames[:, -1] @ self.rig.camera_mount
         return out[0] if single else out
 
+    def camera_from_frames(self, frames: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Camera poses from ``link_frames`` output (saves a second FK pass)."""
+        return frames[:, self.camera_link] @ self.rig.camera_mount
+
     def capsules_world(self, frames: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Capsule endpoints in the stage frame from ``link_frames`` output: two ``(N, C, 3)`` arrays."""
         caps = self.capsules
-        sel = frames[:, caps.link]                    # (N, C, 4, 4)
-        rot, trans = sel[..., :3, :3], sel[..., :3, 3]
-        a = np.einsum("ncij,cj->nci", rot, caps.a) + trans
-        b = np.einsum("ncij,cj->nci", rot, caps.b) + trans
+        count = frames.shape[0]
+        a = np.empty((count, len(caps.radius), 3))
+        b = np.empty_like(a)
+        for c, link in enumerate(caps.link):
+            rot, trans = frames[:, link, :3, :3], frames[:, link, :3, 3]
+            a[:, c] = rot @ caps.a[c] + trans
+            b[:, c] = rot @ caps.b[c] + trans
         return a, b

@@ -35,6 +35,8 @@ _LM_TOL = 1e-20          # residual E = 0.5 e^T e of the compiled solver: far be
 _LM_ITERATIONS = 80
 _CONTINUATION = (1, 4, 16)
 _FOLLOW_GRID = 25
+_SEARCH_ITERATIONS = 30
+_WALK_CANDIDATES = 4
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,7 @@ class IKTracker:
 
     def _arm_base(self, follow: NDArray[np.float64]) -> NDArray[np.float64]:
         """Stage frame of the link before the solved part, for given follow-axis values."""
-        if self._split_link == 0:
-            return np.array(self.rig.base)
-        q = np.zeros(self.kin.n)
-        q[: self.k] = follow
-        return self.kin.link_frames(q, upto=self._split_link - 1)[-1]
+        return self.arm_bases(np.asarray(follow, dtype=float)[None])[0]
 
     # -- checks ---------------------------------------------------------------------------------------
     def errors(self, q: NDArray[np.float64], target: NDArray[np.float64]) -> tuple[float, float]:
@@ -131,6 +129,14 @@ class IKTracker:
             if value * sign <= 0:
                 return False
         return True
+
+    def singularity_penalty(self, q: NDArray[np.float64]) -> float:
+        """Grows as a pinned joint nears its singular value (sin q = 0)."""
+        penalty = 0.0
+        for column, _, linear in self._config:
+            if not linear:
+                penalty += 0.05 / max(math.sin(q[column]) ** 2, 1e-6)
+        return penalty
 
     def configuration_of(self, q: NDArray[np.float64]) -> dict[str, str]:
         return {self.rig.axes[c].name: ("positive" if (q[c] if lin else math.sin(q[c])) > 0 else "negative")
@@ -158,8 +164,9 @@ class IKTracker:
         return IKResult(q, pe, ae, beyond)
 
     # -- solving --------------------------------------------------------------------------------------
-    def _lm(self, local_target: NDArray[np.float64], seed_arm: NDArray[np.float64]) -> NDArray[np.float64] | None:
-        sol = self._arm_ets.ik_LM(local_target, q0=seed_arm, ilimit=_LM_ITERATIONS, slimit=1, tol=_LM_TOL,
+    def _lm(self, local_target: NDArray[np.float64], seed_arm: NDArray[np.float64],
+            iterations: int = _LM_ITERATIONS) -> NDArray[np.float64] | None:
+        sol = self._arm_ets.ik_LM(local_target, q0=seed_arm, ilimit=iterations, slimit=1, tol=_LM_TOL,
                                   joint_limits=False)
         q = np.asarray(sol[0], dtype=float)
         return q if np.all(np.isfinite(q)) else None
@@ -203,25 +210,97 @@ class IKTracker:
             if result is None:
                 raise self._unreachable(target, seed, frame)
             return result
-        candidates = [seed[: self.k]]
         axes = self.rig.axes[: self.k]
         grids = [np.linspace(a.min + a.soft_margin, a.max - a.soft_margin, _FOLLOW_GRID) for a in axes]
-        candidates += [np.array(v) for v in np.stack(np.meshgrid(*grids, indexing="ij"), -1).reshape(-1, self.k)]
-        best: tuple[float, IKResult] | None = None
-        for values in candidates:
-            result = self.solve_arm(target, seed, values, steps=(1, 4))
+        candidates = np.concatenate([seed[None, : self.k],
+                                     np.stack(np.meshgrid(*grids, indexing="ij"), -1).reshape(-1, self.k)])
+        # One LM solve per candidate from the seed's arm, verified together with one batched FK.
+        local = invert(self.arm_bases(candidates)) @ target
+        solutions = np.full((len(candidates), self.kin.n), np.nan)
+        for i, values in enumerate(candidates):
+            arm = self._lm(local[i], seed[self.k:], iterations=_SEARCH_ITERATIONS)
+            if arm is not None:
+                solutions[i] = self._nearest_turn(np.concatenate([values, arm]), seed)
+        usable = np.flatnonzero(np.all(np.isfinite(solutions), axis=1))
+        ok = usable[self.reaches(solutions[usable], target)] if len(usable) else usable
+        if not len(ok):
+            # Nothing converged in one go: walk there by continuation, trying the follow positions that
+            # put the arm's base nearest the camera first.
+            bases = self.arm_bases(candidates)
+            order = np.argsort(np.linalg.norm(bases[:, :2, 3] - target[:2, 3], axis=1), kind="stable")
+            walked = [r for r in (self.solve_arm(target, seed, candidates[i]) for i in order[:_WALK_CANDIDATES])
+                      if r is not None]
+            if not walked:
+                raise self._unreachable(target, seed, frame)
+            return min(walked, key=lambda r: float(np.sum((r.q - seed) ** 2)) + self.singularity_penalty(r.q)
+                       + 1e3 * (not r.within_limits))
+        # Metres of follow axis and radians of arm joint weigh alike: move as little as possible, and stay
+        # away from the singularities the configuration pins (elbow straight, wrist flip), where the
+        # wrist would have to spin fast to follow a smooth camera path.  Out-of-range solutions come last.
+        costs = [float(np.sum((solutions[i] - seed) ** 2)) + self.singularity_penalty(solutions[i])
+                 + 1e3 * (not self._in_range(solutions[i])) for i in ok]
+        return self._result(solutions[ok[int(np.argmin(costs))]], target)
+
+    # -- batched helpers for tracking a path ----------------------------------------------------------
+    def arm_bases(self, follow: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Stage frames (N, 4, 4) of the link before the solved part, for N follow-axis vectors."""
+        if self._split_link == 0:
+            return np.broadcast_to(np.asarray(self.rig.base), (len(follow), 4, 4))
+        q = np.zeros((len(follow), self.kin.n))
+        q[:, : self.k] = follow
+        return self.kin.link_frames(q, upto=self._split_link - 1)[:, -1]
+
+    def reaches(self, q: NDArray[np.float64], targets: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Which solutions (N, n) hit their targets within tolerance in the pinned configuration."""
+        poses = self.kin.camera(q)
+        pos = np.linalg.norm(poses[..., :3, 3] - targets[..., :3, 3], axis=-1) <= self.tol_position_m
+        ang = rotation_angle(poses[..., :3, :3], targets[..., :3, :3]) <= self.tol_angle_rad
+        conf = np.ones(len(q), dtype=bool)
+        for column, sign, linear in self._config:
+            value = q[:, column] if linear else np.sin(q[:, column])
+            conf &= value * sign > 0
+        return pos & ang & conf
+
+    def _in_range(self, q: NDArray[np.float64]) -> bool:
+        return bool(np.all((q >= self._lower) & (q <= self._upper)))
+
+    def track(self, targets: NDArray[np.float64], follow: NDArray[np.float64], seed: NDArray[np.float64],
+              frames: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
+        """Solve a sequence of nearby poses in order, each seeded from the previous solution.
+
+        ``follow`` (N, k) holds the follow axes at every pose.  Fast path: one LM call per pose, then one
+        batched check; poses that fail it are solved again with continuation from their predecessor.
+        Raises :class:`UnreachableError` naming the frame (``frames[i]``) of the first pose that fails.
+        """
+        count = len(targets)
+        local = invert(self.arm_bases(follow)) @ targets
+        out = np.empty((count, self.kin.n))
+        previous = np.asarray(seed, dtype=float)
+        for i in range(count):
+            arm = self._lm(local[i], previous[self.k:])
+            out[i, : self.k] = follow[i]
+            out[i, self.k:] = arm if arm is not None else np.nan
+            if arm is not None:
+                previous = out[i]
+        # The compiled solver returns angles wrapped to one turn: unwrap along the sequence (neighbours
+        # are close), then put the whole sequence on the turn nearest the seed.
+        revolute = [i for i, a in enumerate(self.rig.axes) if not a.linear and i >= self.k]
+        finite = np.all(np.isfinite(out), axis=1)
+        if finite.any():
+            rows = np.flatnonzero(finite)
+            out[np.ix_(rows, revolute)] = np.unwrap(out[np.ix_(rows, revolute)], axis=0)
+            first = out[rows[0]]
+            shift = self._nearest_turn(first, np.asarray(seed, dtype=float)) - first
+            out[np.ix_(rows, revolute)] += shift[revolute]
+        good = np.all(np.isfinite(out), axis=1)
+        good[good] = self.reaches(out[good], targets[good])
+        for i in np.flatnonzero(~good):
+            before = out[i - 1] if i else np.asarray(seed, dtype=float)
+            result = self.solve_arm(targets[i], before, follow[i])
             if result is None:
-                continue
-            # metres of follow axis and radians of arm joint weigh alike, the arm 4x more: moving the
-            # track is cheap and keeps the arm in the middle of its reach.
-            delta = result.q - seed
-            cost = float(np.sum(delta[self.k:] ** 2) + 0.25 * np.sum(delta[: self.k] ** 2))
-            cost += 1e3 * len(result.beyond_limits)
-            if best is None or cost < best[0]:
-                best = (cost, result)
-        if best is None:
-            raise self._unreachable(target, seed, frame)
-        return best[1]
+                raise self._unreachable(targets[i], before, None if frames is None else int(frames[i]))
+            out[i] = result.q
+        return out
 
     def _unreachable(self, target: NDArray[np.float64], seed: NDArray[np.float64],
                      frame: int | None) -> UnreachableError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import xml.parsers.expat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 from motionctl.errors import SpecError
 from motionctl.rotations import frozen, homogeneous, rot_x, rot_y, rot_z, rpy_to_matrix
 from motionctl.spec.shapes import Capsule
+from motionctl.spec.source import one_line, suggest
 
 AXIS_LETTERS = "xyz"
 
@@ -117,6 +119,11 @@ class _Element:
         return next((c for c in self.children if c.tag == tag), None)
 
 
+def _error(message: str, file: str, line: int | None = None) -> SpecError:
+    """A URDF error; names and attribute values quoted from the file cannot break the one line."""
+    return SpecError(one_line(message), file=file, line=line)
+
+
 def _parse_xml(text: bytes, file: str) -> _Element:
     parser = xml.parsers.expat.ParserCreate()
     stack: list[_Element] = []
@@ -140,6 +147,8 @@ def _parse_xml(text: bytes, file: str) -> _Element:
     except xml.parsers.expat.ExpatError as exc:
         raise SpecError(f"XML error: {xml.parsers.expat.ErrorString(exc.code)}", file=file,
                         line=exc.lineno) from None
+    except (LookupError, ValueError) as exc:  # e.g. an encoding="..." that Python does not know
+        raise _error(f"XML error: {exc}", file, parser.CurrentLineNumber) from None
     if not root:
         raise SpecError("empty XML document", file=file)
     return root[0]
@@ -152,8 +161,7 @@ def _floats(element: _Element, attr: str, default: str, file: str) -> NDArray[np
     except ValueError:
         values = []
     if len(values) != 3 or not all(math.isfinite(v) for v in values):
-        raise SpecError(f'<{element.tag} {attr}="{raw}">: expected three finite numbers', file=file,
-                        line=element.line)
+        raise _error(f'<{element.tag} {attr}="{raw}">: expected three finite numbers', file, element.line)
     return np.array(values)
 
 
@@ -164,34 +172,40 @@ class UrdfJointLimits:
     velocity: float | None
 
 
-def load_urdf(path: Path, shown: str, tip: str) -> tuple[list[LinkSpec], dict[str, UrdfJointLimits],
-                                                         str]:
+def load_urdf(path: Path, shown: str, tip: str,
+              tip_error: Callable[[str], SpecError] | None = None,
+              ) -> tuple[list[LinkSpec], dict[str, UrdfJointLimits], str]:
     """Read the serial chain from the URDF's root link to ``tip``.
 
     Returns the links in order (root first, the root link itself carrying no joint), the URDF limits of
     each movable joint (so the rig file can be checked against them) and the root link's name.
+    ``tip_error(message)`` builds the error for a ``tip`` the URDF does not have (so it can point at the
+    rig file's ``tip`` key); by default it names the URDF.
     """
+    shown = one_line(shown)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise SpecError("URDF file not found", file=shown) from None
     except OSError as exc:
         raise SpecError(f"cannot read URDF: {exc.strerror or exc}", file=shown) from None
+    except ValueError as exc:  # e.g. a NUL character in the path
+        raise SpecError(f"not a valid URDF file name ({exc})", file=shown) from None
     robot = _parse_xml(data, shown)
     if robot.tag != "robot":
-        raise SpecError(f"expected a <robot> root element, found <{robot.tag}>", file=shown, line=robot.line)
+        raise _error(f"expected a <robot> root element, found <{robot.tag}>", shown, robot.line)
     links = {c.attrs.get("name"): c for c in robot.children if c.tag == "link"}
     by_child: dict[str, _Element] = {}
     for joint in (c for c in robot.children if c.tag == "joint"):
         child = joint.child("child")
         parent = joint.child("parent")
         if child is None or parent is None or "link" not in child.attrs or "link" not in parent.attrs:
-            raise SpecError(f'joint "{joint.attrs.get("name")}" needs <parent link=...> and <child link=...>',
-                            file=shown, line=joint.line)
+            raise _error(f'joint "{joint.attrs.get("name")}" needs <parent link=...> and <child link=...>',
+                         shown, joint.line)
         by_child[child.attrs["link"]] = joint
     if tip not in links:
-        from motionctl.spec.source import suggest
-        raise SpecError(f'URDF has no link "{tip}"{suggest(tip, [n for n in links if n])}', file=shown)
+        message = f'URDF has no link "{tip}"{suggest(tip, [n for n in links if n])}'
+        raise tip_error(message) if tip_error is not None else _error(message, shown)
     chain: list[_Element] = []
     name = tip
     seen = {tip}
@@ -200,7 +214,7 @@ def load_urdf(path: Path, shown: str, tip: str) -> tuple[list[LinkSpec], dict[st
         chain.append(joint)
         name = joint.child("parent").attrs["link"]  # type: ignore[union-attr]
         if name in seen:
-            raise SpecError(f'URDF joints form a loop through link "{name}"', file=shown, line=joint.line)
+            raise _error(f'URDF joints form a loop through link "{name}"', shown, joint.line)
         seen.add(name)
     root_name = name
     chain.reverse()
@@ -219,8 +233,8 @@ def load_urdf(path: Path, shown: str, tip: str) -> tuple[list[LinkSpec], dict[st
             axis = _floats(axis_el, "xyz", "1 0 0", shown) if axis_el is not None else np.array([1.0, 0, 0])
             nonzero = np.flatnonzero(np.abs(axis) > 1e-12)
             if len(nonzero) != 1 or not math.isclose(abs(axis[nonzero[0]]), 1.0, abs_tol=1e-9):
-                raise SpecError(f'joint "{jname}": axis must be along x, y or z (got {axis.tolist()})',
-                                file=shown, line=(axis_el or joint).line)
+                raise _error(f'joint "{jname}": axis must be along x, y or z (got {axis.tolist()})',
+                             shown, (axis_el or joint).line)
             direction = int(nonzero[0])
             ref = JointRef(jname, jtype == "prismatic", direction, float(np.sign(axis[direction])))
             limit = joint.child("limit")
@@ -228,14 +242,16 @@ def load_urdf(path: Path, shown: str, tip: str) -> tuple[list[LinkSpec], dict[st
                 def number(attr: str) -> float | None:
                     raw = limit.attrs.get(attr)
                     try:
-                        return float(raw) if raw is not None else None
+                        value = float(raw) if raw is not None else None
                     except ValueError:
-                        raise SpecError(f'<limit {attr}="{raw}"> is not a number', file=shown,
-                                        line=limit.line) from None
+                        raise _error(f'<limit {attr}="{raw}"> is not a number', shown, limit.line) from None
+                    if value is not None and not math.isfinite(value):
+                        raise _error(f'<limit {attr}="{raw}"> is not a finite number', shown, limit.line)
+                    return value
                 limits[jname] = UrdfJointLimits(number("lower"), number("upper"), number("velocity"))
         elif jtype not in ("fixed",):
-            raise SpecError(f'joint "{jname}": type "{jtype}" is not supported (revolute, continuous, '
-                            "prismatic or fixed)", file=shown, line=joint.line)
+            raise _error(f'joint "{jname}": type "{jtype}" is not supported (revolute, continuous, '
+                         "prismatic or fixed)", shown, joint.line)
         child_name = joint.child("child").attrs["link"]  # type: ignore[union-attr]
         specs.append(LinkSpec(child_name, frozen(pre), ref, frozen(np.eye(4))))
     return specs, limits, root_name

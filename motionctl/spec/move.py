@@ -10,6 +10,7 @@ which ``motionctl check`` reports); names, units, types and ordering are.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -27,6 +28,7 @@ from motionctl.timecode import FrameRate, Timecode
 
 #: A look-at target closer than this to vertical above/below the camera leaves pan undefined.
 MAX_LOOK_AT_TILT_DEG = 89.0
+CAMERA_KEYS = ("position", "look_at", "pan", "tilt", "roll")
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,20 +96,28 @@ def load_scene(path: Path | str) -> Scene:
     """Load a move file and the rig and stage files it points to, cross-checked."""
     doc, source = read_toml(path)
     top = Table(doc, source)
-    rig_rel = top.string("rig", required=True)
-    stage_rel = top.string("stage")
-    base = Path(path).parent
-    rig = load_rig(base / rig_rel)
-    stage = load_stage(base / stage_rel) if stage_rel else None
+    rig = load_rig(_referenced(top, "rig", Path(path), required=True))
+    stage_path = _referenced(top, "stage", Path(path))
+    stage = load_stage(stage_path) if stage_path else None
     return Scene(move_from_toml(doc, source, Path(path), rig), rig, stage)
+
+
+def _referenced(top: Table, key: str, path: Path, *, required: bool = False) -> Path | None:
+    """The rig or stage file a move names, relative to the move; missing, it is an error on that key."""
+    relative = top.string(key, required=required)
+    if relative is None:
+        return None
+    target = path.parent / relative
+    if not os.path.exists(target):
+        raise top.error(key, f'{key} file "{target}" not found')
+    return target
 
 
 def load_move(path: Path | str, rig: Rig | None = None) -> Move:
     """Load a move; axis names are checked against ``rig`` (loaded from the move's ``rig`` key if None)."""
     doc, source = read_toml(path)
     if rig is None:
-        rig_rel = Table(doc, source).string("rig", required=True)
-        rig = load_rig(Path(path).parent / rig_rel)
+        rig = load_rig(_referenced(Table(doc, source), "rig", Path(path), required=True))
     return move_from_toml(doc, source, Path(path), rig)
 
 
@@ -194,6 +204,7 @@ def _read_key(index: int, table: Table, rig: Rig) -> Key:
 
 
 def _read_camera(table: Table) -> CameraKey:
+    table.finish(allowed=CAMERA_KEYS)   # first, so a misspelt look_at is named as such
     position = np.array(table.vector("position", 3, required=True))
     target = table.vector("look_at", 3)
     has_angles = table.has("pan") or table.has("tilt")

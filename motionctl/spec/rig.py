@@ -9,6 +9,7 @@ binding.  Angles are degrees in the file and radians here.  See ``docs/formats.m
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -180,7 +181,10 @@ def rig_from_toml(doc: dict, source: Source, path: Path) -> Rig:
         urdf = kin.string("urdf", required=True)
         tip = kin.string("tip", required=True)
         urdf_path = path.parent / urdf
-        links, urdf_limits, _ = load_urdf(urdf_path, str(urdf_path), tip)
+        if not os.path.exists(urdf_path):
+            raise kin.error("urdf", f'URDF file "{urdf_path}" not found')
+        links, urdf_limits, _ = load_urdf(urdf_path, str(urdf_path), tip,
+                                          tip_error=lambda message: kin.error("tip", message))
         by_name = {l.name: i for i, l in enumerate(links)}
         for lt in link_tables:
             lname = lt.string("name", required=True)
@@ -195,7 +199,9 @@ def rig_from_toml(doc: dict, source: Source, path: Path) -> Rig:
         kin.finish()
     else:
         if kin is not None:
-            kin.finish(allowed=())
+            kin.finish(allowed=("urdf", "tip"))     # a misspelt "urdf" gets its suggestion
+            if kin.keys():
+                raise kin.error(None, 'missing required key "urdf"')
         if not link_tables:
             raise top.error(None, 'no kinematics: give [kinematics] urdf = "..." and tip, or [[link]] tables '
                             "with ets strings")
@@ -208,10 +214,16 @@ def rig_from_toml(doc: dict, source: Source, path: Path) -> Rig:
             lt.finish()
             if any(l.name == lname for l in links):
                 raise lt.error("name", f'duplicate link name "{lname}"')
+            if joint is not None:
+                driven = next((l.name for l in links if l.joint and l.joint.variable == joint.variable), None)
+                if driven is not None:
+                    raise lt.error("ets", f'joint "{joint.variable}" already drives link "{driven}": '
+                                   "each joint moves one link")
             links.append(LinkSpec(lname, pre, joint, post, caps))
     variables = {l.joint.variable: l.joint for l in links if l.joint is not None}
 
     axes: list[Axis] = []
+    axis_tables: dict[str, Table] = {}
     for at in top.tables("axis", required=True):
         aname = at.string("name", required=True)
         if aname not in variables:
@@ -223,6 +235,7 @@ def rig_from_toml(doc: dict, source: Source, path: Path) -> Rig:
         lo, hi, v, a, j, margin = _read_limits(at, linear)
         at.finish()
         axes.append(Axis(aname, linear, lo, hi, v, a, j, margin))
+        axis_tables[aname] = at
     missing = [v for v in variables if v not in {a.name for a in axes}]
     if missing:
         raise top.error("axis", f'joint "{missing[0]}" has no [[axis]] with its limits')
@@ -232,8 +245,10 @@ def rig_from_toml(doc: dict, source: Source, path: Path) -> Rig:
         urdf = urdf_limits.get(a.name)
         if urdf and urdf.lower is not None and urdf.upper is not None and (
                 a.min < urdf.lower - 1e-9 or a.max > urdf.upper + 1e-9):
-            raise top.error("axis", f'axis "{a.name}" range exceeds the URDF joint limits '
-                            f"[{a.to_file(urdf.lower):g}, {a.to_file(urdf.upper):g}] {a.file_unit}")
+            bound = "min" if a.min < urdf.lower - 1e-9 else "max"
+            raise axis_tables[a.name].error(bound, f'axis "{a.name}" range exceeds the URDF joint limits '
+                                            f"[{a.to_file(urdf.lower):g}, {a.to_file(urdf.upper):g}] "
+                                            f"{a.file_unit}")
 
     lens: list[LensAxis] = []
     for lt in top.tables("lens"):
@@ -287,7 +302,7 @@ def rig_from_toml(doc: dict, source: Source, path: Path) -> Rig:
             for key, value in conf.items():
                 if key not in {a.name for a in axes}:
                     raise conf.error(key, f'unknown axis "{key}"{suggest(key, [a.name for a in axes])}')
-                if value not in SIGNS:
+                if not isinstance(value, str) or value not in SIGNS:
                     raise conf.error(key, 'expected "positive" or "negative"')
                 configuration[key] = SIGNS[value]
         follow = ik.strings("follow")

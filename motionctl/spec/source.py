@@ -30,25 +30,74 @@ def _split_dotted(text: str) -> list[str]:
     return [part.strip().strip("\"'") for part in text.split(".")]
 
 
+def _scan(line: str, depth: int, quote: str | None) -> tuple[int, str | None]:
+    """Bracket depth and open multi-line string (its delimiter) after ``line``.
+
+    Strings and comments are skipped, so a bracket inside them does not count.
+    """
+    i = 0
+    while i < len(line):
+        if quote is not None:                       # inside a multi-line string
+            if quote == '"""' and line[i] == "\\":
+                i += 2
+                continue
+            if line.startswith(quote, i):
+                quote = None
+                i += 3
+                continue
+            i += 1
+            continue
+        char = line[i]
+        if char == "#":
+            break
+        if line.startswith('"""', i) or line.startswith("'''", i):
+            quote = line[i:i + 3]
+            i += 3
+            continue
+        if char in "\"'":                          # a one-line string: skip to its end
+            i += 1
+            while i < len(line) and line[i] != char:
+                i += 2 if char == '"' and line[i] == "\\" else 1
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    return depth, quote
+
+
 def key_lines(text: str) -> dict[str, int]:
     """Map dotted key paths (``key[1].camera.position``) to 1-based line numbers, best effort.
 
-    Handles table headers, arrays of tables, dotted keys and the keys of inline tables written on one
-    line.  Multi-line strings and arrays only ever *hide* lines, never mislabel them.
+    Handles table headers (including ``[key.camera]``, a sub-table of the latest ``[[key]]``), arrays of
+    tables (``key`` itself maps to its first ``[[key]]``), dotted keys and the keys of inline tables
+    written on one line.  The continuation lines of multi-line strings and arrays are skipped, so they
+    only ever *hide* keys, never mislabel them.
     """
     lines: dict[str, int] = {}
     counters: dict[str, int] = {}
     prefix = ""
+    depth, quote = 0, None
     for number, raw in enumerate(text.splitlines(), start=1):
+        inside = depth > 0 or quote is not None
+        depth, quote = _scan(raw, depth, quote)
         stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
+        if inside or not stripped or stripped.startswith("#"):
             continue
         header = _HEADER.match(raw)
         if header and not _ASSIGN.match(raw):
-            name = ".".join(_split_dotted(header.group(2)))
+            depth = 0                               # the brackets of a header are not an open array
+            parts = _split_dotted(header.group(2))
+            name = ""
+            for part in parts[:-1]:                 # parents that are arrays: their latest element
+                name = f"{name}.{part}" if name else part
+                if name in counters:
+                    name = f"{name}[{counters[name]}]"
+            name = f"{name}.{parts[-1]}" if name else parts[-1]
             if header.group(1) == "[[":
                 index = counters.get(name, -1) + 1
                 counters[name] = index
+                lines.setdefault(name, number)
                 prefix = f"{name}[{index}]"
             else:
                 prefix = name
@@ -84,13 +133,25 @@ class Source:
         return None
 
     def error(self, key: str, message: str) -> SpecError:
-        return SpecError(message, file=self.file, key=key or None, line=self.line_of(key) if key else None)
+        return SpecError(one_line(message), file=self.file, key=one_line(key) or None,
+                         line=self.line_of(key) if key else None)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines above all) escaped, so an error stays one line.
+
+    Key names and values quoted in messages come from the file and may hold any character.
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def read_toml(path: Path | str) -> tuple[dict[str, Any], Source]:
     """Read and parse a TOML file; every failure becomes a one-line :class:`SpecError`."""
     path = Path(path)
-    shown = str(path)
+    shown = one_line(str(path))
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -99,6 +160,8 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], Source]:
         raise SpecError("is a directory, expected a TOML file", file=shown) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", file=shown) from None
+    except ValueError as exc:  # e.g. a NUL character in the path, which no file can have
+        raise SpecError(f"not a valid file name ({exc})", file=shown) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

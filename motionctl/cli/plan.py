@@ -1,0 +1,70 @@
+"""``motionctl plan`` (servo-rate CSV) and ``motionctl export`` (per-frame camera track)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from motionctl.cli.check import add_plan_options
+from motionctl.cli.progress import progress_bar
+from motionctl.cli.render import render_check
+from motionctl.fileio import write_atomic
+from motionctl.planner import plan_scene
+from motionctl.planner.export import frame_track, frame_track_csv, frame_track_json, plan_csv
+from motionctl.spec import load_scene
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="plan a move and write its servo-rate trajectory as CSV",
+                       description="Plan the move, check it, and write one CSV row per servo tick: t_s, frame, "
+                       "timecode, every axis in SI units (m, rad) under its rig name, the camera "
+                       "(x_m y_m z_m pan_deg tilt_deg roll_deg) and the lens axes.  Exit 0 legal, 1 illegal "
+                       "(the CSV is still written when a trajectory exists, for inspection), 2 bad input.")
+    p.add_argument("move", metavar="MOVE")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    add_plan_options(p)
+    p.add_argument("--retime", choices=("stretch", "fastest"), default=None,
+                   help="stretch: slow the whole move uniformly to the shortest legal duration; fastest: "
+                   "time-optimal along the same path, jerk-limited")
+    p.add_argument("--json", action="store_true", help="print the check report as JSON")
+    p.set_defaults(handler=run_plan)
+
+    e = sub.add_parser("export", help="export the planned camera track, one row per frame, with timecode")
+    e.add_argument("move", metavar="MOVE")
+    e.add_argument("--format", choices=("csv", "json"), required=True)
+    e.add_argument("--out", required=True)
+    add_plan_options(e)
+    e.set_defaults(handler=run_export)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    scene = load_scene(args.move)
+    with progress_bar(f"planning {args.move}") as update:
+        result = plan_scene(scene, args.rate, retime=args.retime or "none", progress=update)
+    if result.trajectory is not None:
+        write_atomic(args.out, plan_csv(result))
+    if args.json:
+        print(json.dumps(result.report.to_dict(), allow_nan=False))
+    else:
+        print(render_check(result.report))
+        if result.trajectory is not None:
+            print(f"wrote {args.out}: {len(result.trajectory)} ticks at {result.rate_hz} Hz")
+        else:
+            print(f"no trajectory: nothing written to {args.out}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def run_export(args: argparse.Namespace) -> int:
+    scene = load_scene(args.move)
+    with progress_bar(f"planning {args.move}") as update:
+        result = plan_scene(scene, args.rate, progress=update)
+    if result.trajectory is None:
+        print(render_check(result.report))
+        print(f"no trajectory: nothing written to {args.out}", file=sys.stderr)
+        return 1
+    track = frame_track(result)
+    write_atomic(args.out, frame_track_json(track) if args.format == "json" else frame_track_csv(track))
+    print(f"wrote {args.out}: {track['frame_count']} frames at {track['fps']} fps"
+          + ("" if result.ok else " (the move is NOT legal: see motionctl check)"))
+    return 0 if result.ok else 1
