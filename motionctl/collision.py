@@ -34,8 +34,8 @@ __all__ = ["ClearanceChecker", "ClearanceResult", "ClearanceRun", "PairClearance
 
 #: Window sizes (ticks) of the refinement hierarchy, coarsest first; each divides the one before.
 DEFAULT_LEVELS = (128, 16, 4, 1)
-#: Slack on every bound: covers rounding in the kernels (< 1e-11 m) and in the bounds themselves.
-EPS_M = 1e-9
+#: Slack on every bound: covers rounding in the kernels and bounds (~1e-13 m; the cylinder search 1e-11).
+EPS_M = 1e-10
 #: A window is not searched for a pair's minimum unless it could beat the best value by more than this.
 TIE_M = 1e-9
 
@@ -226,7 +226,7 @@ class ClearanceChecker:
         return out, direction
 
     def _prepare(self, a: NDArray, b: NDArray) -> list[dict[str, NDArray]]:
-        """Per refinement level and window: path lengths and endpoint bounding boxes per capsule.
+        """Per refinement level and window: path lengths per capsule; endpoint boxes per coarse window.
 
         ``step`` sums each capsule's per-tick motion bound; ``rel`` the same relative to the rig's mean
         motion (a track move translates every moving capsule alike and changes no self distance).  A
@@ -239,42 +239,45 @@ class ClearanceChecker:
         def norm(v):
             return np.sqrt(v[..., 0] * v[..., 0] + v[..., 1] * v[..., 1] + v[..., 2] * v[..., 2])
 
-        da, db = np.diff(a, axis=0), np.diff(b, axis=0)
-        common = (da[:, self._moving].sum(axis=1) + db[:, self._moving].sum(axis=1)) / max(
-            2 * int(self._moving.sum()), 1)
+        da, db = a[1:] - a[:-1], b[1:] - b[:-1]
+        common = da.sum(axis=1) + db.sum(axis=1)
+        for c in np.flatnonzero(~self._moving):
+            common -= da[:, c] + db[:, c]
+        common /= max(2 * int(self._moving.sum()), 1)
         sums = {"step": np.maximum(norm(da), norm(db)),
                 "rel": np.maximum(norm(da - common[:, None]), norm(db - common[:, None]))}
-        ends = {"a": a, "b": b}
         levels: list[dict[str, NDArray]] = [{} for _ in widths]
         for key, per_tick in sums.items():
             acc = np.zeros((count, C + 1))
             acc[: K - 1, :C] = per_tick
-            for lv, width in sorted(enumerate(widths), key=lambda x: x[1]):
-                acc = acc.reshape(-1, width // (count // len(acc)), C + 1).sum(axis=1)
+            for lv in sorted(range(len(widths)), key=lambda lv: widths[lv]):
+                acc = acc.reshape(-1, widths[lv] // (count // len(acc)), C + 1).sum(axis=1)
                 levels[lv][key] = acc
-        for key, x in ends.items():
-            padded = np.concatenate([x, np.repeat(x[-1:], max(count - K, 0), axis=0)])[:count]
-            lo = hi = padded
-            for lv, width in sorted(enumerate(widths), key=lambda x: x[1]):
-                lo = lo.reshape(-1, width // (count // len(lo)), C, 3).min(axis=1)
-                hi = hi.reshape(-1, width // (count // len(hi)), C, 3).max(axis=1)
-                last = x[np.minimum(np.arange(1, len(lo) + 1) * width, K - 1)]
-                levels[lv][key + "lo"] = np.minimum(lo, last)
-                levels[lv][key + "hi"] = np.maximum(hi, last)
+        # Endpoint boxes over the coarsest windows only (finer windows use their parent's): ticks
+        # s..s+width-1 (ticks past K-1 repeat it), widened by tick s+width.
+        width = widths[0]
+        for key, x in (("a", a), ("b", b)):
+            padded = x[:count] if count <= K else np.concatenate([x, np.repeat(x[-1:], count - K, axis=0)])
+            last = x[np.minimum(np.arange(1, count // width + 1) * width, K - 1)]
+            levels[0][key + "lo"] = np.minimum(padded.reshape(-1, width, C, 3).min(axis=1), last)
+            levels[0][key + "hi"] = np.maximum(padded.reshape(-1, width, C, 3).max(axis=1), last)
         return levels
 
-    def _bound(self, level: dict[str, NDArray], width: int, item: NDArray, s: NDArray, ds: NDArray,
-               de: NDArray, ns: NDArray, ne: NDArray) -> tuple[NDArray, NDArray]:
+    def _bound(self, prepared: list[dict[str, NDArray]], level: int, item: NDArray, s: NDArray,
+               ds: NDArray, de: NDArray, ns: NDArray, ne: NDArray) -> tuple[NDArray, NDArray]:
         """Lower bound of an item's clearance over windows ``s..s+width``, and "nothing moves" flags."""
-        win, cap, cap2 = s // width, self._cap[item], self._cap2[item]
+        win, cap, cap2 = s // self.levels[level], self._cap[item], self._cap2[item]
+        coarse = prepared[0]
+        level = prepared[level]
         moved = level["step"][win, cap] + level["step"][win, cap2]
         rel = level["rel"][win, cap] + level["rel"][win, cap2]
         path = np.where(self._is_self[item], np.minimum(moved, rel), moved)
         lb = np.minimum(np.minimum(ds, de), 0.5 * (ds + de - path))
         zsel, ssel = np.flatnonzero(~self._is_self[item]), np.flatnonzero(self._is_self[item])
         z, zone = self._zones, self._other[item[zsel]]
-        boxes = [(level[k + "lo"][win, cap], level[k + "hi"][win, cap]) for k in "ab"]
-        others = [(level[k + "lo"][win[ssel], cap2[ssel]], level[k + "hi"][win[ssel], cap2[ssel]])
+        win = s // self.levels[0]
+        boxes = [(coarse[k + "lo"][win, cap], coarse[k + "hi"][win, cap]) for k in "ab"]
+        others = [(coarse[k + "lo"][win[ssel], cap2[ssel]], coarse[k + "hi"][win[ssel], cap2[ssel]])
                   for k in "ab"]
         for n in (ns, ne):
             # Separating-plane bound: the capsule's lowest point along n over the window's endpoint
@@ -342,7 +345,7 @@ class ClearanceChecker:
         for level, (width, sub) in enumerate(zip(self.levels, self.levels[1:])):
             if not w_item.size:
                 break
-            lb, const = self._bound(prepared[level], width, w_item, w_s, w_ds, w_de, w_ns, w_ne)
+            lb, const = self._bound(prepared, level, w_item, w_s, w_ds, w_de, w_ns, w_ne)
             req = self._required[w_item]
             cv = const & (w_ds < req)
             if cv.any():

@@ -166,7 +166,9 @@ class IKTracker:
     # -- solving --------------------------------------------------------------------------------------
     def _lm(self, local_target: NDArray[np.float64], seed_arm: NDArray[np.float64],
             iterations: int = _LM_ITERATIONS) -> NDArray[np.float64] | None:
-        sol = self._arm_ets.ik_LM(local_target, q0=seed_arm, ilimit=iterations, slimit=1, tol=_LM_TOL,
+        # The compiled solver wants a writable, contiguous float64 seed (models hold read-only arrays).
+        sol = self._arm_ets.ik_LM(np.ascontiguousarray(local_target, dtype=float),
+                                  q0=np.array(seed_arm, dtype=float), ilimit=iterations, slimit=1, tol=_LM_TOL,
                                   joint_limits=False)
         q = np.asarray(sol[0], dtype=float)
         return q if np.all(np.isfinite(q)) else None

@@ -144,3 +144,12 @@ def test_revolute_solutions_stay_near_the_seed_turn(ur):
     q[0] = 2.0
     result = ik.solve(kin.camera(q), q + 0.01, follow=q[:1])
     assert np.max(np.abs(result.q - q)) < 0.05
+
+
+def test_read_only_seed_from_a_model_is_accepted(ur):
+    """Pipelines pass model arrays (read-only) straight in: the solver must cope."""
+    rig, kin, ik = ur
+    q = np.array(rig.park)
+    q[0] = 2.0
+    result = ik.solve(kin.camera(q), rig.park)
+    assert result.position_error_m <= 1e-6
