@@ -71,3 +71,20 @@ class UnreachableError(KinematicsError):
 
 class PlanningError(MotionctlError):
     """The planner cannot build a trajectory from a move (as opposed to building one that is illegal)."""
+
+
+class HardwareError(MotionctlError):
+    """The link to the drives failed or a drive reports a fault (a runtime fault: ends in a controlled stop)."""
+
+
+class ProtocolError(HardwareError):
+    """The device spoke, but not the protocol we expect (version mismatch, malformed handshake)."""
+
+
+class DriveFault(HardwareError):
+    """A drive reports a fault; ``axis`` and ``code`` say which and why, the message says it in plain words."""
+
+    def __init__(self, message: str, *, axis: str | None = None, code: int | None = None) -> None:
+        self.axis = axis
+        self.code = code
+        super().__init__(message)

@@ -57,7 +57,7 @@ def _measurements(report: CheckReport) -> list[str]:
     if "peak_camera_speed_mps" in x:
         out.append(f"  peak camera speed     {x['peak_camera_speed_mps']:.3f} m/s")
     if "max_path_error_mm" in x:
-        out.append(f"  camera path error     {x['max_path_error_mm']:.6f} mm, {x['max_path_error_deg']:.6f} deg "
+        out.append(f"  camera path error     {x['max_path_error_mm']:.2e} mm, {x['max_path_error_deg']:.2e} deg "
                    f"(max over every tick; bound 0.1 mm, 0.01 deg)")
     if "min_clearance_m" in x:
         at = x["min_clearance_at"]

@@ -30,6 +30,8 @@ from motionctl.spec.rig import Rig
 from motionctl.spec.stage import Stage
 
 SERVO_RATES = (250, 500, 1000)
+#: One plan holds every link frame of every tick in memory: about 20 minutes at 1 kHz.
+MAX_TICKS = 1_200_000
 Progress = Callable[[str, float], None]
 
 
@@ -124,6 +126,10 @@ def plan(move: Move, rig: Rig, stage: Stage | None = None, rate_hz: int | None =
     except PlanningError as exc:
         raise PlanningError(f"{move.file}: {exc}") from None
     fps = float(move.rate.fps)
+    if reference.duration * rate > MAX_TICKS:
+        raise PlanningError(f"{move.file}: the move lasts {reference.duration / 60:.1f} min; at {rate} Hz that is more "
+                            f"than {MAX_TICKS:,} servo ticks: split it into moves shorter than "
+                            f"{MAX_TICKS / rate / 60:.0f} min")
     nominal_ticks = tick_times(reference.duration, rate)
     progress("tracking the camera path", 0.2)
     try:

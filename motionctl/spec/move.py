@@ -159,6 +159,10 @@ def move_from_toml(doc: dict, source: Source, path: Path, rig: Rig) -> Move:
                               f"{prev.frame} (held until {end})")
     if keys[-1].frame + keys[-1].hold == 0:
         raise top.error("key", "the move has no duration: add a second key or a hold")
+    if keys[-1].frame + keys[-1].hold >= rate.frames_per_day:   # frames count from the start, in order
+        name = "frame" if keys[-1].frame >= rate.frames_per_day else "hold"
+        raise key_tables[-1].error(name, f"the move must be shorter than 24 hours "
+                                   f"({rate.frames_per_day} frames at {rate})")
     return Move(name, title or name, source.file, path.parent / rig_rel,
                 path.parent / stage_rel if stage_rel else None, rate, start, keys)
 
@@ -212,10 +216,10 @@ def _read_camera(table: Table) -> CameraKey:
     if target is not None:
         if has_angles:
             raise table.error("look_at", "give either look_at or pan/tilt, not both")
-        delta = np.array(target) - position
-        if np.linalg.norm(delta) < 1e-3:
+        if math.dist(target, position) < 1e-3:      # math.dist: no overflow warning for huge values
             raise table.error("look_at", "the look-at target is at the camera position")
-        pan, tilt = look_at_ptr(position, np.array(target))
+        with np.errstate(over="ignore"):            # target - position beyond float range: angles stay finite
+            pan, tilt = look_at_ptr(position, np.array(target))
         if abs(math.degrees(tilt)) > MAX_LOOK_AT_TILT_DEG:
             raise table.error("look_at", "the target is straight above or below the camera, so pan is "
                               "undefined: give pan/tilt/roll instead")

@@ -109,10 +109,12 @@ def read_shape(table: Table, extra: tuple[str, ...] = ()) -> Shape:
     else:
         point = np.array(table.vector("point", 3, (0.0, 0.0, 0.0)))
         normal = np.array(table.vector("normal", 3, (0.0, 0.0, 1.0)))
-        length = float(np.linalg.norm(normal))
+        scale = float(np.max(np.abs(normal)))          # divide first: |[0, 0, 1e200]| overflows to inf
+        direction = normal / scale if scale > 0 else normal
+        length = scale * float(np.linalg.norm(direction))
         if length < 1e-9:
             raise table.error("normal", "must not be the zero vector")
-        shape = Plane(frozen(point), frozen(normal / length))
+        shape = Plane(frozen(point), frozen(direction / np.linalg.norm(direction)))
     for name in extra:
         table.raw(name)
     table.finish()

@@ -78,7 +78,7 @@ def key_lines(text: str) -> dict[str, int]:
     counters: dict[str, int] = {}
     prefix = ""
     depth, quote = 0, None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):    # TOML lines end at \n only (not U+2028)
         inside = depth > 0 or quote is not None
         depth, quote = _scan(raw, depth, quote)
         stripped = raw.strip()

@@ -17,6 +17,7 @@ import math
 import re
 import shutil
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,8 @@ def check_stage(stage: Stage) -> None:
 
 def check_move(move: Move) -> None:
     frames = [k.frame for k in move.keys]
-    assert frames[0] == 0 and all(b > a + hold for a, b, hold in zip(frames, frames[1:], (k.hold for k in move.keys)))
+    holds = [k.hold for k in move.keys]
+    assert frames[0] == 0 and all(b > a + hold for a, b, hold in zip(frames, frames[1:], holds))
     for key in move.keys:
         assert all(math.isfinite(v) for v in key.joints.values())
         assert all(math.isfinite(v) for v in key.lens.values())
@@ -105,9 +107,15 @@ def check_loaded(value: object) -> None:
 
 
 def only_own_errors(load, path: Path) -> bool:
-    """Call ``load(path)``: it must return a sane model or raise a one-line InputError (-> True)."""
+    """Call ``load(path)``: it must return a sane model or raise a one-line InputError (-> True).
+
+    Warnings (numpy's "overflow encountered" above all) count as failures: on the command line they
+    are extra lines on stderr.
+    """
     try:
-        value = load(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            value = load(path)
     except InputError as exc:
         message = str(exc)
         assert len(message.splitlines()) == 1 and "\n" not in message, repr(message)
@@ -128,8 +136,8 @@ random_bytes = st.one_of(
     st.text(max_size=300).map(lambda t: t.encode("utf-8")),
     TOMLISH.map(lambda t: t.encode("utf-8")),
     st.binary(max_size=200).map(lambda b: b'<?xml version="1.0"?>\n<robot name="r">' + b),
-    st.tuples(st.sampled_from(["utf-8", "UTF-16", "latin-1", "ascii", "no-such-codec", "", "utf-32", "cp037"]),
-              st.binary(max_size=100)).map(
+    st.tuples(st.sampled_from(["utf-8", "UTF-16", "latin-1", "ascii", "no-such-codec", "", "utf-32",
+                               "cp037"]), st.binary(max_size=100)).map(
         lambda p: b'<?xml version="1.0" encoding="' + p[0].encode() + b'"?>\n<robot name="r">' + p[1]),
 )
 
@@ -169,8 +177,8 @@ VALUE = re.compile(r"=\s*")
 ATTRIBUTE = re.compile(r'="([^"]*)"')
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-special_numbers = st.sampled_from(["nan", "-nan", "inf", "-inf", "+inf", "1e308", "-1e308", "1e-320", "0", "-0.0",
-                                   "-1", "1e30", "99999999999999999999999", "0.0", "-360", "1e999"])
+special_numbers = st.sampled_from(["nan", "-nan", "inf", "-inf", "+inf", "1e308", "-1e308", "1e-320", "0",
+                                   "-0.0", "-1", "1e30", "99999999999999999999999", "0.0", "-360", "1e999"])
 
 
 def toml_float(value: float) -> str:
@@ -193,7 +201,8 @@ values = st.one_of(
 attribute_texts = st.one_of(numbers, st.sampled_from(["", "1 0", "0 0 1", "1 1 0", "x y z", "nan nan nan",
                                                       "flange", "track", "floating", "fixed", "prismatic",
                                                       "1e999 0 0", "-1 0 0"]))
-inserted = st.text(alphabet=st.one_of(st.sampled_from(list('[]{}="\'#\n,.\\<>/&')), st.characters()), max_size=10)
+inserted = st.text(alphabet=st.one_of(st.sampled_from(list('[]{}="\'#\n,.\\<>/&')),
+                                      st.characters(codec="utf-8")), max_size=10)
 
 
 def value_end(text: str, start: int) -> int:
@@ -280,18 +289,18 @@ def insert_characters(draw, text: str) -> str:
     return text[:i] + draw(inserted) + text[i:]
 
 
-MUTATIONS = [delete_line, duplicate_line, swap_lines, replace_number, replace_value, replace_attribute, rename,
-             truncate, insert_characters]
+MUTATIONS = [delete_line, duplicate_line, swap_lines, replace_number, replace_value, replace_attribute,
+             rename, truncate, insert_characters]
 
 
 # Structure-aware mutation: parse the file, change one table of the tree, write it back as TOML.  The
 # text stays valid TOML, so every mutant gets past the parser to the loaders' own checks.
 
 BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-NAMES = ["track", "elbow", "wrist_2", "lift", "pan", "focus", "zoom", "iris", "flange", "boom", "head_tilt", "box",
-         "plane", "cylinder", "positive", "negative", "deg", "m", "25", "29.97df", "00:00:00;00", "can://x/y",
-         "Rz(q)", "tz(0.1) Rx(q) Ry(p)", "../rigs/ur10e_track.toml", "urdf/ur10e_track.urdf", "", "a\nb",
-         "nul\x00.toml"]
+NAMES = ["track", "elbow", "wrist_2", "lift", "pan", "focus", "zoom", "iris", "flange", "boom", "head_tilt",
+         "box", "plane", "cylinder", "positive", "negative", "deg", "m", "25", "29.97df", "00:00:00;00",
+         "can://x/y", "Rz(q)", "tz(0.1) Rx(q) Ry(p)", "../rigs/ur10e_track.toml", "urdf/ur10e_track.urdf", "",
+         "a\nb", "nul\x00.toml"]
 scalars = st.one_of(
     st.floats(), st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1e308, 0.0, -0.0, 5e-324]),
     st.integers(-10**20, 10**20), st.sampled_from([0, 1, -1, 7, 127, 128]), st.booleans(),
@@ -325,14 +334,19 @@ def toml_value(value) -> str:
 
 def to_toml(doc: dict) -> str:
     """Top-level tables as [name] and arrays of tables as [[name]]; everything deeper inline."""
-    out = [f"{toml_key(k)} = {toml_value(v)}" for k, v in doc.items()
-           if not isinstance(v, dict) and not (isinstance(v, list) and v and all(isinstance(i, dict) for i in v))]
+    def is_tables(value) -> bool:
+        return isinstance(value, list) and bool(value) and all(isinstance(i, dict) for i in value)
+
+    def body(table: dict) -> list[str]:
+        return [f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items()]
+
+    out = body({k: v for k, v in doc.items() if not isinstance(v, dict) and not is_tables(v)})
     for key, value in doc.items():
         if isinstance(value, dict):
-            out += ["", f"[{toml_key(key)}]"] + [f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()]
-        elif isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+            out += ["", f"[{toml_key(key)}]"] + body(value)
+        elif is_tables(value):
             for item in value:
-                out += ["", f"[[{toml_key(key)}]]"] + [f"{toml_key(k)} = {toml_value(v)}" for k, v in item.items()]
+                out += ["", f"[[{toml_key(key)}]]"] + body(item)
     return "\n".join(out) + "\n"
 
 
@@ -448,7 +462,10 @@ def test_to_toml_round_trips() -> None:
 def test_restructured_file(original: Path, work: Path) -> None:
     """Valid TOML with one table changed: wrong types, missing, extra, misspelt or repeated entries."""
     relative = original.relative_to(ROOT)
-    load = load_scene if relative.parts[0] == "moves" else load_stage if "stages" in relative.parts else load_rig
+    if relative.parts[0] == "moves":
+        load = load_scene
+    else:
+        load = load_stage if "stages" in relative.parts else load_rig
     run_mutants(original, work / relative.parent / "_restructured.toml", load, restructured)
 
 

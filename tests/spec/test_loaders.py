@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from motionctl.errors import SpecError
 from motionctl.rotations import look_at_ptr, ptr_to_matrix, rot_z
 from motionctl.spec import (
     Axis, CameraKey, Key, LensAxis, Move, Rig, Scene, Stage, ZoneKind, load_move, load_rig, load_scene,
@@ -115,7 +116,8 @@ def test_rig_axes_in_si(path: Path) -> None:
     for axis in rig.axes:
         row = written[axis.name]
         scale = 1.0 if axis.linear else math.pi / 180.0
-        assert axis.unit == ("m" if axis.linear else "rad") and axis.file_unit == row.get("unit", axis.file_unit)
+        assert axis.unit == ("m" if axis.linear else "rad")
+        assert axis.file_unit == row.get("unit", axis.file_unit)
         for name in ("min", "max", "vmax", "amax", "jmax"):
             assert getattr(axis, name) == pytest.approx(row[name] * scale), (axis.name, name)
         margin = row.get("soft_margin", 0.005 if axis.linear else 0.5)
@@ -202,7 +204,8 @@ def test_axis_table(ur10e: Rig) -> None:
     assert [r["name"] for r in rows] == list(UR10E_AXES) + [f"lens.{l.name}" for l in ur10e.lens]
     track, pan = ur10e.axes[0], ur10e.axes[1]
     assert rows[0] == {"name": "track", "kind": "linear", "unit": "m", "min": track.min, "max": track.max,
-                       "vmax": track.vmax, "amax": track.amax, "jmax": track.jmax, "soft_margin": track.soft_margin}
+                       "vmax": track.vmax, "amax": track.amax, "jmax": track.jmax,
+                       "soft_margin": track.soft_margin}
     assert rows[1]["kind"] == "rotary" and rows[1]["unit"] == "rad" and rows[1]["vmax"] == pan.vmax
     focus = ur10e.lens[0]
     assert rows[len(ur10e.axes)] == {"name": "lens.focus", "kind": "lens", "unit": "m", "min": focus.min,
@@ -341,8 +344,9 @@ def test_models_are_frozen(ur10e: Rig, volume: Stage) -> None:
     move = scene("orbit.toml").move
     key = move.keys[0]
     for model, field in ((ur10e, "name"), (ur10e.axes[0], "max"), (ur10e.lens[0], "max"), (move, "keys"),
-                         (key, "frame"), (key.camera, "pan"), (volume, "zones"), (volume.zones[0], "clearance_m"),
-                         (ur10e.hardware, "transport"), (ur10e.links[1], "joint"), (ur10e.links[1].joint, "sign"),
+                         (key, "frame"), (key.camera, "pan"), (volume, "zones"),
+                         (volume.zones[0], "clearance_m"), (ur10e.hardware, "transport"),
+                         (ur10e.links[1], "joint"), (ur10e.links[1].joint, "sign"),
                          (volume.zones[1].shape, "half"), (move.rate, "num"), (move.start, "frame")):
         assert dataclasses.is_dataclass(model)
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -416,7 +420,8 @@ def test_key_lines_on_a_rig() -> None:
     assert lines["link[3].capsules"] == line_containing(text, 'name = "shoulder_link"') + 1
     assert lines["ik.configuration.elbow"] == assigned(text, "configuration")
     assert lines["lens[2].default"] == assigned(text, "default", after='name = "zoom"')
-    assert lines["axis"] == line_containing(text, "[[axis]]") and lines["park"] == line_containing(text, "[park]")
+    assert lines["axis"] == line_containing(text, "[[axis]]")
+    assert lines["park"] == line_containing(text, "[park]")
     # The second line of the multi-line capsules array names no key of its own.
     first = lines["link[3].capsules"]
     assert text.splitlines()[first].lstrip().startswith("{") and first + 1 not in lines.values()
@@ -460,3 +465,36 @@ def test_key_lines_dotted_and_quoted_keys() -> None:
     text = '[camera]\nrotation.tilt = 90.0\n"link" = "flange"\n\n[ ik ]\nfollow = ["track"]\n'
     lines = key_lines(text)
     assert lines["camera.rotation.tilt"] == 2 and lines["camera.link"] == 3 and lines["ik.follow"] == 6
+
+
+# -- numbers at the edges of float range --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("normal", ["[0.0, 0.0, 1e200]", "[0.0, 0.0, 1e308]", "[3e-5, 0.0, 4e-5]",
+                                    "[0, 0, 2]"])
+def test_plane_normal_of_any_size_becomes_a_unit_vector(normal: str, tmp_path: Path) -> None:
+    text = (ROOT / "rigs" / "stages" / "led_volume.toml").read_text()
+    text = re.sub(r"(?m)^normal = .*$", f"normal = {normal}", text, count=1)
+    (tmp_path / "stage.toml").write_text(text)
+    floor = load_stage(tmp_path / "stage.toml").zones[0].shape
+    assert isinstance(floor, Plane)
+    expected = np.array(tomllib.loads(f"n = {normal}")["n"], dtype=float)
+    expected = expected / np.abs(expected).max()
+    np.testing.assert_allclose(floor.normal, expected / np.linalg.norm(expected))
+    assert np.linalg.norm(floor.normal) == pytest.approx(1.0)
+
+
+def test_key_lines_count_lines_like_toml() -> None:
+    """Only \\n ends a TOML line: U+2028 or U+0085 in a comment must not shift later lines; CRLF works."""
+    text = "# note\u2028more and \x85 more\nname = 1\r\n[camera]\r\nlink = 2\r\n"
+    assert tomllib.loads(text) == {"name": 1, "camera": {"link": 2}}
+    assert key_lines(text) == {"name": 2, "camera": 3, "camera.link": 4}
+
+
+def test_error_line_after_unusual_line_breaks(tmp_path: Path) -> None:
+    text = (ROOT / "rigs" / "stages" / "led_volume.toml").read_text()
+    text = "# stage \u2028 notes \u2029\n" + re.sub(r"(?m)^margin = .*$", "margin = -1.0", text)
+    (tmp_path / "stage.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_stage(tmp_path / "stage.toml")
+    assert info.value.line == text.split("\n").index("margin = -1.0") + 1
