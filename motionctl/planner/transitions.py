@@ -39,6 +39,7 @@ class Transition:
     clear: bool = True                         # no clearance breach on any tick
     min_clearance_m: float | None = None
     notes: tuple[str, ...] = field(default=())
+    s: NDArray[np.float64] | None = None       # keyed instants of a stop's samples (stops follow the path)
 
     @property
     def duration_s(self) -> float:
@@ -112,29 +113,44 @@ def go_to_start(plan: Plan, current_q: NDArray[np.float64], current_lens: NDArra
 
 def controlled_stop(plan: Plan, tick: int) -> Transition:
     """Brake along the path from ``tick`` to rest, within every joint limit (checked on every tick)."""
-    from ruckig import ControlInterface, InputParameter, Result, Ruckig, Trajectory
-
-    traj, path = plan.trajectory, plan.joint_path
-    if traj is None or path is None or plan.reference is None:
+    traj = plan.trajectory
+    if traj is None:
         raise PlanningError("the move has no trajectory to stop from")
     rate = plan.rate_hz
     tick = int(np.clip(tick, 0, len(traj) - 1))
     s = traj.s
-    s_dot = (s[tick] - s[tick - 1]) * rate if tick >= 1 else 0.0
-    s_ddot = (s[tick] - 2 * s[tick - 1] + s[tick - 2]) * rate ** 2 if tick >= 2 else 0.0
+    lead = s[max(0, tick - 3): tick + 1]
+    return stop_along_path(plan, lead)
+
+
+def stop_along_path(plan: Plan, lead: NDArray[np.float64]) -> Transition:
+    """Brake to rest along the path, continuing from the keyed instants ``lead`` of the last 1-4 ticks.
+
+    The path parameter's speed and acceleration come from ``lead`` (so a run at a speed override stops
+    from where it really is).  Returns the stop's samples, the first being the last lead tick.
+    """
+    from ruckig import ControlInterface, InputParameter, Result, Ruckig, Trajectory
+
+    path, reference = plan.joint_path, plan.reference
+    if path is None or reference is None:
+        raise PlanningError("the move has no path to stop along")
+    rate = plan.rate_hz
+    lead = np.asarray(lead, dtype=float)
+    s_now = float(lead[-1])
+    s_dot = (lead[-1] - lead[-2]) * rate if len(lead) >= 2 else 0.0
+    s_ddot = (lead[-1] - 2 * lead[-2] + lead[-3]) * rate ** 2 if len(lead) >= 3 else 0.0
     limits = axis_limits(plan.rig)
-    end = plan.joint_path.duration
-    probe = np.linspace(s[tick], min(end, s[tick] + max(2.0, 2 * s_dot)), 400)
-    slope = np.abs(np.concatenate([path(probe, 1), np.concatenate(
-        [c(probe, 1) for c in plan.reference.lens], axis=-1) if plan.reference.lens else np.zeros((400, 0))],
-        axis=1)).max(axis=0)
-    slope = np.maximum(slope, 1e-9)
+    end = path.duration
+    probe = np.linspace(s_now, min(end, s_now + max(2.0, 2 * abs(s_dot))), 400)
+    lens_slope = (np.concatenate([c(probe, 1) for c in reference.lens], axis=-1) if reference.lens
+                  else np.zeros((len(probe), 0)))
+    slope = np.maximum(np.abs(np.concatenate([path(probe, 1), lens_slope], axis=1)).max(axis=0), 1e-9)
     brake_a = float(min(l.amax / d for l, d in zip(limits, slope)))
     brake_j = float(min(l.jmax / d for l, d in zip(limits, slope)))
     for _ in range(20):
         inp = InputParameter(1)
         inp.control_interface = ControlInterface.Velocity
-        inp.current_position, inp.current_velocity, inp.current_acceleration = [s[tick]], [s_dot], [s_ddot]
+        inp.current_position, inp.current_velocity, inp.current_acceleration = [s_now], [s_dot], [s_ddot]
         inp.target_velocity, inp.target_acceleration = [0.0], [0.0]
         inp.max_velocity = [max(abs(s_dot), 1.0) * 2]
         inp.max_acceleration, inp.max_jerk = [brake_a], [brake_j]
@@ -143,11 +159,11 @@ def controlled_stop(plan: Plan, tick: int) -> Transition:
             raise PlanningError("ruckig could not plan the stop")
         ticks = np.arange(1, int(np.ceil(out.duration * rate)) + 2) / rate
         s_stop = np.clip([out.at_time(min(t, out.duration))[0][0] for t in ticks], 0.0, end)
-        s_all = np.concatenate([s[max(0, tick - 3): tick + 1], s_stop])
-        values = np.concatenate([path(s_all), plan.reference.lens_values(s_all)], axis=1)
-        # The four lead samples carry the motion into the stop; before tick 3 the plan was at rest anyway,
-        # which is what derivatives() assumes before its first sample.
-        valid = 3 if tick >= 3 else 0
+        s_all = np.concatenate([lead, s_stop])
+        values = np.concatenate([path(s_all), reference.lens_values(s_all)], axis=1)
+        # The lead samples carry the motion into the stop; with fewer than four the plan was at rest
+        # before them, which is what derivatives() assumes before its first sample.
+        valid = len(lead) - 1 if len(lead) >= 4 else 0
         rates = [d[valid:] for d in derivatives(values, rate)]
         if time_scale_needed(peaks(*rates), limits) <= 1.0 + 1e-9:
             break
@@ -155,7 +171,7 @@ def controlled_stop(plan: Plan, tick: int) -> Transition:
     else:
         raise PlanningError("could not find a stop within the limits")
     kin = Kinematics(plan.rig)
-    lead = min(tick, 3) + 1
-    values = values[lead - 1:]
+    values = values[len(lead) - 1:]
     result = _clearance(plan, kin, values[:, : len(plan.rig.axes)])
-    return Transition("stop", rate, np.arange(len(values)) / rate, values, False, not result.runs, result.min_m)
+    return Transition("stop", rate, np.arange(len(values)) / rate, values, False, not result.runs, result.min_m,
+                      (), np.concatenate([[s_now], s_stop]))

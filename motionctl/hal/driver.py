@@ -1,0 +1,233 @@
+"""The driver contract every transport implements (serial, CAN, ...), as an ABC with template methods.
+
+Like python-can's ``BusABC``: the public methods (``open``, ``enable``, ``write_setpoints``, ...) are
+written once here and do the bookkeeping every backend needs (idempotence, state checks, unit
+conversion from SI to encoder counts, statistics); a backend implements only the ``_underscored``
+hooks that talk to its wire.  Drivers know nothing of planning: they take one vector of setpoints per
+cycle and report what the drives measured.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from types import TracebackType
+
+import numpy as np
+from numpy.typing import NDArray
+
+from motionctl.errors import HardwareError
+from motionctl.spec.rig import Rig
+
+
+class DriveStatus(Enum):
+    """What an operator needs to know about one drive, whatever the transport calls it."""
+
+    DISABLED = "disabled"
+    READY = "ready"
+    ENABLED = "enabled"
+    QUICK_STOP = "quick stop"
+    FAULT = "fault"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class AxisState:
+    """One axis as measured by its drive, in SI units (m or rad; lens axes in their own units)."""
+
+    name: str
+    position: float
+    velocity: float
+    following_error: float
+    status: DriveStatus
+    fault_code: int = 0
+    fault_text: str = ""
+
+
+@dataclass(frozen=True)
+class RigState:
+    """Every axis at one instant.  ``host_time_ns`` is the host's monotonic clock when it was read."""
+
+    host_time_ns: int
+    device_time_us: int
+    axes: tuple[AxisState, ...]
+    sequence: int = -1                  # setpoint sequence this feedback answers, where the wire has one
+
+    @property
+    def positions(self) -> NDArray[np.float64]:
+        return np.array([a.position for a in self.axes])
+
+    @property
+    def faulted(self) -> list[AxisState]:
+        return [a for a in self.axes if a.status is DriveStatus.FAULT]
+
+    @property
+    def all_enabled(self) -> bool:
+        return all(a.status is DriveStatus.ENABLED for a in self.axes)
+
+
+@dataclass
+class LinkStats:
+    """Counters of what went over the wire (frames dropped are counted, never acted on)."""
+
+    sent: int = 0
+    received: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+
+@dataclass(frozen=True)
+class AxisScale:
+    """SI <-> encoder counts for one axis."""
+
+    name: str
+    counts_per_unit: float          # counts per metre, per radian, or per normalised lens unit
+    lens_calibration: NDArray[np.float64] | None = None
+
+    def to_counts(self, value: float) -> int:
+        if self.lens_calibration is not None:
+            value = float(np.interp(value, self.lens_calibration[:, 0], self.lens_calibration[:, 1]))
+        return int(round(value * self.counts_per_unit))
+
+    def from_counts(self, counts: float) -> float:
+        value = counts / self.counts_per_unit
+        if self.lens_calibration is not None:
+            value = float(np.interp(value, self.lens_calibration[:, 1], self.lens_calibration[:, 0]))
+        return value
+
+
+def axis_scales(rig: Rig) -> tuple[AxisScale, ...]:
+    """Scales of every driven axis: arm axes in chain order, then lens axes that have an address."""
+    hw = rig.hardware
+    if hw is None:
+        raise HardwareError(f'rig "{rig.name}" has no [hardware] section: no transport to drive')
+    scales = []
+    for axis in rig.axes:
+        counts = hw.counts.get(axis.name, 1_000_000 if axis.linear else 2 ** 20)
+        scales.append(AxisScale(axis.name, counts if axis.linear else counts / (2 * math.pi)))
+    for lens in rig.lens:
+        if lens.name in hw.address:
+            scales.append(AxisScale(lens.name, hw.counts.get(lens.name, 65536), lens.calibration))
+    return tuple(scales)
+
+
+class Driver(ABC):
+    """One connection to the drives of one rig.  Use as a context manager; ``open``/``close`` are idempotent.
+
+    Axis order is the rig's axis order followed by the lens axes that have a drive address.
+    """
+
+    #: URL scheme(s) this backend answers, for the registry.
+    schemes: tuple[str, ...] = ()
+
+    def __init__(self, rig: Rig, url: str, **options: object) -> None:
+        self.rig = rig
+        self.url = url
+        self.options = options
+        self.scales = axis_scales(rig)
+        self.axis_names = tuple(s.name for s in self.scales)
+        self.stats = LinkStats()
+        self._lock = threading.RLock()
+        self._open = False
+        self._sequence = 0
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def open(self) -> Driver:
+        with self._lock:
+            if not self._open:
+                self._do_open()
+                self._open = True
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            if self._open:
+                try:
+                    self._do_close()
+                finally:
+                    self._open = False
+
+    def __enter__(self) -> Driver:
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise HardwareError(f"the link {self.url} is not open")
+
+    # -- commands ---------------------------------------------------------------------------------------
+    def enable(self, timeout_s: float = 2.0) -> None:
+        """Power the drives and make them follow setpoints (they hold their current position)."""
+        self._require_open()
+        self._do_enable(timeout_s)
+
+    def disable(self) -> None:
+        self._require_open()
+        self._do_disable()
+
+    def quick_stop(self) -> None:
+        """E-stop: every drive brakes on its own quick-stop ramp, now.  Never raises for a dead link."""
+        if not self._open:
+            return
+        self._do_quick_stop()
+
+    def fault_reset(self) -> None:
+        self._require_open()
+        self._do_fault_reset()
+
+    # -- cyclic ---------------------------------------------------------------------------------------------
+    def write_setpoints(self, values: NDArray[np.float64]) -> int:
+        """Send one cycle of setpoints (SI units, driver axis order); returns the cycle's sequence number."""
+        self._require_open()
+        if len(values) != len(self.scales):
+            raise HardwareError(f"expected {len(self.scales)} setpoints, got {len(values)}")
+        counts = [s.to_counts(float(v)) for s, v in zip(self.scales, values)]
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        self._do_write(self._sequence, counts)
+        self.stats.sent += 1
+        return self._sequence
+
+    def read_state(self, timeout_s: float = 0.05) -> RigState | None:
+        """The newest complete state the drives reported (None if nothing new arrived in ``timeout_s``)."""
+        self._require_open()
+        return self._do_read(timeout_s)
+
+    def to_si(self, index: int, counts: float) -> float:
+        return self.scales[index].from_counts(counts)
+
+    # -- backend hooks ----------------------------------------------------------------------------------
+    @abstractmethod
+    def _do_open(self) -> None: ...
+
+    @abstractmethod
+    def _do_close(self) -> None: ...
+
+    @abstractmethod
+    def _do_enable(self, timeout_s: float) -> None: ...
+
+    @abstractmethod
+    def _do_disable(self) -> None: ...
+
+    @abstractmethod
+    def _do_quick_stop(self) -> None: ...
+
+    @abstractmethod
+    def _do_fault_reset(self) -> None: ...
+
+    @abstractmethod
+    def _do_write(self, sequence: int, counts: list[int]) -> None: ...
+
+    @abstractmethod
+    def _do_read(self, timeout_s: float) -> RigState | None: ...

@@ -1,0 +1,56 @@
+"""Transport URL -> driver backend, imported only when used (like python-can's interface registry).
+
+``serial:///dev/ttyUSB0?baud=1000000``  -> motionctl.hal.serial_driver.SerialDriver
+``can://virtual/<channel>``, ``can://socketcan/can0`` -> motionctl.hal.can_driver.CanDriver
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from motionctl.errors import InputError
+from motionctl.hal.driver import Driver
+from motionctl.spec.rig import Rig
+
+BACKENDS: dict[str, str] = {
+    "serial": "motionctl.hal.serial_driver:SerialDriver",
+    "can": "motionctl.hal.can_driver:CanDriver",
+}
+
+
+@dataclass(frozen=True)
+class TransportUrl:
+    scheme: str
+    host: str          # serial: empty; can: the python-can interface (virtual, socketcan, ...)
+    path: str          # serial: device path; can: channel
+    options: dict[str, str]
+
+    @classmethod
+    def parse(cls, url: str) -> TransportUrl:
+        parts = urlsplit(url)
+        if parts.scheme not in BACKENDS:
+            known = ", ".join(f"{s}://" for s in BACKENDS)
+            raise InputError(f'unknown transport "{url}": expected one of {known}')
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if parts.scheme == "serial":
+            if not parts.path:
+                raise InputError(f'"{url}" names no serial device (e.g. serial:///dev/ttyUSB0?baud=1000000)')
+            return cls("serial", "", parts.path, options)
+        channel = parts.path.lstrip("/")
+        if not parts.netloc or not channel:
+            raise InputError(f'"{url}" needs an interface and a channel (e.g. can://socketcan/can0)')
+        return cls("can", parts.netloc, channel, options)
+
+
+def open_driver(rig: Rig, url: str | None = None, **options: object) -> Driver:
+    """A driver for ``url`` (default: the rig's ``[hardware] transport``), not yet opened."""
+    if url is None:
+        if rig.hardware is None:
+            raise InputError(f'rig "{rig.name}" has no [hardware] transport; give one with --hw URL')
+        url = rig.hardware.transport
+    parsed = TransportUrl.parse(url)
+    module_name, class_name = BACKENDS[parsed.scheme].split(":")
+    backend = getattr(importlib.import_module(module_name), class_name)
+    return backend(rig, url, **options)

@@ -1,0 +1,79 @@
+"""A servo clock with absolute deadlines on the monotonic clock.
+
+Each tick's deadline is ``start + k * period`` (integer nanoseconds), never "now + period", so lateness in
+one cycle does not push every later cycle back: there is no accumulated drift.  The wait sleeps until
+shortly before the deadline and spins the rest (``time.sleep`` alone overshoots by up to a scheduler
+quantum).  Lateness of every tick is measured and kept for the loop-timing statistics in takes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+SPIN_NS = 300_000      # sleep until this close to the deadline, then spin
+
+
+@dataclass
+class JitterStats:
+    ticks: int = 0
+    late_ticks: int = 0          # woke more than one period late
+    max_late_ns: int = 0
+    total_late_ns: int = 0
+    overruns: int = 0            # deadlines missed entirely (skipped)
+    samples: list[int] = field(default_factory=list)
+
+    def add(self, late_ns: int, period_ns: int) -> None:
+        self.ticks += 1
+        self.total_late_ns += late_ns
+        self.max_late_ns = max(self.max_late_ns, late_ns)
+        if late_ns > period_ns:
+            self.late_ticks += 1
+
+    @property
+    def mean_late_us(self) -> float:
+        return self.total_late_ns / self.ticks / 1000 if self.ticks else 0.0
+
+
+class ServoClock:
+    """Ticks at ``rate_hz`` from the moment :meth:`start` is called."""
+
+    def __init__(self, rate_hz: int, *, clock=time.monotonic_ns, sleep=time.sleep) -> None:
+        self.rate_hz = rate_hz
+        self.period_ns = 1_000_000_000 // rate_hz
+        self._clock = clock
+        self._sleep = sleep
+        self.start_ns = 0
+        self.tick = 0
+        self.stats = JitterStats()
+
+    def start(self, at_ns: int | None = None) -> int:
+        self.start_ns = self._clock() if at_ns is None else at_ns
+        self.tick = 0
+        return self.start_ns
+
+    def deadline(self, tick: int) -> int:
+        return self.start_ns + tick * self.period_ns
+
+    def wait_next(self) -> int:
+        """Block until the next tick's deadline; returns how late we woke (ns).
+
+        If whole periods were missed, the clock stays on its grid: the tick count jumps forward and the
+        overrun is counted, rather than running late ticks back to back.
+        """
+        self.tick += 1
+        target = self.deadline(self.tick)
+        now = self._clock()
+        if now - target > self.period_ns:
+            missed = (now - target) // self.period_ns
+            self.stats.overruns += int(missed)
+            self.tick += int(missed)
+            target = self.deadline(self.tick)
+        remaining = target - now
+        if remaining > SPIN_NS:
+            self._sleep((remaining - SPIN_NS) / 1e9)
+        while (now := self._clock()) < target:
+            pass
+        late = now - target
+        self.stats.add(late, self.period_ns)
+        return late

@@ -1,0 +1,468 @@
+"""The streamer: runs a plan on a driver at the servo rate, on its own thread, with absolute deadlines.
+
+One state machine (an Enum and a transition table, below) governs what is streamed each tick:
+
+    IDLE --go_to_start--> GOING_TO_START --(done)--> AT_START --arm--> ARMED --start--> RUNNING
+    RUNNING --(end)--> DONE;  RUNNING/GOING_TO_START --stop--> STOPPING --(done)--> STOPPED
+    any moving state --fault--> STOPPING (controlled stop), then FAULTED (latched)
+    any state --estop--> ESTOPPED (drives quick-stop on their own ramps; latched)
+
+A latched fault or E-stop needs ``reset()`` (drive fault reset, re-enable) and then a fresh go-to-start
+before the move can run again.  Nothing here reacts to the network: only the methods below start motion.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from motionctl.errors import HardwareError, MotionctlError, PlanningError
+from motionctl.hal.driver import Driver, DriveStatus, RigState
+from motionctl.planner.plan import Plan
+from motionctl.planner.transitions import Transition, go_to_start, stop_along_path
+from motionctl.runtime.clock import ServoClock
+from motionctl.runtime.takes import TakeWriter
+
+
+class RunState(Enum):
+    IDLE = "idle"
+    GOING_TO_START = "going to start"
+    AT_START = "at start"
+    ARMED = "armed"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    DONE = "done"
+    FAULTED = "faulted"
+    ESTOPPED = "e-stopped"
+
+
+class Event(Enum):
+    GO_TO_START = "go_to_start"
+    REACHED = "reached"          # a transition (go-to-start or stop) finished
+    ARM = "arm"
+    START = "start"
+    END = "end"                  # the plan ran to its last sample
+    STOP = "stop"
+    FAULT = "fault"
+    ESTOP = "estop"
+    RESET = "reset"
+
+
+S, E = RunState, Event
+TRANSITIONS: dict[tuple[RunState, Event], RunState] = {
+    (S.IDLE, E.GO_TO_START): S.GOING_TO_START,
+    (S.STOPPED, E.GO_TO_START): S.GOING_TO_START,
+    (S.DONE, E.GO_TO_START): S.GOING_TO_START,
+    (S.AT_START, E.GO_TO_START): S.GOING_TO_START,
+    (S.GOING_TO_START, E.REACHED): S.AT_START,
+    (S.AT_START, E.ARM): S.ARMED,
+    (S.ARMED, E.START): S.RUNNING,
+    (S.ARMED, E.STOP): S.AT_START,
+    (S.RUNNING, E.END): S.DONE,
+    (S.RUNNING, E.STOP): S.STOPPING,
+    (S.GOING_TO_START, E.STOP): S.STOPPING,
+    (S.STOPPING, E.REACHED): S.STOPPED,
+    (S.RUNNING, E.FAULT): S.STOPPING,
+    (S.GOING_TO_START, E.FAULT): S.STOPPING,
+    (S.ARMED, E.FAULT): S.FAULTED,
+    (S.AT_START, E.FAULT): S.FAULTED,
+    (S.IDLE, E.FAULT): S.FAULTED,
+    (S.STOPPED, E.FAULT): S.FAULTED,
+    (S.DONE, E.FAULT): S.FAULTED,
+    (S.STOPPING, E.FAULT): S.STOPPING,
+    (S.FAULTED, E.RESET): S.IDLE,
+    (S.ESTOPPED, E.RESET): S.IDLE,
+}
+#: E-stop is accepted in every state.
+for _state in RunState:
+    TRANSITIONS[(_state, E.ESTOP)] = S.ESTOPPED
+
+
+@dataclass(frozen=True)
+class StreamerOptions:
+    following_error_m: float = 0.005          # linear axes
+    following_error_rad: float = 0.035        # rotary axes (2 degrees)
+    following_error_ticks: int = 3            # consecutive ticks over the window before it trips
+    stale_feedback_s: float = 0.025
+    start_tolerance_m: float = 0.001
+    start_tolerance_rad: float = 0.0017       # 0.1 degree
+    override_rate_per_s: float = 0.5          # how fast the speed override may change
+
+
+@dataclass
+class RunSummary:
+    state: str = ""
+    ticks: int = 0
+    max_following_error: dict[str, float] = field(default_factory=dict)
+    mean_late_us: float = 0.0
+    max_late_us: float = 0.0
+    overruns: int = 0
+    faults: list[str] = field(default_factory=list)
+    link: dict[str, object] = field(default_factory=dict)
+
+
+class Streamer:
+    """Streams a :class:`Plan` to a :class:`Driver`.  Control methods are thread-safe and return at once."""
+
+    def __init__(self, plan: Plan, driver: Driver, *, take: TakeWriter | None = None,
+                 options: StreamerOptions = StreamerOptions(),
+                 on_state: Callable[[RunState, str], None] | None = None) -> None:
+        if plan.trajectory is None or plan.joint_path is None:
+            raise PlanningError("the move has no trajectory to run")
+        self.plan, self.driver, self.take, self.options = plan, driver, take, options
+        self.rate = plan.rate_hz
+        self.dt = 1.0 / self.rate
+        self._on_state = on_state
+        rig = plan.rig
+        names = driver.axis_names
+        self._arm_columns = [names.index(a) for a in rig.axis_names]
+        self._lens_columns = [(i, names.index(l.name)) for i, l in enumerate(rig.lens) if l.name in names]
+        self._linear = np.array([rig.axes[i].linear if i < len(rig.axes) else True for i in range(len(names))])
+        self.state = RunState.IDLE
+        self._commands: queue.Queue[tuple[Event, object]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._shutdown = threading.Event()
+        self.clock = ServoClock(self.rate)
+        self.summary = RunSummary()
+        self.last_state: RigState | None = None
+        self.last_command = np.zeros(len(names))
+        self.fault_message = ""
+        self.override = 1.0
+        self._override_target = 1.0
+        self._tau = 0.0                       # run time along the plan (plan seconds)
+        self._transition: Transition | None = None
+        self._transition_index = 0
+        self._s_history: list[float] = []
+        self._over_window = np.zeros(len(names), dtype=int)
+        self._last_feedback_ns = 0
+        self.start_error: NDArray[np.float64] | None = None
+
+    # -- control (any thread) ---------------------------------------------------------------------------
+    def go_to_start(self) -> None:
+        self._commands.put((Event.GO_TO_START, None))
+
+    def arm(self) -> None:
+        self._commands.put((Event.ARM, None))
+
+    def start(self) -> None:
+        self._commands.put((Event.START, None))
+
+    def stop(self) -> None:
+        self._commands.put((Event.STOP, None))
+
+    def reset(self) -> None:
+        self._commands.put((Event.RESET, None))
+
+    def set_override(self, fraction: float) -> None:
+        """Rehearsal speed, 0..1 of the planned timing; the path stays the same."""
+        self._override_target = float(np.clip(fraction, 0.0, 1.0))
+
+    def estop(self) -> None:
+        """Immediate quick stop on every axis, from the calling thread (does not wait for the loop)."""
+        try:
+            self.driver.quick_stop()
+        finally:
+            self._commands.put((Event.ESTOP, "E-stop pressed"))
+
+    # -- thread -----------------------------------------------------------------------------------------
+    def run_in_thread(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.loop, name="motionctl-streamer", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        self._shutdown.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait_for(self, states: set[RunState], timeout: float) -> RunState:
+        deadline = time.monotonic() + timeout
+        while self.state not in states and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return self.state
+
+    def loop(self) -> None:
+        """The servo loop: read, check, command, record, once per tick until shut down."""
+        feedback = self._wait_first_feedback()
+        self.last_command = feedback.positions.copy() if feedback is not None else self.last_command
+        self.clock.start()
+        self._last_feedback_ns = time.monotonic_ns()
+        while not self._shutdown.is_set():
+            late = self.clock.wait_next()
+            self._drain_commands()
+            fresh = self.driver.read_state(timeout_s=0.0)
+            if fresh is not None:
+                self.last_state = fresh
+                self._last_feedback_ns = fresh.host_time_ns
+            self._watchdogs()
+            command = self._command_for_tick()
+            if command is not None and self.state is not RunState.ESTOPPED:
+                try:
+                    self.driver.write_setpoints(command)
+                    self.last_command = command
+                except MotionctlError as exc:
+                    self._fault(f"the link to the drives failed: {exc}", quick=True)
+            self._record(late)
+        self._finish()
+
+    def _wait_first_feedback(self) -> RigState | None:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not self._shutdown.is_set():
+            state = self.driver.read_state(timeout_s=0.02)
+            if state is not None:
+                self.last_state = state
+                return state
+        return None
+
+    # -- state machine ----------------------------------------------------------------------------------
+    def _fire(self, event: Event, message: str = "") -> bool:
+        nxt = TRANSITIONS.get((self.state, event))
+        if nxt is None:
+            if event is not Event.REACHED:
+                self._event("refused", f"{event.value} is not possible while {self.state.value}")
+            return False
+        previous, self.state = self.state, nxt
+        self._event("state", message or f"{previous.value} -> {nxt.value}", state=nxt.value, event=event.value)
+        if self._on_state:
+            self._on_state(nxt, message)
+        return True
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                event, payload = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if event is Event.ESTOP:
+                self._fire(Event.ESTOP, str(payload))
+                self.summary.faults.append(str(payload))
+            elif event is Event.GO_TO_START:
+                self._begin_go_to_start()
+            elif event is Event.ARM:
+                self._arm()
+            elif event is Event.STOP:
+                if self.state in (RunState.RUNNING, RunState.GOING_TO_START):
+                    self._begin_stop()
+                self._fire(Event.STOP, "stop requested")
+            elif event is Event.RESET:
+                self._reset()
+            else:
+                if event is Event.START:
+                    self._tau = 0.0
+                    self._s_history = [0.0]
+                self._fire(event)
+
+    def _begin_go_to_start(self) -> None:
+        if (self.state, Event.GO_TO_START) not in TRANSITIONS:
+            self._fire(Event.GO_TO_START)
+            return
+        measured = self._measured_arm()
+        lens = self._measured_lens()
+        try:
+            self._transition = go_to_start(self.plan, measured, lens)
+        except (PlanningError, HardwareError) as exc:
+            self._event("refused", f"cannot go to start: {exc}")
+            return
+        if not self._transition.clear:
+            self._event("refused", "cannot go to start: " + "; ".join(self._transition.notes))
+            self._transition = None
+            return
+        self._transition_index = 0
+        for note in self._transition.notes:
+            self._event("note", note)
+        self._fire(Event.GO_TO_START, f"going to start ({self._transition.duration_s:.1f} s"
+                   + (", via park" if self._transition.via_park else "") + ")")
+
+    def _arm(self) -> None:
+        if self.state is not RunState.AT_START:
+            self._fire(Event.ARM)
+            return
+        measured = self._measured_arm()
+        start = self.plan.trajectory.q[0]
+        error = np.abs(measured - start)
+        limit = np.where(self._linear[: len(start)], self.options.start_tolerance_m, self.options.start_tolerance_rad)
+        worst = int(np.argmax(error / limit))
+        if error[worst] > limit[worst]:
+            axis = self.plan.rig.axes[worst]
+            self._event("refused", f"not armed: {axis.name} is {axis.to_file(error[worst]):.3f} {axis.file_unit} from "
+                        f"the start (tolerance {axis.to_file(limit[worst]):.3f}); go to start again")
+            return
+        self.start_error = measured - start
+        self._fire(Event.ARM, "armed at the start")
+
+    def _begin_stop(self) -> None:
+        if self.state is RunState.RUNNING:
+            lead = np.array(self._s_history[-4:]) if self._s_history else np.array([0.0])
+            try:
+                self._transition = stop_along_path(self.plan, lead)
+            except PlanningError as exc:
+                self._event("fault", f"no controlled stop possible ({exc}): quick stop")
+                self.driver.quick_stop()
+                self._transition = None
+                return
+        else:   # stopping a go-to-start: hold where we are (the transition was slow and short)
+            self._transition = None
+        self._transition_index = 1
+
+    def _reset(self) -> None:
+        if self.state not in (RunState.FAULTED, RunState.ESTOPPED):
+            return
+        try:
+            self.driver.fault_reset()
+            self.driver.enable()
+        except MotionctlError as exc:
+            self._event("refused", f"reset failed: {exc}")
+            return
+        self.fault_message = ""
+        measured = self._measured_all()
+        if measured is not None:
+            self.last_command = measured
+        self._over_window[:] = 0
+        self._fire(Event.RESET, "fault reset: go to start again before running")
+
+    # -- per tick -----------------------------------------------------------------------------------------
+    def _command_for_tick(self) -> NDArray[np.float64] | None:
+        traj = self.plan.trajectory
+        state = self.state
+        if state in (RunState.GOING_TO_START, RunState.STOPPING) and self._transition is not None:
+            values = self._transition.values
+            index = min(self._transition_index, len(values) - 1)
+            self._transition_index += 1
+            if state is RunState.STOPPING and self._transition.s is not None:
+                self._s_history.append(float(self._transition.s[index]))
+            if index >= len(values) - 1:
+                done = self._fire(Event.REACHED)
+                if done and self.fault_message:
+                    self._fire(Event.FAULT, self.fault_message)
+            return self._full_command(values[index])
+        if state is RunState.STOPPING:       # nothing to follow: hold
+            self._fire(Event.REACHED)
+            if self.fault_message:
+                self._fire(Event.FAULT, self.fault_message)
+            return self.last_command
+        if state in (RunState.AT_START, RunState.ARMED):
+            return self._full_command(np.concatenate([traj.q[0], traj.lens[0]]))
+        if state is RunState.RUNNING:
+            step = self.options.override_rate_per_s * self.dt
+            self.override += float(np.clip(self._override_target - self.override, -step, step))
+            self._tau += self.override * self.dt
+            if self._tau >= traj.t[-1]:
+                self._tau = float(traj.t[-1])
+                self._fire(Event.END, "end of move")
+            s = float(np.interp(self._tau, traj.t, traj.s))
+            self._s_history.append(s)
+            k = self._tau * self.rate
+            if abs(k - round(k)) < 1e-9:           # on a planned tick: stream the plan's sample exactly
+                row = int(round(k))
+                values = np.concatenate([traj.q[row], traj.lens[row]])
+            else:
+                values = np.concatenate([self.plan.joint_path(np.array([s]))[0],
+                                         self.plan.reference.lens_values(np.array([s]))[0]])
+            return self._full_command(values)
+        return self.last_command   # idle, done, stopped, faulted: hold the last setpoint
+
+    def _full_command(self, plan_values: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = np.array(self.last_command, dtype=float)
+        n = len(self.plan.rig.axes)
+        out[self._arm_columns] = plan_values[:n]
+        for lens_index, column in self._lens_columns:
+            out[column] = plan_values[n + lens_index]
+        return out
+
+    def _watchdogs(self) -> None:
+        if self.state in (RunState.ESTOPPED, RunState.FAULTED):
+            return
+        now = time.monotonic_ns()
+        moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.STOPPING, RunState.ARMED,
+                                RunState.AT_START)
+        if moving and now - self._last_feedback_ns > self.options.stale_feedback_s * 1e9:
+            self._fault(f"no feedback from the drives for {(now - self._last_feedback_ns) / 1e6:.0f} ms", quick=False)
+            self._last_feedback_ns = now
+            return
+        state = self.last_state
+        if state is None:
+            return
+        faulted = state.faulted
+        if faulted:
+            axis = faulted[0]
+            self._fault(f"drive fault on {axis.name}: {axis.fault_text or f'code 0x{axis.fault_code:04X}'}", quick=True)
+            return
+        ferr = np.array([abs(a.following_error) for a in state.axes])
+        window = np.where(self._linear, self.options.following_error_m, self.options.following_error_rad)
+        over = ferr > window
+        self._over_window = np.where(over, self._over_window + 1, 0)
+        for name, value in zip(self.driver.axis_names, ferr):
+            self.summary.max_following_error[name] = max(self.summary.max_following_error.get(name, 0.0), float(value))
+        if moving and (self._over_window >= self.options.following_error_ticks).any():
+            i = int(np.argmax(self._over_window))
+            unit, scale = ("mm", 1000.0) if self._linear[i] else ("deg", 180.0 / np.pi)
+            self._fault(f"following error on {self.driver.axis_names[i]}: {ferr[i] * scale:.2f} {unit} "
+                        f"(window {window[i] * scale:.2f} {unit})", quick=False)
+
+    def _fault(self, message: str, *, quick: bool) -> None:
+        if self.fault_message:
+            return
+        self.fault_message = message
+        self.summary.faults.append(message)
+        self._event("fault", message)
+        if quick or self.state not in (RunState.RUNNING, RunState.GOING_TO_START):
+            if quick:
+                self.driver.quick_stop()
+            self._fire(Event.FAULT, message)
+            if self.state is RunState.STOPPING:     # quick-stopped: nothing left to stream
+                self._transition = None
+            return
+        self._begin_stop()
+        self._fire(Event.FAULT, message)
+
+    # -- measurements and records ----------------------------------------------------------------------
+    def _measured_all(self) -> NDArray[np.float64] | None:
+        return None if self.last_state is None else self.last_state.positions
+
+    def _measured_arm(self) -> NDArray[np.float64]:
+        values = self._measured_all()
+        return (values if values is not None else self.last_command)[self._arm_columns]
+
+    def _measured_lens(self) -> NDArray[np.float64]:
+        traj = self.plan.trajectory
+        lens = np.array(traj.lens[0], dtype=float)
+        values = self._measured_all()
+        if values is not None:
+            for lens_index, column in self._lens_columns:
+                lens[lens_index] = values[column]
+        return lens
+
+    def _record(self, late_ns: int) -> None:
+        self.summary.ticks += 1
+        if self.take is None:
+            return
+        state = self.last_state
+        measured = state.positions if state is not None else None
+        following = np.array([a.following_error for a in state.axes]) if state is not None else None
+        frame = int(np.floor(self._tau * float(self.plan.move.rate.fps) + 1e-9))
+        frame = min(frame, self.plan.report.frames - 1)
+        self.take.sample(self.clock.tick, self._tau, self.state.value, frame, self.plan.move.timecode_at(frame),
+                         late_ns / 1000.0, self.last_command, measured, following)
+
+    def _event(self, kind: str, message: str, **data: object) -> None:
+        if self.take is not None:
+            self.take.event(kind, message, tick=self.clock.tick, **data)
+
+    def _finish(self) -> None:
+        stats = self.clock.stats
+        self.summary.state = self.state.value
+        self.summary.mean_late_us = stats.mean_late_us
+        self.summary.max_late_us = stats.max_late_ns / 1000.0
+        self.summary.overruns = stats.overruns
+        self.summary.link = {"sent": self.driver.stats.sent, "received": self.driver.stats.received,
+                             "dropped": dict(self.driver.stats.dropped)}
+        if self.take is not None:
+            self.take.finish(self.summary.__dict__)

@@ -1,0 +1,162 @@
+"""Takes: everything a run did, written so that a crash loses at most the last second.
+
+A take is a directory ``takes/<date>-<time>_<move>/`` holding
+
+* ``meta.json``: what was run (move, rig, rate, axes, start timecode); rewritten atomically at the end
+  with the summary.  A take without ``"finished"`` in it was cut short (crash, power, ``kill -9``).
+* ``samples.csv``: one row per servo tick: commanded and measured value and following error of every
+  axis, loop lateness, state, frame and timecode.  Rows are buffered and flushed *and fsynced* at least
+  once a second, so after a crash the file holds every row up to the last second (the reader ignores
+  a torn last line).
+* ``events.jsonl``: state changes, faults and operator actions, one JSON object per line, fsynced each.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from motionctl.fileio import write_atomic
+
+FLUSH_EVERY_S = 1.0
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "take"
+
+
+class TakeWriter:
+    """Append-only, crash-safe writer of one take."""
+
+    def __init__(self, root: Path | str, meta: dict[str, Any], axis_names: tuple[str, ...], rate_hz: int) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        base = root / f"{stamp}_{_slug(str(meta.get('move', 'take')))}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        path.mkdir()
+        self.path = path
+        self.axis_names = axis_names
+        self.meta = {**meta, "axes": list(axis_names), "rate_hz": rate_hz,
+                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        write_atomic(path / "meta.json", json.dumps(self.meta, indent=1, default=str) + "\n")
+        self._samples = open(path / "samples.csv", "w", newline="", encoding="utf-8")
+        self._events = open(path / "events.jsonl", "a", encoding="utf-8")
+        header = ["tick", "t_s", "state", "frame", "timecode", "late_us"]
+        for name in axis_names:
+            header += [f"cmd_{name}", f"meas_{name}", f"ferr_{name}"]
+        self._samples.write(",".join(header) + "\n")
+        self._buffer = io.StringIO()
+        self._last_flush = time.monotonic()
+        self.rows = 0
+        self.closed = False
+
+    def sample(self, tick: int, t_s: float, state: str, frame: int, timecode: str, late_us: float,
+               commanded: NDArray[np.float64], measured: NDArray[np.float64] | None,
+               following: NDArray[np.float64] | None) -> None:
+        cells = [str(tick), repr(float(t_s)), state, str(frame), timecode, f"{late_us:.1f}"]
+        for i in range(len(self.axis_names)):
+            cells.append(repr(float(commanded[i])))
+            cells.append(repr(float(measured[i])) if measured is not None else "")
+            cells.append(repr(float(following[i])) if following is not None else "")
+        self._buffer.write(",".join(cells) + "\n")
+        self.rows += 1
+        if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+            self.flush()
+
+    def event(self, kind: str, message: str, **data: Any) -> None:
+        record = {"t_host": time.monotonic(), "wall": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                  "kind": kind, "message": message, **data}
+        self._events.write(json.dumps(record, default=str) + "\n")
+        self._events.flush()
+        os.fsync(self._events.fileno())
+
+    def flush(self) -> None:
+        if self._buffer.tell():
+            self._samples.write(self._buffer.getvalue())
+            self._buffer = io.StringIO()
+        self._samples.flush()
+        os.fsync(self._samples.fileno())
+        self._last_flush = time.monotonic()
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        self.flush()
+        self._samples.close()
+        self._events.close()
+        self.meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.meta["summary"] = summary
+        write_atomic(self.path / "meta.json", json.dumps(self.meta, indent=1, default=str) + "\n")
+        self.closed = True
+
+
+@dataclass
+class Take:
+    path: Path
+    meta: dict[str, Any]
+    columns: list[str]
+    rows: list[list[str]]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return "finished" in self.meta
+
+    def column(self, name: str) -> NDArray[np.float64]:
+        index = self.columns.index(name)
+        return np.array([float(r[index]) if r[index] else np.nan for r in self.rows])
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.rows[-1][1]) if self.rows else 0.0
+
+
+def read_take(path: Path | str) -> Take:
+    """Read a take, complete or cut short (a torn last row and a torn last event are skipped)."""
+    path = Path(path)
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    text = (path / "samples.csv").read_text(encoding="utf-8") if (path / "samples.csv").exists() else ""
+    lines = text.split("\n")
+    if lines and lines[-1] != "":
+        lines = lines[:-1]                  # torn last row: written but not newline-terminated
+    reader = list(csv.reader(line for line in lines if line))
+    columns, rows = (reader[0], reader[1:]) if reader else ([], [])
+    rows = [r for r in rows if len(r) == len(columns)]
+    events = []
+    events_path = path / "events.jsonl"
+    if events_path.exists():
+        for line in events_path.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return Take(path, meta, columns, rows, events)
+
+
+def list_takes(root: Path | str) -> list[Take]:
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    takes = []
+    for entry in sorted(root.iterdir()):
+        if (entry / "meta.json").is_file():
+            try:
+                takes.append(read_take(entry))
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+    return takes

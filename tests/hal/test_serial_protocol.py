@@ -1,0 +1,494 @@
+"""The serial protocol, byte for byte: CRC, COBS, every message, the streaming decoder, sequence numbers.
+
+Golden bytes are the worked examples of docs/serial-protocol.md; the tests also check that the page
+still shows them, so the spec firmware is written from cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import get_args
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from motionctl.errors import MotionctlError, ProtocolError
+from motionctl.hal.serial_protocol import (
+    CRC_SIZE, DEVICE_WIDE, MAX_AXES, MAX_FRAME, PROTOCOL_VERSION, AxisFeedback, Capability, Command,
+    CommandAck, CommandCode, DropReason, Event, FaultCode, Feedback, FrameDecoder, FrameError, Hello,
+    HelloAck, Heartbeat, Message, MessageType, Nak, NakReason, NodeState, Result, SeqVerdict, SequenceTracker,
+    Setpoint, Status, cobs_decode, cobs_encode, cobs_max_size, crc16, decode_frame, decode_payload,
+    encode, encode_payload, fault_text, payload_size, wire_size,
+)
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "serial-protocol.md").read_text(encoding="utf-8")
+SEEDED = settings(derandomize=True, max_examples=200, deadline=None)
+
+
+def hexb(text: str) -> bytes:
+    return bytes.fromhex(" ".join(text.split()))
+
+
+def doc_shows(wire: bytes) -> bool:
+    """Whether the doc contains these bytes as uppercase hex, across line breaks."""
+    flat = " ".join(DOC.replace("`", " ").split())
+    return wire.hex(" ").upper() in flat
+
+
+def crc16_bitwise(data: bytes) -> int:
+    """The doc's C reference, transcribed: an independent check of binascii.crc_hqx."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+# ---------------------------------------------------------------------------------------------- CRC
+def test_crc_check_value():
+    assert crc16(b"123456789") == 0x29B1
+    assert crc16_bitwise(b"123456789") == 0x29B1
+    assert crc16(b"") == 0xFFFF
+
+
+@SEEDED
+@given(st.binary(max_size=600))
+def test_crc_matches_reference_and_residue_is_zero(data):
+    crc = crc16(data)
+    assert crc == crc16_bitwise(data)
+    assert crc16(data + crc.to_bytes(2, "big")) == 0
+
+
+# ---------------------------------------------------------------------------------------------- COBS
+R = bytes(range(256))
+COBS_VECTORS = [                         # Cheshire & Baker / Wikipedia, without the delimiter
+    (b"", b"\x01"),
+    (hexb("00"), hexb("01 01")),
+    (hexb("00 00"), hexb("01 01 01")),
+    (hexb("00 11 00"), hexb("01 02 11 01")),
+    (hexb("11 22 00 33"), hexb("03 11 22 02 33")),
+    (hexb("11 22 33 44"), hexb("05 11 22 33 44")),
+    (hexb("11 00 00 00"), hexb("02 11 01 01 01")),
+    (R[1:255], b"\xff" + R[1:255]),                                   # 254 non-zero bytes
+    (R[0:255], b"\x01\xff" + R[1:255]),                               # 00 01 .. FE
+    (R[1:256], b"\xff" + R[1:255] + b"\x02\xff"),                     # 01 .. FF
+    (R[2:256] + b"\x00", b"\xff" + R[2:256] + b"\x01\x01"),           # 02 .. FF 00
+    (R[3:256] + b"\x00\x01", b"\xfe" + R[3:256] + b"\x02\x01"),       # 03 .. FF 00 01
+    (b"\x11" * 600, b"\xff" + b"\x11" * 254 + b"\xff" + b"\x11" * 254 + b"\x5d" + b"\x11" * 92),
+]
+
+
+@pytest.mark.parametrize("data, encoded", COBS_VECTORS, ids=[f"v{i}" for i in range(len(COBS_VECTORS))])
+def test_cobs_known_vectors(data, encoded):
+    assert cobs_encode(data) == encoded
+    assert cobs_decode(encoded) == data
+
+
+def test_cobs_decoder_accepts_redundant_final_01():
+    assert cobs_decode(b"\xff" + R[1:255] + b"\x01") == R[1:255]
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x05\x11\x22", b"\x00", b"\x03\x11\x00", b"\x02\x11\x09\x22"])
+def test_cobs_malformed_input_raises_frame_error(bad):
+    with pytest.raises(FrameError) as err:
+        cobs_decode(bad)
+    assert err.value.reason is DropReason.BAD_COBS
+    assert isinstance(err.value, ProtocolError) and isinstance(err.value, MotionctlError)
+
+
+zero_heavy = st.lists(st.sampled_from([0, 0, 1, 0xFF]) | st.integers(0, 255), max_size=1200).map(bytes)
+long_runs = st.lists(st.tuples(st.integers(1, 255), st.integers(0, 600)), max_size=4).map(
+    lambda runs: b"\x00".join(bytes([v]) * n for v, n in runs))
+
+
+@SEEDED
+@given(st.binary(max_size=1200) | zero_heavy | long_runs)
+def test_cobs_round_trip(data):
+    encoded = cobs_encode(data)
+    assert 0 not in encoded
+    assert len(encoded) <= cobs_max_size(len(data))
+    assert cobs_decode(encoded) == data
+
+
+# ---------------------------------------------------------------------------------------------- golden
+SETPOINT = Setpoint(seq=1000, host_tick=123456, targets=(100000, -2500, 0))
+SETPOINT_WIRE = hexb("07 10 E8 03 40 E2 01 05 03 A0 86 01 05 3C F6 FF FF 01 01 01 03 A1 05 00")
+ON = Status.READY | Status.ENABLED | Status.HOMED | Status.BRAKE_RELEASED
+FEEDBACK = Feedback(seq=1000, device_time_us=5_000_123, state=NodeState.ENABLED, axes=(
+    AxisFeedback(99_990, 12_000, 10, ON, 0),
+    AxisFeedback(-2_497, -1_500, -3, ON, 0),
+    AxisFeedback(0, 0, 0, Status.READY | Status.HOMED, 0)))
+FEEDBACK_WIRE = hexb("""
+    07 11 E8 03 BB 4B 4C 06 02 03 96 86 01 03 E0 2E 01 02 0A 01 01 03 03 03
+    01 0F 3F F6 FF FF 24 FA FF FF FD FF FF FF 03 03 01 01 01 01 01 01 01 01
+    01 01 01 01 01 03 01 01 01 03 C4 DA 00""")
+
+
+def test_worked_example_setpoint_byte_exact():
+    payload = encode_payload(SETPOINT)
+    assert payload == hexb("10 E8 03 40 E2 01 00 03 A0 86 01 00 3C F6 FF FF 00 00 00 00")
+    assert crc16(payload) == 0xA105 == crc16_bitwise(payload)
+    assert encode(SETPOINT) == SETPOINT_WIRE
+    assert len(SETPOINT_WIRE) == wire_size(MessageType.SETPOINT, 3) == 24
+    assert decode_frame(SETPOINT_WIRE[:-1]) == SETPOINT
+    assert doc_shows(SETPOINT_WIRE)
+
+
+def test_worked_example_feedback_byte_exact():
+    payload = encode_payload(FEEDBACK)
+    assert len(payload) == payload_size(MessageType.FEEDBACK, 3) == 57
+    assert crc16(payload) == 0xC4DA == crc16_bitwise(payload)
+    assert encode(FEEDBACK) == FEEDBACK_WIRE
+    assert len(FEEDBACK_WIRE) == wire_size(MessageType.FEEDBACK, 3) == 61
+    decoded = decode_frame(FEEDBACK_WIRE[:-1])
+    assert decoded == FEEDBACK and decoded.seq == SETPOINT.seq
+    assert decoded.axes[0].flags == ON and Status.ENABLED not in decoded.axes[2].flags
+    assert doc_shows(FEEDBACK_WIRE)
+
+
+OTHER_GOLDEN = [
+    (Hello(seq=1, servo_rate_hz=1000, axis_count=3, watchdog_ms=20),
+     "01 01 00 01 00 E8 03 03 14 00", 0xE924, "03 01 01 02 01 05 E8 03 03 14 03 E9 24 00"),
+    (HelloAck(seq=1, result=Result.OK, version_major=1, version_minor=0, axis_count=3,
+              capabilities=Capability.ABSOLUTE_ENCODERS | Capability.BRAKES | Capability.SIMULATED,
+              max_servo_rate_hz=1000, device_name="motionctl-sim"),
+     "02 01 00 00 01 00 03 13 00 00 00 E8 03 6D 6F 74 69 6F 6E 63 74 6C 2D 73 69 6D 00 00 00", 0xCBEC,
+     "03 02 01 01 02 01 03 03 13 01 01 10 E8 03 6D 6F 74 69 6F 6E 63 74 6C 2D 73 69 6D 01 01 03 CB EC 00"),
+    (Command(seq=5, command=CommandCode.ENABLE, axis_mask=0b111),
+     "30 05 00 01 07 00 00 00", 0xF539, "03 30 05 03 01 07 01 01 03 F5 39 00"),
+    (CommandAck(seq=5, command=CommandCode.ENABLE, result=Result.OK, axis_mask=0b111),
+     "31 05 00 01 00 07 00 00 00", 0x5B60, "03 31 05 02 01 02 07 01 01 03 5B 60 00"),
+    (Heartbeat(seq=7, state=NodeState.IDLE, time_us=1000),
+     "20 07 00 01 E8 03 00 00", 0xA13A, "03 20 07 04 01 E8 03 01 03 A1 3A 00"),
+    (Event(seq=2, device_time_us=5_000_500, axis=1, fault=FaultCode.FOLLOWING_ERROR, text_code=0),
+     "40 02 00 34 4D 4C 00 01 02 00 00 00", 0xF9ED, "03 40 02 04 34 4D 4C 03 01 02 01 01 03 F9 ED 00"),
+    (Nak(seq=9, rejected_type=MessageType.SETPOINT, reason=NakReason.AXIS_COUNT),
+     "7F 09 00 10 05", 0xC9D2, "03 7F 09 05 10 05 C9 D2 00"),
+]
+
+
+@pytest.mark.parametrize("message, payload, crc, wire", OTHER_GOLDEN, ids=lambda v: getattr(v, "TYPE", None)
+                         and v.TYPE.name)
+def test_doc_examples_of_every_other_message(message, payload, crc, wire):
+    assert encode_payload(message) == hexb(payload)
+    assert crc16(hexb(payload)) == crc
+    assert encode(message) == hexb(wire)
+    assert decode_frame(hexb(wire)[:-1]) == message
+    assert doc_shows(hexb(wire)) and doc_shows(hexb(payload))
+
+
+def test_doc_tables_match_the_code():
+    for t in MessageType:
+        assert re.search(rf"\| 0x{t.value:02X} \| {t.name} \|", DOC), t
+    for code in FaultCode:
+        assert f"| 0x{code.value:04X} | {code.name} | {code.text} |" in DOC, code
+    for flag in Status:
+        assert re.search(rf"\| {flag.value.bit_length() - 1} \| {flag.name} \|", DOC), flag
+    assert f"version {PROTOCOL_VERSION[0]}.{PROTOCOL_VERSION[1]}" in DOC
+    assert f"{MAX_FRAME} bytes before the delimiter" in DOC
+
+
+# ---------------------------------------------------------------------------------------------- round trips
+u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF_FFFF)
+i32 = st.integers(-(2**31), 2**31 - 1)
+name = st.text(st.characters(min_codepoint=1, max_codepoint=127), max_size=16)
+axes = st.integers(1, MAX_AXES)
+feedback_axis = st.builds(AxisFeedback, i32, i32, i32, u16, u16)
+
+def _b(cls, **fields):
+    return cls, st.builds(cls, **fields)
+
+
+STRATEGIES = dict([
+    _b(Hello, seq=u16, version_major=u8, version_minor=u8, servo_rate_hz=u16, axis_count=u8,
+       watchdog_ms=u16),
+    _b(HelloAck, seq=u16, result=st.sampled_from(Result), version_major=u8, version_minor=u8,
+       axis_count=u8, capabilities=u32, max_servo_rate_hz=u16, device_name=name),
+    _b(Setpoint, seq=u16, host_tick=u32, targets=st.lists(i32, min_size=1, max_size=MAX_AXES).map(tuple)),
+    _b(Feedback, seq=u16, device_time_us=u32, state=st.sampled_from(NodeState),
+       axes=st.lists(feedback_axis, min_size=1, max_size=MAX_AXES).map(tuple)),
+    _b(Heartbeat, seq=u16, state=st.sampled_from(NodeState), time_us=u32),
+    _b(Command, seq=u16, command=st.sampled_from(CommandCode), axis_mask=u32),
+    _b(CommandAck, seq=u16, command=st.sampled_from(CommandCode), result=st.sampled_from(Result),
+       axis_mask=u32),
+    _b(Event, seq=u16, device_time_us=u32, axis=st.integers(0, MAX_AXES - 1) | st.just(DEVICE_WIDE),
+       fault=u16, text_code=u16),
+    _b(Nak, seq=u16, rejected_type=u8, reason=st.sampled_from(NakReason)),
+])
+MESSAGES = st.one_of(list(STRATEGIES.values()))
+
+
+@SEEDED
+@given(MESSAGES)
+def test_every_message_round_trips(message):
+    wire = encode(message)
+    assert wire.endswith(b"\x00") and 0 not in wire[:-1]
+    assert len(wire) <= MAX_FRAME + 1
+    assert decode_frame(wire[:-1]) == message
+    assert decode_payload(encode_payload(message)) == message
+    decoder = FrameDecoder()
+    assert decoder.feed(wire) == [message]
+    assert decoder.stats.ok == 1 and decoder.stats.dropped == 0
+
+
+def test_every_message_type_has_a_round_trip_strategy():
+    assert set(STRATEGIES) == set(get_args(Message))
+    assert {cls.TYPE for cls in STRATEGIES} == set(MessageType)
+
+
+@pytest.mark.parametrize("n", range(1, MAX_AXES + 1))
+def test_wire_size_bounds_frames_of_every_axis_count(n):
+    sp = Setpoint(seq=1, host_tick=1, targets=(-1,) * n)              # no zero bytes: worst case
+    fb = Feedback(seq=1, device_time_us=0xFFFFFFFF, state=NodeState.FAULT,
+                  axes=(AxisFeedback(-1, -1, -1, 0xFFFF, 0xFFFF),) * n)
+    assert len(encode(sp)) <= wire_size(MessageType.SETPOINT, n)
+    assert len(encode(fb)) <= wire_size(MessageType.FEEDBACK, n) <= MAX_FRAME + 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Setpoint(seq=0x1_0000, host_tick=0, targets=(0,)),
+    lambda: Setpoint(seq=-1, host_tick=0, targets=(0,)),
+    lambda: Setpoint(seq=0, host_tick=0, targets=(2**31,)),
+    lambda: Setpoint(seq=0, host_tick=0, targets=()),
+    lambda: Setpoint(seq=0, host_tick=0, targets=(0,) * (MAX_AXES + 1)),
+    lambda: Command(seq=0, command=9, axis_mask=1),
+    lambda: Heartbeat(seq=0, state=42, time_us=0),
+    lambda: HelloAck(seq=0, result=0, version_major=1, version_minor=0, axis_count=1, capabilities=0,
+                     max_servo_rate_hz=1000, device_name="x" * 17),
+    lambda: HelloAck(seq=0, result=0, version_major=1, version_minor=0, axis_count=1, capabilities=0,
+                     max_servo_rate_hz=1000, device_name="kamera-\u00fc"),
+    lambda: Event(seq=0, device_time_us=0, axis=MAX_AXES, fault=0, text_code=0),
+    lambda: Command(seq=0, command=CommandCode.ENABLE, axis_mask=2**32),
+])
+def test_messages_that_cannot_go_on_the_wire_raise_value_error(make):
+    with pytest.raises(ValueError):
+        encode(make())
+
+
+def test_plain_ints_become_enums():
+    msg = Command(seq=1, command=3, axis_mask=1)
+    assert msg.command is CommandCode.QUICK_STOP
+    assert decode_frame(encode(msg)[:-1]) == msg
+
+
+# ---------------------------------------------------------------------------------------------- decoder
+def frame_of(payload: bytes) -> bytes:
+    """Frame an arbitrary payload correctly (valid COBS + CRC), to reach the checks behind them."""
+    return cobs_encode(payload + crc16(payload).to_bytes(2, "big")) + b"\x00"
+
+
+@pytest.mark.parametrize("wire, reason", [
+    (b"\x02\x10\x00", DropReason.SHORT),                                   # 1 byte after COBS
+    (frame_of(b"\x20\x01"), DropReason.SHORT),                             # 2-byte payload + CRC
+    (b"\x09\x10\xe8\x03\x00", DropReason.BAD_COBS),                     # code runs past the end
+    (SETPOINT_WIRE[:5] + SETPOINT_WIRE[6:], DropReason.CORRUPT_CRC),      # one byte lost inside a run
+    (frame_of(b"\x55\x01\x00\x00"), DropReason.UNKNOWN_TYPE),
+    (frame_of(b"\x00\x01\x00"), DropReason.UNKNOWN_TYPE),
+    (frame_of(encode_payload(SETPOINT)[:-1]), DropReason.BAD_LENGTH),     # record cut short
+    (frame_of(encode_payload(SETPOINT) + b"\x00" * 4), DropReason.BAD_LENGTH),  # count says 3, holds 4
+    (frame_of(encode_payload(Heartbeat(seq=1, state=0, time_us=0)) + b"\x00"), DropReason.BAD_LENGTH),
+    (frame_of(b"\x10\x01\x00" + b"\x00" * 5), DropReason.BAD_VALUE),       # SETPOINT of 0 axes
+    (frame_of(b"\x20\x01\x00\x09" + b"\x00" * 4), DropReason.BAD_VALUE),   # HEARTBEAT state 9
+    (frame_of(b"\x30\x01\x00\x07" + b"\x00" * 4), DropReason.BAD_VALUE),   # COMMAND 7
+    (frame_of(b"\x40\x01\x00" + b"\x00" * 4 + b"\x40" + b"\x00" * 4), DropReason.BAD_VALUE),  # EVENT axis 64
+    (b"\x01" * (MAX_FRAME + 1) + b"\x00", DropReason.OVERSIZE),
+])
+def test_decoder_drops_and_counts_each_kind(wire, reason):
+    decoder = FrameDecoder()
+    assert decoder.feed(wire + SETPOINT_WIRE) == [SETPOINT]                # and is back in step
+    stats = vars(decoder.stats)
+    assert stats[reason.value] == 1 and decoder.stats.dropped == 1 and decoder.stats.ok == 1
+
+
+def test_empty_frames_are_idle_fill_not_errors():
+    decoder = FrameDecoder()
+    assert decoder.feed(b"\x00\x00\x00" + SETPOINT_WIRE + b"\x00\x00") == [SETPOINT]
+    assert decoder.stats.dropped == 0
+
+
+def test_unknown_name_bytes_do_not_drop_the_handshake():
+    payload = bytearray(encode_payload(OTHER_GOLDEN[1][0]))
+    payload[13:16] = b"\xc3\xbcx"
+    msg = FrameDecoder().feed(frame_of(bytes(payload)))[0]
+    assert msg.device_name.startswith("??x")
+
+
+def test_resynchronises_after_noise_without_delimiters():
+    decoder = FrameDecoder()
+    frames = [Heartbeat(seq=i, state=NodeState.IDLE, time_us=i) for i in range(3)]
+    noise = bytes(range(1, 200))                                            # no 0x00 in it
+    got = decoder.feed(noise + b"".join(encode(f) for f in frames))
+    assert got == frames[1:]                                               # noise costs one frame
+    assert decoder.stats.dropped == 1 and decoder.stats.ok == 2
+    got = decoder.feed(noise + b"\x00" + b"".join(encode(f) for f in frames))
+    assert got == frames                                                   # a leading 0x00 saves it
+
+
+def test_endless_garbage_does_not_grow_the_buffer():
+    decoder = FrameDecoder()
+    for _ in range(50):
+        assert decoder.feed(b"\x5a" * 997) == []
+        assert len(decoder._buf) <= MAX_FRAME
+    assert decoder.stats.oversize == 1
+    assert decoder.feed(b"\x00" + SETPOINT_WIRE) == [SETPOINT]
+
+
+segments = st.lists(st.one_of(MESSAGES.map(lambda m: ("frame", m)), st.binary(min_size=1, max_size=80).map(
+    lambda b: ("noise", b))), max_size=25)
+
+
+@SEEDED
+@given(segments, st.lists(st.integers(1, 64), min_size=1, max_size=10))
+def test_noise_interleaved_with_frames_yields_exactly_the_clean_frames(segs, cuts):
+    stream = b"".join(encode(x) if kind == "frame" else x for kind, x in segs)
+    # A frame survives unless noise without a trailing 0x00 runs straight into it.
+    expected, prev = [], None
+    for kind, x in segs:
+        spoiled = prev is not None and prev[0] == "noise" and not prev[1].endswith(b"\x00")
+        if kind == "frame" and not spoiled:
+            expected.append(x)
+        prev = (kind, x)
+    # Every non-empty chunk between delimiters that is not a clean frame must be counted as dropped.
+    clean = {encode(m)[:-1] for m in expected}
+    chunks = [c for c in stream.split(b"\x00")[:-1] if c]      # the part after the last 0x00 is pending
+    garbage = [c for c in chunks if c not in clean]
+    decoder, got, i, k = FrameDecoder(), [], 0, 0
+    while i < len(stream):                                                  # arbitrary read sizes
+        got += decoder.feed(stream[i:i + cuts[k % len(cuts)]])
+        i, k = i + cuts[k % len(cuts)], k + 1
+    assert got == expected
+    assert decoder.stats.ok == len(expected)
+    assert decoder.stats.dropped == len(garbage)
+
+
+@pytest.mark.parametrize("message", [SETPOINT, FEEDBACK], ids=["setpoint", "feedback"])
+def test_every_single_bit_flip_is_caught_by_the_crc(message):
+    raw = encode_payload(message)
+    raw += crc16(raw).to_bytes(2, "big")
+    decoder = FrameDecoder()
+    for bit in range(len(raw) * 8):
+        flipped = bytearray(raw)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        assert decoder.feed(cobs_encode(bytes(flipped)) + b"\x00") == []
+    assert decoder.stats.corrupt_crc == len(raw) * 8 == decoder.stats.dropped
+
+
+@SEEDED
+@given(MESSAGES, st.data())
+def test_double_bit_flips_are_caught_by_the_crc(message, data):
+    raw = bytearray(encode_payload(message))
+    raw += crc16(bytes(raw)).to_bytes(2, "big")
+    a, b = data.draw(st.lists(st.integers(0, len(raw) * 8 - 1), min_size=2, max_size=2, unique=True))
+    for bit in (a, b):
+        raw[bit // 8] ^= 1 << (bit % 8)
+    decoder = FrameDecoder()
+    assert decoder.feed(cobs_encode(bytes(raw)) + b"\x00") == []
+    assert decoder.stats.corrupt_crc == 1
+
+
+@pytest.mark.parametrize("wire", [SETPOINT_WIRE, FEEDBACK_WIRE], ids=["setpoint", "feedback"])
+def test_bit_flips_on_the_wire_never_yield_a_message(wire):
+    """Flips in COBS code bytes shift zeros around or split the frame: still nothing gets through."""
+    for bit in range((len(wire) - 1) * 8):
+        flipped = bytearray(wire)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        decoder = FrameDecoder()
+        assert decoder.feed(bytes(flipped)) == [], bit
+        assert decoder.stats.dropped >= 1
+
+
+@pytest.mark.parametrize("wire", [SETPOINT_WIRE, FEEDBACK_WIRE], ids=["setpoint", "feedback"])
+def test_truncated_frames_are_dropped_as_short_or_corrupt(wire):
+    decoder = FrameDecoder()
+    for keep in range(1, len(wire) - 1):
+        assert decoder.feed(wire[:keep] + b"\x00") == []
+    s = decoder.stats
+    assert s.dropped == len(wire) - 2 == s.short + s.bad_cobs + s.corrupt_crc
+    assert s.bad_cobs > 0 and s.corrupt_crc > 0
+
+
+def test_stats_names_match_drop_reasons():
+    assert {r.value for r in DropReason} | {"ok"} == set(vars(FrameDecoder().stats))
+
+
+# ---------------------------------------------------------------------------------------------- sequences
+def test_sequence_tracker_basic_verdicts():
+    t = SequenceTracker()
+    assert t.observe(10).verdict is SeqVerdict.NEW                          # first is new, whatever it is
+    assert t.observe(11).verdict is SeqVerdict.NEW
+    d = t.observe(11)
+    assert d.verdict is SeqVerdict.DUPLICATE and not d.accept
+    d = t.observe(15)
+    assert d.verdict is SeqVerdict.GAP and d.missing == 3 and d.accept
+    d = t.observe(13)                                                        # a lost one arriving late
+    assert d.verdict is SeqVerdict.OUT_OF_ORDER and not d.accept
+    assert t.newest == 15
+    assert vars(t.stats) == {"new": 2, "gaps": 1, "missing": 3, "duplicates": 1, "out_of_order": 1}
+
+
+def test_sequence_tracker_wraparound():
+    t = SequenceTracker()
+    for seq in (65533, 65534, 65535, 0, 1):
+        assert t.observe(seq).verdict is SeqVerdict.NEW
+    t.reset()
+    t.observe(65534)
+    d = t.observe(2)                                                         # 65535, 0, 1 lost
+    assert (d.verdict, d.missing) == (SeqVerdict.GAP, 3)
+    assert t.observe(65535).verdict is SeqVerdict.OUT_OF_ORDER                # old, across the wrap
+    assert t.observe(2).verdict is SeqVerdict.DUPLICATE
+
+
+def test_sequence_tracker_half_window_boundary():
+    t = SequenceTracker()
+    t.observe(0)
+    assert t.observe(32767).missing == 32766                                 # d = 32767: still ahead
+    t.reset()
+    t.observe(0)
+    assert t.observe(32768).verdict is SeqVerdict.OUT_OF_ORDER               # d = 32768: behind
+    with pytest.raises(ValueError):
+        t.observe(65536)
+
+
+def test_sequence_tracker_reset_starts_a_new_session():
+    t = SequenceTracker()
+    t.observe(500)
+    t.reset()
+    assert t.observe(3).verdict is SeqVerdict.NEW and t.stats.out_of_order == 0
+
+
+@SEEDED
+@given(st.integers(0, 0xFFFF), st.lists(st.integers(-40, 40), max_size=300))
+def test_sequence_tracker_matches_an_unwrapped_model(start, steps):
+    """Against unbounded integers: the u16 tracker must give the same verdicts over any wraps."""
+    t = SequenceTracker()
+    t.observe(start)
+    newest, true = start, start
+    for step in steps:
+        true_seq = true + step
+        d = t.observe(true_seq & 0xFFFF)
+        if step == 0:
+            assert d.verdict is SeqVerdict.DUPLICATE
+        elif step < 0:
+            assert d.verdict is SeqVerdict.OUT_OF_ORDER
+        else:
+            assert d.verdict is (SeqVerdict.NEW if step == 1 else SeqVerdict.GAP)
+            assert d.missing == step - 1
+            true = true_seq
+            newest = true_seq & 0xFFFF
+        assert t.newest == newest
+
+
+# ---------------------------------------------------------------------------------------------- words
+def test_fault_text_covers_known_vendor_and_unknown_codes():
+    assert fault_text(0x0001) == FaultCode.WATCHDOG.text
+    assert fault_text(0x8001) == "vendor-specific fault 0x8001"
+    assert fault_text(0x0777) == "unknown fault 0x0777"
+    assert AxisFeedback(0, 0, 0, 0x8000 | 1, 0).flags & Status.READY                # unknown bits kept
+
+
+def test_crc_and_cobs_constants():
+    assert CRC_SIZE == 2
+    assert MAX_FRAME == cobs_max_size(payload_size(MessageType.FEEDBACK, MAX_AXES) + CRC_SIZE) == 526
