@@ -1,6 +1,38 @@
 """Simulated servo drives: the device side of motionctl's serial and CAN wires.
 
-Not built yet: it arrives with the hardware-layer issue (simulated drives for every axis of a rig, the
-serial protocol on a pseudo-terminal, CiA 402 on a python-can bus, fault injection).  motionctl never
-imports this package; it reaches it through a transport URL, exactly like hardware.
+``simulator.serial_device.SerialDevice`` speaks the serial protocol on a pseudo-terminal;
+``simulator.can_device.SimulatedCanRig`` speaks CANopen CiA 402 on a python-can bus.  Both model every
+axis with :class:`simulator.axis.AxisModel` and inject the faults of :mod:`simulator.faults`.
+
+motionctl itself never imports this package's internals: it reaches the simulator through a transport
+URL, exactly like hardware.  The one touch point is :func:`launch`, which ``motionctl run --sim`` uses to
+start a simulator next to the run (a pty for serial rigs; the in-process bus for ``can://virtual``).
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.faults import FaultInjector
+
+
+def launch_can(rig: Any, url: str, faults: FaultInjector | None = None) -> Any:
+    """Start simulated CiA 402 drives for ``rig`` on the bus ``url`` (``can://<interface>/<channel>``)."""
+    from simulator.can_device import SimulatedCanRig
+
+    return SimulatedCanRig(rig, url, faults or FaultInjector()).start()
+
+
+def launch(rig: Any, url: str | None, faults: FaultInjector | None = None) -> tuple[Any, str]:
+    """Start a simulator for ``rig``; returns (the simulator, the URL motionctl should open).
+
+    Serial rigs get a pseudo-terminal (the URL names its slave end); CAN rigs get drives on the bus the
+    URL names.
+    """
+    target = url or (rig.hardware.transport if rig.hardware else "serial://")
+    if target.startswith("can://"):
+        return launch_can(rig, target, faults), target
+    from simulator.serial_device import SerialDevice
+
+    device = SerialDevice(rig, faults).start()
+    return device, f"serial://{device.path}?baud=1000000"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import Enum
@@ -135,6 +136,7 @@ class Driver(ABC):
         self._lock = threading.RLock()
         self._open = False
         self._sequence = 0
+        self.enabled = False
 
     # -- lifecycle --------------------------------------------------------------------------------------
     @property
@@ -172,10 +174,29 @@ class Driver(ABC):
         """Power the drives and make them follow setpoints (they hold their current position)."""
         self._require_open()
         self._do_enable(timeout_s)
+        self.enabled = True
 
     def disable(self) -> None:
         self._require_open()
         self._do_disable()
+        self.enabled = False
+
+    def probe(self, timeout_s: float = 1.0) -> RigState:
+        """Where the drives are, before streaming starts.  Only while disabled: never commands motion.
+
+        Some wires answer only to a cycle (serial FEEDBACK answers a SETPOINT, CANopen TPDOs answer a
+        SYNC), so this sends cycles whose targets disabled drives ignore, until a state comes back.
+        """
+        self._require_open()
+        if self.enabled:
+            raise HardwareError("probe() is only for disabled drives; read_state() while streaming")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._do_probe()
+            state = self._do_read(0.05)
+            if state is not None:
+                return state
+        raise HardwareError(f"no answer from the drives on {self.url} within {timeout_s:.1f} s")
 
     def quick_stop(self) -> None:
         """E-stop: every drive brakes on its own quick-stop ramp, now.  Never raises for a dead link."""
@@ -208,6 +229,11 @@ class Driver(ABC):
         return self.scales[index].from_counts(counts)
 
     # -- backend hooks ----------------------------------------------------------------------------------
+    def _do_probe(self) -> None:
+        """One cycle that disabled drives answer without moving (default: a setpoint they ignore)."""
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        self._do_write(self._sequence, [0] * len(self.scales))
+
     @abstractmethod
     def _do_open(self) -> None: ...
 

@@ -175,3 +175,40 @@ def stop_along_path(plan: Plan, lead: NDArray[np.float64]) -> Transition:
     result = _clearance(plan, kin, values[:, : len(plan.rig.axes)])
     return Transition("stop", rate, np.arange(len(values)) / rate, values, False, not result.runs, result.min_m,
                       (), np.concatenate([[s_now], s_stop]))
+
+
+def stop_joint_transition(transition: Transition, index: int, plan: Plan,
+                          fraction: float = GOTO_SPEED_FRACTION) -> Transition:
+    """Brake a joint-space transition (a go-to-start) to rest from its sample ``index``.
+
+    Every axis brakes together (phase-synchronised), so the rig stays on the transition's straight
+    line in joint space, which was collision-checked.
+    """
+    from ruckig import ControlInterface, InputParameter, Result, Ruckig, Synchronization, Trajectory
+
+    values, rate = transition.values, transition.rate_hz
+    index = int(np.clip(index, 0, len(values) - 1))
+    window = values[max(0, index - 3): index + 1]
+    v, a, _ = (d[-1] for d in derivatives(window, rate)) if len(window) >= 3 else (np.zeros(values.shape[1]),) * 3
+    limits = axis_limits(plan.rig)
+    n = values.shape[1]
+    inp = InputParameter(n)
+    inp.control_interface = ControlInterface.Velocity
+    inp.synchronization = Synchronization.Phase
+    inp.current_position = values[index].tolist()
+    inp.current_velocity = v.tolist()
+    inp.current_acceleration = a.tolist()
+    inp.target_velocity = [0.0] * n
+    inp.target_acceleration = [0.0] * n
+    inp.max_velocity = [l.vmax for l in limits]
+    inp.max_acceleration = [l.amax * fraction for l in limits]
+    inp.max_jerk = [l.jmax * fraction for l in limits]
+    out = Trajectory(n)
+    result = Ruckig(n).calculate(inp, out)
+    if result not in (Result.Working, Result.Finished):
+        inp.synchronization = Synchronization.No
+        if Ruckig(n).calculate(inp, out) not in (Result.Working, Result.Finished):
+            raise PlanningError("ruckig could not plan the stop of the go-to-start")
+    ticks = np.arange(int(np.ceil(out.duration * rate)) + 1) / rate
+    samples = np.array([out.at_time(min(t, out.duration))[0] for t in ticks])
+    return Transition("stop", rate, ticks, samples, transition.via_park, transition.clear, transition.min_clearance_m)

@@ -26,9 +26,22 @@ from numpy.typing import NDArray
 from motionctl.errors import HardwareError, MotionctlError, PlanningError
 from motionctl.hal.driver import Driver, DriveStatus, RigState
 from motionctl.planner.plan import Plan
-from motionctl.planner.transitions import Transition, go_to_start, stop_along_path
+from motionctl.planner.transitions import Transition, go_to_start, stop_along_path, stop_joint_transition
 from motionctl.runtime.clock import ServoClock
 from motionctl.runtime.takes import TakeWriter
+
+
+#: A controlled stop starts this long after it is asked for: time to compute it off the servo thread.
+STOP_LEAD_S = 0.06
+
+
+@dataclass
+class _StopJob:
+    at_tick: int
+    reason: str
+    ready: threading.Event = field(default_factory=threading.Event)
+    transition: Transition | None = None
+    error: str | None = None
 
 
 class RunState(Enum):
@@ -139,15 +152,32 @@ class Streamer:
         self._override_target = 1.0
         self._tau = 0.0                       # run time along the plan (plan seconds)
         self._transition: Transition | None = None
+        self._stop_job: _StopJob | None = None
         self._transition_index = 0
         self._s_history: list[float] = []
         self._over_window = np.zeros(len(names), dtype=int)
         self._last_feedback_ns = 0
         self.start_error: NDArray[np.float64] | None = None
+        self.events: list[tuple[str, str]] = []       # (kind, message), for UIs and summaries
+        self.ready = threading.Event()                # set once the loop knows where the drives are
+        self.refusals: list[str] = []
 
     # -- control (any thread) ---------------------------------------------------------------------------
     def go_to_start(self) -> None:
-        self._commands.put((Event.GO_TO_START, None))
+        """Plan the go-to-start from the measured pose (here, not on the servo thread), then start it."""
+        if (self.state, Event.GO_TO_START) not in TRANSITIONS:
+            self._event("refused", f"go to start is not possible while {self.state.value}")
+            return
+        measured = self._measured_arm()
+        try:
+            transition = go_to_start(self.plan, measured, self._measured_lens())
+        except (PlanningError, HardwareError) as exc:
+            self._event("refused", f"cannot go to start: {exc}")
+            return
+        if not transition.clear:
+            self._event("refused", "cannot go to start: " + "; ".join(transition.notes))
+            return
+        self._commands.put((Event.GO_TO_START, transition))
 
     def arm(self) -> None:
         self._commands.put((Event.ARM, None))
@@ -159,6 +189,16 @@ class Streamer:
         self._commands.put((Event.STOP, None))
 
     def reset(self) -> None:
+        """Clear a latched fault or E-stop: drive fault reset and re-enable (here, not on the servo thread)."""
+        if self.state not in (RunState.FAULTED, RunState.ESTOPPED):
+            self._event("refused", f"nothing to reset while {self.state.value}")
+            return
+        try:
+            self.driver.fault_reset()
+            self.driver.enable()
+        except MotionctlError as exc:
+            self._event("refused", f"reset failed: {exc}")
+            return
         self._commands.put((Event.RESET, None))
 
     def set_override(self, fraction: float) -> None:
@@ -191,8 +231,17 @@ class Streamer:
 
     def loop(self) -> None:
         """The servo loop: read, check, command, record, once per tick until shut down."""
-        feedback = self._wait_first_feedback()
-        self.last_command = feedback.positions.copy() if feedback is not None else self.last_command
+        try:
+            feedback = self.last_state if self.driver.enabled else self.driver.probe()
+        except MotionctlError as exc:
+            self._fault(f"cannot read the drives: {exc}", quick=True)
+            self.ready.set()
+            self._finish()
+            return
+        self.last_state = feedback
+        if feedback is not None:
+            self.last_command = feedback.positions.copy()
+        self.ready.set()
         self.clock.start()
         self._last_feedback_ns = time.monotonic_ns()
         while not self._shutdown.is_set():
@@ -212,15 +261,6 @@ class Streamer:
                     self._fault(f"the link to the drives failed: {exc}", quick=True)
             self._record(late)
         self._finish()
-
-    def _wait_first_feedback(self) -> RigState | None:
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline and not self._shutdown.is_set():
-            state = self.driver.read_state(timeout_s=0.02)
-            if state is not None:
-                self.last_state = state
-                return state
-        return None
 
     # -- state machine ----------------------------------------------------------------------------------
     def _fire(self, event: Event, message: str = "") -> bool:
@@ -245,13 +285,18 @@ class Streamer:
                 self._fire(Event.ESTOP, str(payload))
                 self.summary.faults.append(str(payload))
             elif event is Event.GO_TO_START:
-                self._begin_go_to_start()
+                self._transition, self._transition_index = payload, 0
+                for note in payload.notes:
+                    self._event("note", note)
+                self._fire(Event.GO_TO_START, f"going to start ({payload.duration_s:.1f} s"
+                           + (", via park" if payload.via_park else "") + ")")
             elif event is Event.ARM:
                 self._arm()
             elif event is Event.STOP:
                 if self.state in (RunState.RUNNING, RunState.GOING_TO_START):
-                    self._begin_stop()
-                self._fire(Event.STOP, "stop requested")
+                    self._request_stop("stop requested")
+                else:
+                    self._fire(Event.STOP, "stop requested")
             elif event is Event.RESET:
                 self._reset()
             else:
@@ -259,27 +304,6 @@ class Streamer:
                     self._tau = 0.0
                     self._s_history = [0.0]
                 self._fire(event)
-
-    def _begin_go_to_start(self) -> None:
-        if (self.state, Event.GO_TO_START) not in TRANSITIONS:
-            self._fire(Event.GO_TO_START)
-            return
-        measured = self._measured_arm()
-        lens = self._measured_lens()
-        try:
-            self._transition = go_to_start(self.plan, measured, lens)
-        except (PlanningError, HardwareError) as exc:
-            self._event("refused", f"cannot go to start: {exc}")
-            return
-        if not self._transition.clear:
-            self._event("refused", "cannot go to start: " + "; ".join(self._transition.notes))
-            self._transition = None
-            return
-        self._transition_index = 0
-        for note in self._transition.notes:
-            self._event("note", note)
-        self._fire(Event.GO_TO_START, f"going to start ({self._transition.duration_s:.1f} s"
-                   + (", via park" if self._transition.via_park else "") + ")")
 
     def _arm(self) -> None:
         if self.state is not RunState.AT_START:
@@ -298,39 +322,85 @@ class Streamer:
         self.start_error = measured - start
         self._fire(Event.ARM, "armed at the start")
 
-    def _begin_stop(self) -> None:
+    def _request_stop(self, reason: str) -> None:
+        """Ask the worker for a controlled stop that begins ``STOP_LEAD_S`` from now; keep streaming meanwhile.
+
+        The stop is computed off the servo thread from where the rig *will be* at the switch-over tick
+        (the plan and the override ramp are deterministic), so the servo loop never waits for it.
+        """
+        if self._stop_job is not None:
+            return
+        lead_ticks = max(4, int(STOP_LEAD_S * self.rate))
         if self.state is RunState.RUNNING:
-            lead = np.array(self._s_history[-4:]) if self._s_history else np.array([0.0])
-            try:
-                self._transition = stop_along_path(self.plan, lead)
-            except PlanningError as exc:
-                self._event("fault", f"no controlled stop possible ({exc}): quick stop")
+            future = self._predict_s(lead_ticks)
+            job = ("path", np.array(future[-4:]))
+        else:
+            job = ("joints", self._transition_index + lead_ticks)
+        self._stop_job = _StopJob(self.clock.tick + lead_ticks, reason)
+        threading.Thread(target=self._compute_stop, args=(self._stop_job, job), daemon=True,
+                         name="motionctl-stop-planner").start()
+
+    def _compute_stop(self, ticket: _StopJob, job: tuple[str, object]) -> None:
+        kind, data = job
+        try:
+            if kind == "path":
+                ticket.transition = stop_along_path(self.plan, data)
+            else:
+                ticket.transition = stop_joint_transition(self._transition, int(data), self.plan)
+        except (PlanningError, MotionctlError) as exc:
+            ticket.error = str(exc)
+        ticket.ready.set()
+
+    def _switch_to_stop(self) -> bool:
+        """At the switch-over tick: start the stop if it is ready (True), else keep going a tick."""
+        job = self._stop_job
+        if job is None or self.clock.tick < job.at_tick:
+            return False
+        if not job.ready.is_set():
+            if self.clock.tick > job.at_tick + self.rate:       # a second late: something is badly wrong
+                self._stop_job = None
+                self._event("fault", "the controlled stop could not be computed in time: quick stop")
                 self.driver.quick_stop()
                 self._transition = None
-                return
-        else:   # stopping a go-to-start: hold where we are (the transition was slow and short)
+                self._fire(Event.FAULT if self.fault_message else Event.STOP, job.reason)
+                return True
+            return False
+        self._stop_job = None
+        if job.error or job.transition is None:
+            self._event("fault", f"no controlled stop possible ({job.error}): quick stop")
+            self.driver.quick_stop()
             self._transition = None
-        self._transition_index = 1
+        else:
+            self._transition, self._transition_index = job.transition, 1
+        self._fire(Event.FAULT if self.fault_message else Event.STOP, job.reason)
+        return True
+
+    def _predict_s(self, ticks: int) -> list[float]:
+        """Keyed instants of the next ``ticks`` run ticks, following the override ramp as it will go."""
+        traj = self.plan.trajectory
+        tau, f = self._tau, self.override
+        step = self.options.override_rate_per_s * self.dt
+        out = []
+        for _ in range(ticks):
+            f += float(np.clip(self._override_target - f, -step, step))
+            tau = min(tau + f * self.dt, float(traj.t[-1]))
+            out.append(float(np.interp(tau, traj.t, traj.s)))
+        return out
 
     def _reset(self) -> None:
-        if self.state not in (RunState.FAULTED, RunState.ESTOPPED):
-            return
-        try:
-            self.driver.fault_reset()
-            self.driver.enable()
-        except MotionctlError as exc:
-            self._event("refused", f"reset failed: {exc}")
-            return
         self.fault_message = ""
         measured = self._measured_all()
         if measured is not None:
             self.last_command = measured
         self._over_window[:] = 0
+        self._stop_job = None
         self._fire(Event.RESET, "fault reset: go to start again before running")
 
     # -- per tick -----------------------------------------------------------------------------------------
     def _command_for_tick(self) -> NDArray[np.float64] | None:
         traj = self.plan.trajectory
+        if self._switch_to_stop() and self.state is RunState.STOPPING and self._transition is None:
+            return self.last_command      # quick-stopped: the drives brake on their own ramps
         state = self.state
         if state in (RunState.GOING_TO_START, RunState.STOPPING) and self._transition is not None:
             values = self._transition.values
@@ -420,8 +490,7 @@ class Streamer:
             if self.state is RunState.STOPPING:     # quick-stopped: nothing left to stream
                 self._transition = None
             return
-        self._begin_stop()
-        self._fire(Event.FAULT, message)
+        self._request_stop(message)
 
     # -- measurements and records ----------------------------------------------------------------------
     def _measured_all(self) -> NDArray[np.float64] | None:
@@ -453,6 +522,9 @@ class Streamer:
                          late_ns / 1000.0, self.last_command, measured, following)
 
     def _event(self, kind: str, message: str, **data: object) -> None:
+        self.events.append((kind, message))
+        if kind == "refused":
+            self.refusals.append(message)
         if self.take is not None:
             self.take.event(kind, message, tick=self.clock.tick, **data)
 

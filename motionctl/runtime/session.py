@@ -1,0 +1,79 @@
+"""One take from start to finish: open, enable, go to start, arm, run, and a summary in plain words.
+
+Used by ``motionctl run`` and by pipelines; the terminal UI drives the same :class:`Streamer` step by step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from motionctl.errors import HardwareError
+from motionctl.hal.driver import Driver
+from motionctl.planner.plan import Plan
+from motionctl.runtime.streamer import RunState, Streamer, StreamerOptions
+from motionctl.runtime.takes import TakeWriter
+
+FINAL = {RunState.DONE, RunState.STOPPED, RunState.FAULTED, RunState.ESTOPPED}
+
+
+@dataclass
+class TakeResult:
+    state: RunState
+    take: Path | None
+    summary: dict
+    start_error: list[float] | None
+
+
+def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "takes", speed: float = 1.0,
+             options: StreamerOptions = StreamerOptions(), on_state: Callable[[RunState, str], None] | None = None,
+             interrupt: Callable[[Streamer], None] | None = None, timeout_s: float | None = None) -> TakeResult:
+    """Run ``plan`` once on an opened ``driver``.  ``interrupt(streamer)`` is polled so a caller can stop it."""
+    take = None
+    if takes_dir is not None:
+        take = TakeWriter(takes_dir, {"move": plan.move.name, "move_file": plan.move.file, "rig": plan.rig.name,
+                                      "fps": plan.move.rate.label, "start_timecode": plan.move.start.label,
+                                      "transport": driver.url, "speed": speed,
+                                      "duration_s": plan.trajectory.duration_s}, driver.axis_names, plan.rate_hz)
+    streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state)
+    streamer.set_override(speed)
+    streamer.override = speed
+    streamer.run_in_thread()            # probes the drives, then streams "hold here" every tick
+    if not streamer.ready.wait(5.0) or streamer.state is RunState.FAULTED:
+        streamer.shutdown()
+        raise HardwareError(streamer.fault_message or "the drives did not answer")
+    driver.enable()
+    budget = timeout_s or (plan.trajectory.duration_s / max(speed, 0.05) + 120.0)
+    deadline = time.monotonic() + budget
+    try:
+        streamer.go_to_start()
+        _wait(streamer, {RunState.AT_START} | FINAL, deadline, interrupt)
+        if streamer.state is RunState.AT_START:
+            streamer.arm()
+            _wait(streamer, {RunState.ARMED} | FINAL, deadline, interrupt)
+        if streamer.state is RunState.ARMED:
+            streamer.start()
+            _wait(streamer, FINAL, deadline, interrupt)
+        if streamer.state not in FINAL and time.monotonic() >= deadline:
+            streamer.stop()
+            _wait(streamer, FINAL, time.monotonic() + 30, None)
+    finally:
+        streamer.shutdown()
+    return TakeResult(streamer.state, take.path if take else None, streamer.summary.__dict__,
+                      None if streamer.start_error is None else streamer.start_error.tolist())
+
+
+def _wait(streamer: Streamer, states: set[RunState], deadline: float, interrupt) -> None:
+    """Wait for one of ``states``; a refusal (e.g. "not armed: ... from the start") ends the take."""
+    refusals = len(streamer.refusals)
+    while time.monotonic() < deadline:
+        if streamer.state in states:
+            return
+        if len(streamer.refusals) > refusals:
+            raise HardwareError(streamer.refusals[-1])
+        if interrupt is not None:
+            interrupt(streamer)
+        time.sleep(0.005)
+    raise HardwareError(f"the run did not reach {', '.join(s.value for s in states)} in time (now {streamer.state.value})")

@@ -1,0 +1,67 @@
+"""``python -m simulator`` (also ``motionctl sim``): simulated drives for a rig, on a real wire.
+
+Serial: opens a pseudo-terminal pair, prints ``simulator: serial device ready at /dev/pts/N`` and serves
+until interrupted; connect with ``--hw serial:///dev/pts/N``.  CAN: serves on a python-can bus
+(``socketcan`` vcan across processes; the in-process ``virtual`` bus is only reachable from the same
+process, so ``motionctl run --sim`` starts it there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from motionctl.errors import MotionctlError
+from motionctl.spec import load_rig
+from simulator.faults import FaultInjector, parse_fault
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simulator", description="Simulated servo drives for a motionctl rig.")
+    parser.add_argument("--rig", required=True, help="rig file (.toml)")
+    parser.add_argument("--transport", choices=("serial", "can"), default="serial")
+    parser.add_argument("--can", default=None, help="CAN bus URL for --transport can, e.g. can://socketcan/vcan0")
+    parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                        help="inject a fault (repeatable), e.g. drop=0.02, stall@3+0.5, drive:wrist_1@2=0x0010, "
+                        "following:track@4, heartbeat@5, unplug@6, busoff@6")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the random faults (runs repeat)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rig = load_rig(args.rig)
+        faults = FaultInjector(seed=args.seed)
+        for spec in args.fault:
+            faults.add(parse_fault(spec))
+        if args.transport == "serial":
+            from simulator.serial_device import SerialDevice
+            device = SerialDevice(rig, faults)
+            print(f"simulator: serial device ready at {device.path}", flush=True)
+        else:
+            from simulator import launch_can
+            device = launch_can(rig, args.can or (rig.hardware.transport if rig.hardware else ""), faults)
+            print(f"simulator: {len(rig.axes)} CAN drives on {args.can}", flush=True)
+    except MotionctlError as exc:
+        print(f"simulator: error: {exc}", file=sys.stderr)
+        return 2
+    stop = {"now": False}
+
+    def finish(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    if args.transport == "serial":
+        device.start()
+    while not stop["now"] and not getattr(device, "unplugged", False):
+        time.sleep(0.1)
+    device.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

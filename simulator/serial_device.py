@@ -1,0 +1,324 @@
+"""A simulated motion controller speaking the serial protocol (``docs/serial-protocol.md``) on a pty.
+
+It is the device side of the wire: it answers HELLO, follows SETPOINTs with one :class:`AxisModel` per
+axis, reports FEEDBACK and HEARTBEATs, obeys COMMANDs, runs the mandatory setpoint watchdog, trips on
+its own following-error window, and injects the faults it was given.  It runs in a thread (tests) or
+as the process ``python -m simulator`` (operators), on the master end of a pseudo-terminal pair whose
+slave path it prints: motionctl opens that path as ``serial:///dev/pts/N`` exactly like hardware.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import threading
+import time
+import tty
+
+from motionctl.hal import serial_protocol as sp
+from motionctl.hal.driver import axis_scales
+from motionctl.spec.rig import Rig
+from simulator.axis import AxisModel
+from simulator.faults import FaultInjector, FaultKind
+
+HEARTBEAT_S = 0.1
+LINK_TIMEOUT_S = 0.5
+TIMER_S = 0.002
+FOLLOWING_WINDOW_M = 0.02           # the drive's own trip window (wider than motionctl's watchdog)
+FOLLOWING_WINDOW_RAD = math.radians(5.0)
+
+
+def open_pty() -> tuple[int, str]:
+    """A raw pseudo-terminal pair: (master fd for the device, slave path for the host)."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    os.close(slave)      # the host opens it by path; the device keeps the master
+    os.set_blocking(master, False)   # a host that stops reading must never stall the device
+    return master, path
+
+
+class SerialDevice:
+    """The simulated controller.  ``start()`` runs it on a thread; ``serve_forever()`` in the caller's."""
+
+    def __init__(self, rig: Rig, faults: FaultInjector | None = None, *, name: str = "motionctl-sim") -> None:
+        self.rig = rig
+        self.faults = faults or FaultInjector()
+        self.name = name[:16]
+        self.fd, self.path = open_pty()
+        scales = axis_scales(rig)
+        lens = {l.name: l for l in rig.lens}
+        axes = {a.name: a for a in rig.axes}
+        self.axes: list[AxisModel] = []
+        self.window: list[float] = []
+        for s in scales:
+            if s.name in axes:
+                a = axes[s.name]
+                model = AxisModel(s.name, s.counts_per_unit, a.vmax * 1.5, a.amax * 3.0)
+                self.window.append(FOLLOWING_WINDOW_M if a.linear else FOLLOWING_WINDOW_RAD)
+                index = rig.axis_names.index(s.name)
+                model.position = model.target = float(rig.park[index])
+            else:
+                l = lens[s.name]
+                model = AxisModel(s.name, s.counts_per_unit, 5.0, 50.0)   # normalised encoder units
+                self.window.append(0.05)
+                model.position = model.target = float(l.encoder(l.default))
+            self.axes.append(model)
+        self.count = len(self.axes)
+        self.enabled = [False] * self.count
+        self.quick = [False] * self.count
+        self.fault = [0] * self.count
+        self.configured = False
+        self.rate_hz = 500
+        self.watchdog_s = 0.02
+        self._decoder = sp.FrameDecoder()
+        self._outgoing: list[tuple[float, bytes]] = []
+        self._seq = {"heartbeat": 0, "event": 0}
+        self._acks: dict[int, sp.CommandAck] = {}
+        self._t0: float | None = None
+        self._last_step = time.monotonic()
+        self._last_setpoint = time.monotonic()
+        self._last_rx = time.monotonic()
+        self._next_heartbeat = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.unplugged = False
+        self.received_setpoints = 0
+        self.overflowed = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> SerialDevice:
+        self._thread = threading.Thread(target=self.serve_forever, name="sim-serial", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        self._close_fd()
+
+    def __enter__(self) -> SerialDevice:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _close_fd(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
+
+    def now(self) -> float:
+        """Seconds since the first setpoint (the clock of fault injection)."""
+        return 0.0 if self._t0 is None else time.monotonic() - self._t0
+
+    # -- main loop ------------------------------------------------------------------------------------------
+    def serve_forever(self) -> None:
+        while not self._stop.is_set() and self.fd >= 0:
+            ready, _, _ = select.select([self.fd], [], [], TIMER_S)
+            if ready:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    data = b""          # no host attached (EIO): keep waiting
+                    time.sleep(TIMER_S)
+                t = self.now()
+                if data and not self.faults.active(FaultKind.STALL, t):
+                    self._last_rx = time.monotonic()
+                    for message in self._decoder.feed(data):
+                        self._handle(message)
+            self._timer()
+            self._flush()
+
+    def _timer(self) -> None:
+        now = time.monotonic()
+        t = self.now()
+        for fault in self.faults.once(FaultKind.UNPLUG, t) if self._t0 is not None else []:
+            self.unplugged = True
+            self._close_fd()
+            return
+        for fault in self.faults.once(FaultKind.DRIVE, t) if self._t0 is not None else []:
+            self._trip(self._axis(fault.axis), int(fault.value) or sp.FaultCode.OVERCURRENT)
+        for fault in self.faults.once(FaultKind.FOLLOWING, t) if self._t0 is not None else []:
+            self.axes[self._axis(fault.axis)].blocked = True
+        self._step(now)
+        following = [self.enabled[i] and not self.quick[i] and not self.fault[i] for i in range(self.count)]
+        if any(following) and now - self._last_setpoint > self.watchdog_s:
+            for i in range(self.count):
+                if following[i]:
+                    self._trip(i, sp.FaultCode.WATCHDOG)
+        if self.configured and now - self._last_rx > LINK_TIMEOUT_S:
+            self.configured = False
+            for i in range(self.count):
+                if self.enabled[i]:
+                    self.quick[i] = True
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_S
+            if not self.faults.active(FaultKind.HEARTBEAT, t):
+                self._seq["heartbeat"] = (self._seq["heartbeat"] + 1) & 0xFFFF
+                self._send(sp.Heartbeat(seq=self._seq["heartbeat"], state=self._node_state(),
+                                        time_us=self._time_us()))
+
+    def _axis(self, name: str | None) -> int:
+        names = [a.name for a in self.axes]
+        return names.index(name) if name in names else 0
+
+    def _step(self, now: float) -> None:
+        dt = now - self._last_step
+        self._last_step = now
+        if dt <= 0:
+            return
+        for i, axis in enumerate(self.axes):
+            if self.quick[i] or (self.fault[i] and axis.velocity != 0.0):
+                axis.brake(dt, axis.amax)
+            elif self.enabled[i]:
+                axis.step(dt)
+                if abs(axis.target - axis.position) > self.window[i]:
+                    self._trip(i, sp.FaultCode.FOLLOWING_ERROR)
+
+    def _trip(self, index: int, code: int) -> None:
+        """A drive fault: that axis faults, every moving axis brakes on its quick-stop ramp."""
+        if self.fault[index]:
+            return
+        self.fault[index] = int(code)
+        self.enabled[index] = False
+        for i in range(self.count):
+            if self.enabled[i]:
+                self.quick[i] = True
+        self._seq["event"] = (self._seq["event"] + 1) & 0xFFFF
+        self._send(sp.Event(seq=self._seq["event"], device_time_us=self._time_us(), axis=index, fault=int(code),
+                            text_code=0))
+
+    # -- messages -----------------------------------------------------------------------------------------
+    def _handle(self, message: sp.Message) -> None:
+        if isinstance(message, sp.Hello):
+            result = sp.Result.OK
+            if (message.version_major, message.version_minor)[0] != sp.PROTOCOL_VERSION[0]:
+                result = sp.Result.VERSION_MISMATCH
+            elif message.axis_count != self.count:
+                result = sp.Result.AXIS_COUNT_MISMATCH
+            elif message.servo_rate_hz not in (250, 500, 1000):
+                result = sp.Result.RATE_UNSUPPORTED
+            if result is sp.Result.OK:
+                self.configured = True
+                self.rate_hz = message.servo_rate_hz
+                self.watchdog_s = message.watchdog_ms / 1000.0
+            self._send(sp.HelloAck(seq=message.seq, result=result, version_major=sp.PROTOCOL_VERSION[0],
+                                   version_minor=sp.PROTOCOL_VERSION[1], axis_count=self.count,
+                                   capabilities=sp.Capability.SIMULATED | sp.Capability.ABSOLUTE_ENCODERS,
+                                   max_servo_rate_hz=1000, device_name=self.name))
+        elif isinstance(message, sp.Setpoint):
+            self._setpoint(message)
+        elif isinstance(message, sp.Command):
+            self._command(message)
+
+    def _setpoint(self, message: sp.Setpoint) -> None:
+        if not self.configured or len(message.targets) != self.count:
+            reason = sp.NakReason.NOT_CONFIGURED if not self.configured else sp.NakReason.AXIS_COUNT
+            self._send(sp.Nak(seq=message.seq, rejected_type=int(sp.MessageType.SETPOINT), reason=reason))
+            return
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        dt = max(now - self._last_setpoint, 1.0 / self.rate_hz)
+        self._last_setpoint = now
+        self.received_setpoints += 1
+        self._step(now)
+        for i, (axis, counts) in enumerate(zip(self.axes, message.targets)):
+            if self.enabled[i] and not self.quick[i]:
+                jump = axis.set_target(counts / axis.counts_per_unit, 1.0 / self.rate_hz)
+                if abs(jump) > axis.vmax * dt * 4 + 1e-6:
+                    self._trip(i, sp.FaultCode.SETPOINT_STEP)
+        self._send(sp.Feedback(seq=message.seq, device_time_us=self._time_us(), state=self._node_state(),
+                               axes=tuple(self._axis_feedback(i) for i in range(self.count))))
+
+    def _axis_feedback(self, i: int) -> sp.AxisFeedback:
+        axis = self.axes[i]
+        status = sp.Status.READY
+        if self.enabled[i]:
+            status |= sp.Status.ENABLED
+        if self.quick[i]:
+            status |= sp.Status.QUICK_STOP
+        if self.fault[i]:
+            status = sp.Status.FAULT
+        following = axis.following_error_counts if self.enabled[i] else 0
+        return sp.AxisFeedback(axis.position_counts, axis.velocity_counts,
+                               max(-2**31, min(2**31 - 1, following)), int(status), self.fault[i])
+
+    def _command(self, message: sp.Command) -> None:
+        if message.seq in self._acks:          # a retransmission: answer again, do not run twice
+            self._send(self._acks[message.seq])
+            return
+        mask = [bool(message.axis_mask >> i & 1) for i in range(self.count)]
+        result = sp.Result.OK
+        code = message.command
+        if code is sp.CommandCode.QUICK_STOP:
+            for i in range(self.count):
+                if mask[i] and self.enabled[i]:
+                    self.quick[i] = True
+        elif not self.configured:
+            result = sp.Result.REJECTED_STATE
+        elif code is sp.CommandCode.ENABLE:
+            if any(self.fault[i] for i in range(self.count) if mask[i]):
+                result = sp.Result.REJECTED_FAULT
+            else:
+                self._last_setpoint = time.monotonic()
+                for i in range(self.count):
+                    if mask[i]:
+                        self.enabled[i], self.quick[i] = True, False
+                        self.axes[i].hold()
+        elif code is sp.CommandCode.DISABLE:
+            for i in range(self.count):
+                if mask[i]:
+                    self.enabled[i] = self.quick[i] = False
+        elif code is sp.CommandCode.FAULT_RESET:
+            for i in range(self.count):
+                if mask[i]:
+                    self.fault[i] = 0
+                    self.quick[i] = self.enabled[i] = False
+                    self.axes[i].blocked = False
+        ack = sp.CommandAck(seq=message.seq, command=code, result=result, axis_mask=message.axis_mask)
+        self._acks[message.seq] = ack
+        self._send(ack)
+
+    def _node_state(self) -> sp.NodeState:
+        if any(self.fault):
+            return sp.NodeState.FAULT
+        if any(self.quick):
+            return sp.NodeState.STOPPING
+        if any(self.enabled):
+            return sp.NodeState.ENABLED
+        return sp.NodeState.IDLE if self.configured else sp.NodeState.BOOT
+
+    def _time_us(self) -> int:
+        return int(time.monotonic_ns() // 1000) & 0xFFFFFFFF
+
+    # -- output with fault injection ------------------------------------------------------------------
+    def _send(self, message: sp.Message) -> None:
+        t = self.now()
+        if self._t0 is not None and self.faults.active(FaultKind.STALL, t):
+            return
+        if self._t0 is not None and self.faults.chance(FaultKind.DROP, t):
+            return
+        frame = bytearray(sp.encode(message))
+        if self._t0 is not None and self.faults.chance(FaultKind.CORRUPT, t) and len(frame) > 2:
+            frame[self.faults.random.randrange(len(frame) - 1)] ^= 1 << self.faults.random.randrange(8)
+        self._outgoing.append((time.monotonic() + self.faults.delay_s(t), bytes(frame)))
+
+    def _flush(self) -> None:
+        now = time.monotonic()
+        due = [f for at, f in self._outgoing if at <= now]
+        self._outgoing = [(at, f) for at, f in self._outgoing if at > now]
+        if due and self.fd >= 0:
+            try:
+                os.write(self.fd, b"".join(due))
+            except BlockingIOError:
+                self.overflowed += 1      # the host is not reading: the frames are lost, as on a wire
+            except OSError:
+                pass
