@@ -1,0 +1,228 @@
+"""``motionctl run`` (dry run or real run of a move), ``motionctl sim``, ``motionctl takes``, ``motionctl hw info``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from motionctl.cli.check import add_plan_options
+from motionctl.cli.progress import progress_bar
+from motionctl.cli.render import render_check, table
+from motionctl.errors import HardwareError, InputError
+from motionctl.planner import plan_scene
+from motionctl.spec import load_rig, load_scene
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("run", help="run a checked move on the drives (or the simulator: --sim)",
+                       description="Plan and check the move, then go to start (reduced speed), arm, run and "
+                       "record a take.  Refuses a move that is not legal.  Ctrl-C once: controlled stop; twice: "
+                       "E-stop.  Exit 0 when the move ran to its end.")
+    r.add_argument("move", metavar="MOVE")
+    r.add_argument("--sim", action="store_true", help="run against simulated drives on a real wire")
+    r.add_argument("--hw", metavar="URL", help="transport URL overriding the rig's [hardware] transport")
+    add_plan_options(r)
+    r.add_argument("--speed", type=float, default=100.0, help="rehearsal speed override in percent (0-100)")
+    r.add_argument("--takes", default="takes", help="directory for takes (default: ./takes)")
+    r.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="with --sim: inject a simulator fault (see motionctl sim --help)")
+    r.set_defaults(handler=run_move)
+
+    s = sub.add_parser("sim", help="start simulated drives for a rig (prints the device to connect to)")
+    s.add_argument("--rig", required=True)
+    s.add_argument("--transport", choices=("serial", "can"), default="serial")
+    s.add_argument("--can", default=None, help="CAN URL for --transport can, e.g. can://socketcan/vcan0")
+    s.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="drop=P, corrupt=P, delay=MS, stall@T+D, drive:AXIS@T=CODE, following:AXIS@T, heartbeat@T, "
+                   "unplug@T, busoff@T (T, D in seconds after the first setpoint)")
+    s.add_argument("--seed", type=int, default=1)
+    s.set_defaults(handler=run_sim)
+
+    t = sub.add_parser("takes", help="list recorded takes with their summaries")
+    t.add_argument("--dir", default="takes")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(handler=list_takes_cmd)
+
+    h = sub.add_parser("hw", help="hardware information")
+    h.add_argument("what", choices=("info",))
+    h.add_argument("--rig", required=True)
+    h.add_argument("--hw", metavar="URL")
+    h.set_defaults(handler=hw_info)
+
+
+def _simulator_command(rig_file: str, transport: str, faults: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", "simulator", "--rig", rig_file, "--transport", transport]
+    for spec in faults:
+        cmd += ["--fault", spec]
+    return cmd
+
+
+def _start_simulator(scene, url: str | None, faults: list[str]):
+    """A simulator next to the run: a separate process on a pty for serial rigs; the in-process bus for CAN."""
+    target = url or (scene.rig.hardware.transport if scene.rig.hardware else "serial://")
+    if target.startswith("can://"):
+        import simulator
+        from simulator.faults import FaultInjector, parse_fault
+        injector = FaultInjector()
+        for spec in faults:
+            injector.add(parse_fault(spec))
+        device, address = simulator.launch(scene.rig, target, injector)
+        return device.stop, address
+    process = subprocess.Popen(_simulator_command(scene.rig.file, "serial", faults), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               cwd=Path(__file__).resolve().parents[2])
+    line = process.stdout.readline()
+    if "ready at" not in line:
+        process.kill()
+        raise HardwareError(f"the simulator did not start: {line.strip() or process.stderr.read().strip()}")
+    path = line.rsplit(" ", 1)[-1].strip()
+
+    def stop() -> None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return stop, f"serial://{path}?baud=1000000"
+
+
+def run_move(args: argparse.Namespace) -> int:
+    from motionctl.hal import open_driver
+    from motionctl.runtime.session import run_take
+    from motionctl.runtime.streamer import RunState
+
+    if not 0 < args.speed <= 100:
+        raise InputError(f"--speed must be within 0..100 %, got {args.speed:g}")
+    scene = load_scene(args.move)
+    with progress_bar(f"planning {args.move}") as update:
+        plan = plan_scene(scene, args.rate, progress=update)
+    if not plan.ok:
+        print(render_check(plan.report))
+        print("\nNot run: the move is not legal (nothing runs that breaks a limit or a clearance).", file=sys.stderr)
+        return 1
+    stop_sim = None
+    url = args.hw
+    if args.sim:
+        stop_sim, url = _start_simulator(scene, args.hw, args.fault)
+    elif args.fault:
+        raise InputError("--fault needs --sim (faults are injected by the simulator)")
+    interrupts = {"count": 0}
+
+    def on_sigint(*_: object) -> None:
+        interrupts["count"] += 1
+
+    def interrupt(streamer) -> None:
+        if interrupts["count"] == 1 and not interrupts.get("stopped"):
+            interrupts["stopped"] = True
+            print("stopping (Ctrl-C again for E-stop)", file=sys.stderr)
+            streamer.stop()
+        elif interrupts["count"] >= 2 and not interrupts.get("estopped"):
+            interrupts["estopped"] = True
+            streamer.estop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        driver = open_driver(scene.rig, url, rate_hz=plan.rate_hz)
+        with driver:
+            print(f"{plan.move.name}: {plan.trajectory.duration_s:.2f} s at {plan.rate_hz} Hz on {driver.url}"
+                  + (f" at {args.speed:g} %" if args.speed != 100 else ""))
+            result = run_take(plan, driver, takes_dir=args.takes, speed=args.speed / 100.0, interrupt=interrupt,
+                              on_state=lambda state, message: print(f"  {state.value}"
+                                                                    + (f": {message}" if message else "")))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if stop_sim is not None:
+            stop_sim()
+    print(render_summary(result, plan))
+    return 0 if result.state is RunState.DONE else 1
+
+
+def render_summary(result, plan) -> str:
+    summary = result.summary
+    rig = plan.rig
+    lines = [f"Run: {result.state.value}" + (f" - {summary['faults'][0]}" if summary["faults"] else "")]
+    if result.start_error is not None:
+        worst = max(abs(v) for v in result.start_error)
+        lines.append(f"  start error (measured - plan) max {worst:.2e} (m/rad) when armed")
+    lines.append(f"  {summary['ticks']} servo ticks; loop lateness mean {summary['mean_late_us']:.0f} us, "
+                 f"max {summary['max_late_us']:.0f} us, {summary['overruns']} missed deadlines")
+    link = summary["link"]
+    dropped = sum(link["dropped"].values()) if link.get("dropped") else 0
+    lines.append(f"  link: {link['sent']} sent, {link['received']} received, {dropped} dropped"
+                 + (f" ({', '.join(f'{k} {v}' for k, v in link['dropped'].items())})" if dropped else ""))
+    rows = []
+    for name, value in summary["max_following_error"].items():
+        axis = next((a for a in rig.axes if a.name == name), None)
+        shown = f"{value * 1000:.3f} mm" if axis is None or axis.linear else f"{math.degrees(value):.4f} deg"
+        if axis is None:
+            shown = f"{value:.4f} enc"
+        rows.append([name, shown])
+    if rows:
+        lines.append("  max following error:")
+        lines += ["    " + line for line in table(["axis", "max"], rows)]
+    if result.take is not None:
+        lines.append(f"  take: {result.take}")
+    return "\n".join(lines)
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    cmd = _simulator_command(args.rig, args.transport, args.fault) + ["--seed", str(args.seed)]
+    if args.can:
+        cmd += ["--can", args.can]
+    return subprocess.call(cmd, cwd=Path(__file__).resolve().parents[2])
+
+
+def list_takes_cmd(args: argparse.Namespace) -> int:
+    import json
+
+    from motionctl.runtime.takes import list_takes
+
+    takes = list_takes(args.dir)
+    if args.json:
+        print(json.dumps([{"path": str(t.path), "complete": t.complete, "duration_s": t.duration_s,
+                           "rows": len(t.rows), **{k: t.meta.get(k) for k in ("move", "rig", "created", "summary")}}
+                          for t in takes], default=str))
+        return 0
+    if not takes:
+        print(f"no takes in {args.dir}")
+        return 0
+    rows = []
+    for t in takes:
+        summary = t.meta.get("summary") or {}
+        state = summary.get("state", "cut short") if t.complete else "cut short"
+        faults = "; ".join(summary.get("faults", [])) if t.complete else ""
+        rows.append([t.path.name, str(t.meta.get("move", "?")), state, f"{t.duration_s:.2f}", str(len(t.rows)),
+                     faults[:60]])
+    print("\n".join(table(["take", "move", "ended", "run s", "ticks", "faults"], rows, right={3, 4})))
+    return 0
+
+
+def hw_info(args: argparse.Namespace) -> int:
+    rig = load_rig(args.rig)
+    url = args.hw or (rig.hardware.transport if rig.hardware else None)
+    if url is None:
+        raise InputError(f'rig "{rig.name}" has no [hardware] section; give --hw URL')
+    from motionctl.hal.registry import TransportUrl
+    parsed = TransportUrl.parse(url)
+    print(f"rig {rig.name}: transport {url}")
+    if parsed.scheme == "can":
+        from motionctl.hal.can_driver import bus_load_report
+        for line in bus_load_report(rig):
+            print(f"  {line}")
+    else:
+        from motionctl.hal import serial_protocol as sp
+        from motionctl.hal.driver import axis_scales
+        count = len(axis_scales(rig))
+        baud = int(parsed.options.get("baud", 1_000_000))
+        for rate in (250, 500, 1000):
+            down = sp.wire_size(sp.MessageType.SETPOINT, count) * 10 * rate
+            up = sp.wire_size(sp.MessageType.FEEDBACK, count) * 10 * rate
+            print(f"  {count} axes at {rate} Hz: {down / 1000:.0f} kbit/s out, {up / 1000:.0f} kbit/s back: "
+                  f"{100 * max(down, up) / baud:.0f} % of {baud / 1e6:g} Mbit/s")
+    return 0
