@@ -43,7 +43,8 @@ def open_pty() -> tuple[int, str]:
 class SerialDevice:
     """The simulated controller.  ``start()`` runs it on a thread; ``serve_forever()`` in the caller's."""
 
-    def __init__(self, rig: Rig, faults: FaultInjector | None = None, *, name: str = "motionctl-sim") -> None:
+    def __init__(self, rig: Rig, faults: FaultInjector | None = None, *, name: str = "motionctl-sim",
+                 initial: "list[float] | None" = None) -> None:
         self.rig = rig
         self.faults = faults or FaultInjector()
         self.name = name[:16]
@@ -59,7 +60,8 @@ class SerialDevice:
                 model = AxisModel(s.name, s.counts_per_unit, a.vmax * 1.5, a.amax * 3.0)
                 self.window.append(FOLLOWING_WINDOW_M if a.linear else FOLLOWING_WINDOW_RAD)
                 index = rig.axis_names.index(s.name)
-                model.position = model.target = float(rig.park[index])
+                start = rig.park if initial is None else initial
+                model.position = model.target = float(start[index])
             else:
                 l = lens[s.name]
                 model = AxisModel(s.name, s.counts_per_unit, 5.0, 50.0)   # normalised encoder units

@@ -246,21 +246,26 @@ class Streamer:
         self._last_feedback_ns = time.monotonic_ns()
         while not self._shutdown.is_set():
             late = self.clock.wait_next()
-            self._drain_commands()
-            fresh = self.driver.read_state(timeout_s=0.0)
-            if fresh is not None:
-                self.last_state = fresh
-                self._last_feedback_ns = fresh.host_time_ns
-            self._watchdogs()
-            command = self._command_for_tick()
-            if command is not None and self.state is not RunState.ESTOPPED:
-                try:
-                    self.driver.write_setpoints(command)
-                    self.last_command = command
-                except MotionctlError as exc:
-                    self._fault(f"the link to the drives failed: {exc}", quick=True)
+            try:
+                self._tick()
+            except MotionctlError as exc:
+                self._link_lost(f"the link to the drives failed: {exc}")
+            except Exception as exc:   # a bug must still end in a stop, never in a silently dead loop
+                self._link_lost(f"internal error in the servo loop ({type(exc).__name__}: {exc})")
             self._record(late)
         self._finish()
+
+    def _tick(self) -> None:
+        self._drain_commands()
+        fresh = self.driver.read_state(timeout_s=0.0)
+        if fresh is not None:
+            self.last_state = fresh
+            self._last_feedback_ns = fresh.host_time_ns
+        self._watchdogs()
+        command = self._command_for_tick()
+        if command is not None:
+            self.driver.write_setpoints(command)
+            self.last_command = command
 
     # -- state machine ----------------------------------------------------------------------------------
     def _fire(self, event: Event, message: str = "") -> bool:
@@ -437,7 +442,12 @@ class Streamer:
                 values = np.concatenate([self.plan.joint_path(np.array([s]))[0],
                                          self.plan.reference.lens_values(np.array([s]))[0]])
             return self._full_command(values)
-        return self.last_command   # idle, done, stopped, faulted: hold the last setpoint
+        if state in (RunState.ESTOPPED, RunState.FAULTED):
+            # The drives brake on their own and ignore targets; keep the cycle going (feedback keeps coming,
+            # the drives' watchdogs stay fed) with targets where the axes are, so nothing jumps on reset.
+            measured = self._measured_all()
+            return measured if measured is not None else self.last_command
+        return self.last_command   # idle, done, stopped: hold the last setpoint
 
     def _full_command(self, plan_values: NDArray[np.float64]) -> NDArray[np.float64]:
         out = np.array(self.last_command, dtype=float)
@@ -476,6 +486,18 @@ class Streamer:
             unit, scale = ("mm", 1000.0) if self._linear[i] else ("deg", 180.0 / np.pi)
             self._fault(f"following error on {self.driver.axis_names[i]}: {ferr[i] * scale:.2f} {unit} "
                         f"(window {window[i] * scale:.2f} {unit})", quick=False)
+
+    def _link_lost(self, message: str) -> None:
+        """Nothing can be streamed any more: quick stop (best effort; the drives' own watchdogs stop them
+        if the command cannot get through) and latch the fault, whatever was in progress."""
+        self._fault(message, quick=True)
+        self.driver.quick_stop()
+        self._stop_job = None
+        if self.state is RunState.STOPPING:
+            self._transition = None
+            self._fire(Event.REACHED)
+        if self.state not in (RunState.FAULTED, RunState.ESTOPPED):
+            self._fire(Event.FAULT, self.fault_message)
 
     def _fault(self, message: str, *, quick: bool) -> None:
         if self.fault_message:

@@ -1,0 +1,251 @@
+"""Simulated CiA 402 drives for every axis of a rig, on a python-can bus, with fault injection.
+
+``SimulatedCanRig(rig, "can://virtual/<channel>")`` puts one :class:`~simulator.can_drive.SimulatedDrive`
+per driven axis (node-ID = the rig's ``[hardware] address``) on the bus, each a canopen LocalNode built
+from the same EDS as the host uses (the rig's ``eds``, else ``rigs/eds/generic_cia402_csp.eds``).  The
+``virtual`` interface works inside one process; ``socketcan`` (e.g. vcan0) works across processes.
+
+Threads: canopen's notifier thread runs every receive callback (NMT, SDO, SYNC, RPDO, heartbeats); one
+timer thread of ours produces heartbeats, checks heartbeat consumers, lets drives brake when no SYNC
+comes, sends delayed frames and fires timed faults.  It sleeps until its next deadline (at most
+:data:`TICK_S`), so nothing spins.  One lock serialises both.
+
+Faults (:mod:`simulator.faults`, clock = seconds since the first RPDO any drive received):
+``drive:<axis>=<code>`` EMCY with that code and FAULT (codes 0x00xx, which mean "no error" on CAN, are sent
+as 0xFFxx, manufacturer specific); ``following:<axis>`` jams the axis until its following error trips;
+``heartbeat[:<axis>]`` silences heartbeats; ``busoff`` / ``unplug`` take the whole rig off the bus (the
+drives lose their master and apply 0x6007; with a duration, the rig comes back and sends EMCY 0x8140);
+``stall[:<axis>]`` freezes drives (no frames either way); ``drop``, ``delay``, ``corrupt`` act on TPDOs
+(a corrupted frame is destroyed by the CAN CRC: receivers see an error frame, then the retransmission).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Callable
+
+import can
+import canopen
+
+from motionctl.errors import InputError
+from motionctl.hal.can_config import DEFAULT_EDS
+from motionctl.hal.driver import axis_scales
+from motionctl.hal.registry import TransportUrl
+from motionctl.spec.rig import Rig
+from simulator.axis import AxisModel
+from simulator.can_drive import EMCY_BUS_OFF_RECOVERED, SimulatedDrive, error_register_for
+from simulator.faults import Fault, FaultInjector, FaultKind
+
+TICK_S = 0.005              #: the timer's longest sleep
+CAN_ERR_PROT = 0x008        #: SocketCAN error class "protocol violation" (a destroyed frame)
+
+
+class _SimNetwork(canopen.Network):
+    """A canopen network whose controller can go bus-off: it then neither sends nor receives."""
+
+    silent = False
+
+    def send_message(self, can_id: int, data: bytes, remote: bool = False) -> None:
+        if not self.silent:
+            super().send_message(can_id, data, remote)
+
+    def notify(self, can_id: int, data: bytearray, timestamp: float) -> None:
+        if not self.silent:
+            super().notify(can_id, data, timestamp)
+
+
+def _axis_models(rig: Rig) -> list[AxisModel]:
+    """One model per driven axis, in the driver's order, starting at the park pose / lens defaults."""
+    axes = {a.name: a for a in rig.axes}
+    lens = {l.name: l for l in rig.lens}
+    models = []
+    for scale in axis_scales(rig):
+        if scale.name in axes:
+            axis = axes[scale.name]
+            model = AxisModel(scale.name, scale.counts_per_unit, axis.vmax * 1.5, axis.amax * 3.0)
+            model.position = model.target = float(rig.park[rig.axis_index(scale.name)])
+        else:
+            model = AxisModel(scale.name, scale.counts_per_unit, 5.0, 50.0)   # normalised encoder units
+            model.position = model.target = float(lens[scale.name].encoder(lens[scale.name].default))
+        models.append(model)
+    return models
+
+
+class SimulatedCanRig:
+    """Every drive of ``rig`` on the CAN bus ``url``.  ``start()``/``stop()`` or use as a context manager."""
+
+    def __init__(self, rig: Rig, url: str = "can://virtual/motionctl", faults: FaultInjector | None = None,
+                 *, eds: str | Path | None = None) -> None:
+        parsed = TransportUrl.parse(url)
+        if parsed.scheme != "can":
+            raise InputError(f'"{url}" is not a CAN transport (can://<interface>/<channel>)')
+        self.rig = rig
+        self.url = url
+        self.interface, self.channel = parsed.host, parsed.path
+        self.bitrate = int(parsed.options.get("bitrate", "1000000"), 0)
+        hw = rig.hardware
+        assert hw is not None           # axis_scales raised otherwise
+        self.eds = str(eds or hw.eds or DEFAULT_EDS)
+        self.faults = faults or FaultInjector()
+        self.lock = threading.RLock()
+        self._changed = threading.Condition(self.lock)
+        self.drives = [SimulatedDrive(self, hw.address[m.name], m, canopen.import_od(self.eds, hw.address[m.name]))
+                       for m in _axis_models(rig)]
+        self.network: _SimNetwork | None = None
+        self.unplugged = False
+        self.bus_off = False
+        self.tpdos_dropped = 0
+        self._t0: float | None = None
+        self._delayed: list[tuple[float, int, int, bytes]] = []
+        self._order = itertools.count()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> SimulatedCanRig:
+        """Connect, power every drive on (boot-up messages, pre-operational) and start the timer."""
+        network = _SimNetwork()
+        network.NOTIFIER_CYCLE = 0.1
+        network.connect(interface=self.interface, channel=self.channel, bitrate=self.bitrate)
+        self.network = network
+        with self.lock:
+            for drive in self.drives:
+                drive.attach(network)
+            for drive in self.drives:
+                drive.boot(reset_application=True)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"sim-can-{self.channel}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+            self._thread = None
+        network, self.network = self.network, None
+        if network is not None:
+            network.disconnect()
+
+    def __enter__(self) -> SimulatedCanRig:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- for tests and the CLI ------------------------------------------------------------------------------
+    def drive(self, name: str) -> SimulatedDrive:
+        for drive in self.drives:
+            if drive.name == name:
+                return drive
+        raise KeyError(f'no simulated drive for axis "{name}"')
+
+    def inject(self, fault: Fault | str) -> None:
+        """Add a fault now (its time is still measured from the first setpoint)."""
+        with self.lock:
+            self.faults.add(fault)
+        self._wake.set()
+
+    def now(self) -> float:
+        """Seconds since the first setpoint (the clock of fault injection)."""
+        return 0.0 if self._t0 is None else time.monotonic() - self._t0
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``predicate()`` (evaluated under the rig's lock) holds, or ``timeout`` s pass."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    # -- services for the drives (called with the lock held) ----------------------------------------------
+    def changed(self) -> None:
+        self._changed.notify_all()
+
+    def first_setpoint(self) -> None:
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+
+    def send(self, cob_id: int, data: bytes) -> None:
+        network = self.network
+        if network is None:
+            return
+        try:
+            network.send_message(cob_id, data)
+        except (can.CanError, RuntimeError):
+            pass                 # the bus is closing under us (stop): a real drive would not notice either
+
+    def _mine(self, kind: FaultKind, drive: SimulatedDrive) -> list[Fault]:
+        return [f for f in self.faults.active(kind, self.now()) if f.axis in (None, drive.name)]
+
+    def transmit_tpdo(self, drive: SimulatedDrive, cob_id: int, data: bytes) -> None:
+        """Send a TPDO through the drop / corrupt / delay faults."""
+        if any(self.faults.random.random() < f.value for f in self._mine(FaultKind.DROP, drive)):
+            self.tpdos_dropped += 1
+            return
+        if any(self.faults.random.random() < f.value for f in self._mine(FaultKind.CORRUPT, drive)):
+            bus = self.network.bus if self.network is not None else None
+            if bus is not None and not self.bus_off:
+                try:
+                    bus.send(can.Message(is_error_frame=True, arbitration_id=CAN_ERR_PROT,
+                                         is_extended_id=False, data=bytes(8)))
+                except can.CanError:
+                    pass
+        delay = max((f.value for f in self._mine(FaultKind.DELAY, drive)), default=0.0) / 1000.0
+        if delay > 0:
+            heapq.heappush(self._delayed, (time.monotonic() + delay, next(self._order), cob_id, data))
+            self._wake.set()
+        else:
+            drive.send(cob_id, data)
+
+    # -- the timer ----------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self.lock:
+                now = time.monotonic()
+                self._timed_faults()
+                for drive in self.drives:
+                    allowed = not self._mine(FaultKind.HEARTBEAT, drive)
+                    drive.tick(now, allowed)
+                while self._delayed and self._delayed[0][0] <= now:
+                    _, _, cob_id, data = heapq.heappop(self._delayed)
+                    self.send(cob_id, data)
+                due = min(self._delayed[0][0] if self._delayed else now + TICK_S, now + TICK_S)
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+
+    def _timed_faults(self) -> None:
+        t = self.now()
+        started = self._t0 is not None
+        for drive in self.drives:
+            drive.stalled = bool(self._mine(FaultKind.STALL, drive))
+        if not started:
+            return
+        for fault in self.faults.once(FaultKind.DRIVE, t):
+            code = int(fault.value)
+            self.drive(fault.axis or self.drives[0].name).trip(code if code & 0xFF00 else 0xFF00 | code)
+        for fault in self.faults.once(FaultKind.FOLLOWING, t):
+            self.drive(fault.axis or self.drives[0].name).axis.blocked = True
+        if self.faults.once(FaultKind.UNPLUG, t):
+            self.unplugged = True
+        off = self.unplugged or bool(self.faults.active(FaultKind.BUSOFF, t))
+        if off != self.bus_off:
+            self._set_bus_off(off)
+
+    def _set_bus_off(self, off: bool) -> None:
+        self.bus_off = off
+        if self.network is not None:
+            self.network.silent = off
+        for drive in self.drives:
+            if off:
+                drive.abort_connection(None)        # no frame can say so: the drive just stops
+            else:
+                drive.error_code = EMCY_BUS_OFF_RECOVERED
+                drive.error_register = error_register_for(EMCY_BUS_OFF_RECOVERED)
+                drive.emcy(EMCY_BUS_OFF_RECOVERED)
+        self.changed()
