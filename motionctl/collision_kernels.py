@@ -6,14 +6,17 @@ this file, both for the trajectory checker in :mod:`motionctl.collision`:
 * Kernels are *elementwise*: no reductions whose rounding depends on the batch shape (no ``@``,
   ``einsum`` or ``sum`` over axes; dot products are written out term by term).  The checker evaluates
   a pair at a tick inside whatever batch it happens to build, and the result must be bit-for-bit the
-  value a brute-force loop over every tick would get, so that "exact" means exact, ties included.
+  value a brute-force loop over every tick would get, so that its minima and runs are that loop's.
 * Each kernel returns a value that is *attained* by some point of the segment (a candidate minimiser is
   evaluated with the plain point-to-shape distance, never with an algebraic shortcut), and the true
   minimiser is always among the candidates.  Rounding in locating a minimiser therefore costs at most
   the distance function's change over that rounding, never a wrong candidate set.
 
 Distances to solids (box, cylinder, sphere, capsule zone) are 0 when the segment touches or enters the
-solid; the plane distance is signed (negative below the surface).
+solid; the plane distance is signed (negative below the surface).  With ``witness=True`` the array
+kernels also return the vector from the shape's closest point to the segment's (0 when touching), which
+the checker uses as the normal of a separating plane; :func:`stack_shapes` and :func:`support` give it
+the zones' support functions.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from motionctl.spec.shapes import Box, Capsule, Cylinder, Plane, Shape, Sphere
 
 Array = NDArray[np.float64]
+Pair = tuple[Array, Array]        # (distance, witness vector)
 
 #: Bisection steps of the cylinder search: the bracket shrinks to 2**-41 of the segment, i.e. below
 #: 5e-12 m for any segment shorter than 10 m (the distance is Lipschitz in t with the segment length).
@@ -50,7 +54,8 @@ def _to_frame(p0: Array, p1: Array, center: Array, rot: Array) -> tuple[Array, A
 
 def _from_frame(w: Array, rot: Array) -> Array:
     """A vector given in a shape's frame, back in the parent frame."""
-    return w[..., 0, None] * rot[..., :, 0] + w[..., 1, None] * rot[..., :, 1] + w[..., 2, None] * rot[..., :, 2]
+    return (w[..., 0, None] * rot[..., :, 0] + w[..., 1, None] * rot[..., :, 1]
+            + w[..., 2, None] * rot[..., :, 2])
 
 
 def _point_segment_sq(p: Array, a: Array, d: Array, dd: Array) -> tuple[Array, Array]:
@@ -65,7 +70,7 @@ def _point_segment_sq(p: Array, a: Array, d: Array, dd: Array) -> tuple[Array, A
 # -- array kernels (per-row shape parameters; used directly by the trajectory checker) -------------
 
 
-def seg_seg(p0: Array, p1: Array, q0: Array, q1: Array, witness: bool = False):
+def seg_seg(p0: Array, p1: Array, q0: Array, q1: Array, witness: bool = False) -> Array | Pair:
     """Distance between segments ``p0-p1`` and ``q0-q1`` (with ``witness``: and the vector from the
     closest point of the second to the closest point of the first).
 
@@ -102,7 +107,8 @@ def _box_sq(u: Array, v: Array, half: Array, t: Array) -> Array:
     return _dot(excess, excess)
 
 
-def seg_box(p0: Array, p1: Array, center: Array, rot: Array, half: Array, witness: bool = False):
+def seg_box(p0: Array, p1: Array, center: Array, rot: Array, half: Array,
+            witness: bool = False) -> Array | Pair:
     """Distance from a segment to a solid oriented box, in closed form.
 
     In the box frame f(t) = sum_i (x_i(t) - clip(x_i(t), -h_i, h_i))**2 is convex and C1 in t, and
@@ -160,13 +166,14 @@ def _cylinder_sdf(u: Array, v: Array, t: Array, radius: Array, half_height: Arra
 
 
 def seg_cylinder(p0: Array, p1: Array, center: Array, rot: Array, radius: ArrayLike,
-                 half_height: ArrayLike, iterations: int = CYLINDER_ITERATIONS, witness: bool = False):
+                 half_height: ArrayLike, iterations: int = CYLINDER_ITERATIONS,
+                 witness: bool = False) -> Array | Pair:
     """Distance from a segment to a solid finite cylinder (axis = ``rot``'s third column).
 
     The exact minimum needs the roots of a quartic near the rim, so instead: the *signed* distance to
     a convex solid is convex, hence along the segment it is a convex function of t, and the sign of a
     subgradient says on which side of t the minimiser lies.  Bisection on that sign halves the bracket
-    every step ({CYLINDER_ITERATIONS} steps -> 2**-41 of the segment length), fully vectorised.  The
+    every step (``CYLINDER_ITERATIONS`` = 40 steps -> 2**-41 of the segment), fully vectorised.  The
     signed distance (rather than the distance clipped at 0) keeps the function strictly informative
     inside the solid; the result is clipped to 0 at the end.
     """
@@ -204,10 +211,7 @@ def seg_cylinder(p0: Array, p1: Array, center: Array, rot: Array, radius: ArrayL
     return np.maximum(best, 0.0), _from_frame(x - proj, _f(rot))
 
 
-seg_cylinder.__doc__ = seg_cylinder.__doc__.replace("{CYLINDER_ITERATIONS}", str(CYLINDER_ITERATIONS))
-
-
-def seg_point(p0: Array, p1: Array, point: Array, witness: bool = False):
+def seg_point(p0: Array, p1: Array, point: Array, witness: bool = False) -> Array | Pair:
     """Distance from a segment to a point (the core of a sphere); ``witness``: point -> segment vector."""
     p0, p1, point = np.broadcast_arrays(_f(p0), _f(p1), _f(point))
     d = p1 - p0
@@ -220,6 +224,50 @@ def seg_plane(p0: Array, p1: Array, point: Array, normal: Array) -> Array:
     p0, p1 = _f(p0), _f(p1)
     point, normal = _f(point), _f(normal)
     return np.minimum(_dot(p0 - point, normal), _dot(p1 - point, normal))
+
+
+# -- many shapes at once (for the trajectory checker) ------------------------------------------------
+
+
+def stack_shapes(shapes: tuple[Shape, ...] | list[Shape]) -> dict[str, Array]:
+    """Parameters of many shapes stacked row by row (zeros where a field does not apply), plus each
+    shape as a Minkowski sum box (+) disc (+) ball for :func:`support`: a box is its three half-axis
+    vectors ``E``, a cylinder its axis half-vector and a disc (``rho``, normal ``w``), a sphere a ball
+    (``beta``), a capsule its half-segment and a ball.  A plane is only probed along its own normal."""
+    z = len(shapes)
+    out = {k: np.zeros((z, 3)) for k in ("center", "half", "a", "b", "normal", "sup_w")}
+    out |= {k: np.zeros(z) for k in ("radius", "half_height", "sup_rho", "sup_beta")}
+    out["rot"], out["sup_E"] = np.tile(np.eye(3), (z, 1, 1)), np.zeros((z, 3, 3))
+    for i, s in enumerate(shapes):
+        if isinstance(s, Box):
+            out["center"][i], out["rot"][i], out["half"][i] = s.center, s.rotation, s.half
+            out["sup_E"][i] = (_f(s.rotation) * _f(s.half)).T
+        elif isinstance(s, Cylinder):
+            out["center"][i], out["rot"][i] = s.center, s.rotation
+            out["radius"][i] = out["sup_rho"][i] = s.radius
+            out["half_height"][i] = s.half_height
+            out["sup_w"][i] = _f(s.rotation)[:, 2]
+            out["sup_E"][i, 0] = out["sup_w"][i] * s.half_height
+        elif isinstance(s, Sphere):
+            out["center"][i], out["radius"][i], out["sup_beta"][i] = s.center, s.radius, s.radius
+        elif isinstance(s, Capsule):
+            out["a"][i], out["b"][i], out["radius"][i], out["sup_beta"][i] = s.a, s.b, s.radius, s.radius
+            out["center"][i], out["sup_E"][i, 0] = (_f(s.a) + _f(s.b)) / 2.0, (_f(s.b) - _f(s.a)) / 2.0
+        elif isinstance(s, Plane):
+            out["center"][i], out["normal"][i] = s.point, s.normal
+    return out
+
+
+def support(stacked: dict[str, Array], index: NDArray[np.int64], n: Array) -> Array:
+    """Support function: the highest value of ``n[i] . q`` over shape ``index[i]`` (any length of n).
+
+    ``h(n) = n.c + sum_j |n.E_j| + rho sqrt(|n|^2 - (n.w)^2) + beta |n|``.  For a plane this is only
+    right along its normal (the half-space is unbounded in every other direction)."""
+    nn = _dot(n, n)
+    return (_dot(n, stacked["center"][index])
+            + sum(np.abs(_dot(n, stacked["sup_E"][index, j])) for j in range(3))
+            + stacked["sup_rho"][index] * np.sqrt(np.maximum(nn - _dot(n, stacked["sup_w"][index]) ** 2, 0.0))
+            + stacked["sup_beta"][index] * np.sqrt(nn))
 
 
 # -- public kernels on shape models ----------------------------------------------------------------
