@@ -399,6 +399,8 @@ class Streamer:
             self.last_command = measured
         self._over_window[:] = 0
         self._stop_job = None
+        self.last_state = None          # judge the drives again only on feedback from after the reset
+        self._last_feedback_ns = time.monotonic_ns()
         self._fire(Event.RESET, "fault reset: go to start again before running")
 
     # -- per tick -----------------------------------------------------------------------------------------

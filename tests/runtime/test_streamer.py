@@ -107,7 +107,7 @@ def test_drive_fault_latches_and_needs_reset_and_a_new_go_to_start(product_plan,
         streamer.wait_for({RunState.ARMED}, 0.3)
         assert streamer.state is RunState.FAULTED
         streamer.reset()
-        assert streamer.wait_for({RunState.IDLE}, 3) is RunState.IDLE
+        assert streamer.wait_for({RunState.IDLE}, 3) is RunState.IDLE, streamer.refusals
         streamer.arm()                                     # still needs a fresh go-to-start
         streamer.wait_for({RunState.ARMED}, 0.3)
         assert streamer.state is RunState.IDLE
