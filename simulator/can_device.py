@@ -38,7 +38,8 @@ from motionctl.hal.driver import axis_scales
 from motionctl.hal.registry import TransportUrl
 from motionctl.spec.rig import Rig
 from simulator.axis import AxisModel
-from simulator.can_drive import EMCY_BUS_OFF_RECOVERED, SimulatedDrive, error_register_for
+from simulator.can_drive import EMCY_BUS_OFF_RECOVERED, SimulatedDrive
+from simulator.can_od import error_register_for
 from simulator.faults import Fault, FaultInjector, FaultKind
 
 TICK_S = 0.005              #: the timer's longest sleep
@@ -94,8 +95,8 @@ class SimulatedCanRig:
         self.faults = faults or FaultInjector()
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
-        self.drives = [SimulatedDrive(self, hw.address[m.name], m, canopen.import_od(self.eds, hw.address[m.name]))
-                       for m in _axis_models(rig)]
+        nodes = [(hw.address[m.name], m) for m in _axis_models(rig)]
+        self.drives = [SimulatedDrive(self, node, m, canopen.import_od(self.eds, node)) for node, m in nodes]
         self.network: _SimNetwork | None = None
         self.unplugged = False
         self.bus_off = False
@@ -223,7 +224,10 @@ class SimulatedCanRig:
         t = self.now()
         started = self._t0 is not None
         for drive in self.drives:
-            drive.stalled = bool(self._mine(FaultKind.STALL, drive))
+            stalled = bool(self._mine(FaultKind.STALL, drive))
+            if stalled != drive.stalled:
+                drive.stalled = stalled
+                self.changed()
         if not started:
             return
         for fault in self.faults.once(FaultKind.DRIVE, t):
@@ -231,6 +235,7 @@ class SimulatedCanRig:
             self.drive(fault.axis or self.drives[0].name).trip(code if code & 0xFF00 else 0xFF00 | code)
         for fault in self.faults.once(FaultKind.FOLLOWING, t):
             self.drive(fault.axis or self.drives[0].name).axis.blocked = True
+            self.changed()
         if self.faults.once(FaultKind.UNPLUG, t):
             self.unplugged = True
         off = self.unplugged or bool(self.faults.active(FaultKind.BUSOFF, t))

@@ -232,13 +232,15 @@ class SerialDevice:
         self._last_setpoint = now
         self.received_setpoints += 1
         self._step(now)
+        # Report against the demand the axis has been following (as a CSP drive does), then latch the new one.
+        feedback = sp.Feedback(seq=message.seq, device_time_us=self._time_us(), state=self._node_state(),
+                               axes=tuple(self._axis_feedback(i) for i in range(self.count)))
         for i, (axis, counts) in enumerate(zip(self.axes, message.targets)):
             if self.enabled[i] and not self.quick[i]:
                 jump = axis.set_target(counts / axis.counts_per_unit, 1.0 / self.rate_hz)
                 if abs(jump) > axis.vmax * dt * 4 + 1e-6:
                     self._trip(i, sp.FaultCode.SETPOINT_STEP)
-        self._send(sp.Feedback(seq=message.seq, device_time_us=self._time_us(), state=self._node_state(),
-                               axes=tuple(self._axis_feedback(i) for i in range(self.count))))
+        self._send(feedback)
 
     def _axis_feedback(self, i: int) -> sp.AxisFeedback:
         axis = self.axes[i]

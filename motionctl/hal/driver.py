@@ -165,6 +165,11 @@ class Driver(ABC):
                  tb: TracebackType | None) -> None:
         self.close()
 
+    @property
+    def sequence(self) -> int:
+        """Sequence number of the last cycle written (16 bits, wrapping)."""
+        return self._sequence
+
     def _require_open(self) -> None:
         if not self._open:
             raise HardwareError(f"the link {self.url} is not open")

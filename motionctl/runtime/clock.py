@@ -16,23 +16,32 @@ SPIN_NS = 300_000      # sleep until this close to the deadline, then spin
 
 @dataclass
 class JitterStats:
+    """Lateness of every tick (how long after its absolute deadline the loop woke), and missed deadlines."""
+
     ticks: int = 0
-    late_ticks: int = 0          # woke more than one period late
+    late_ticks: int = 0          # woke more than half a period late
     max_late_ns: int = 0
     total_late_ns: int = 0
-    overruns: int = 0            # deadlines missed entirely (skipped)
+    overruns: int = 0            # deadlines missed entirely (the tick was skipped)
     samples: list[int] = field(default_factory=list)
 
     def add(self, late_ns: int, period_ns: int) -> None:
         self.ticks += 1
         self.total_late_ns += late_ns
         self.max_late_ns = max(self.max_late_ns, late_ns)
-        if late_ns > period_ns:
+        self.samples.append(late_ns)
+        if late_ns > period_ns // 2:
             self.late_ticks += 1
 
     @property
     def mean_late_us(self) -> float:
         return self.total_late_ns / self.ticks / 1000 if self.ticks else 0.0
+
+    def percentile_us(self, q: float) -> float:
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))] / 1000.0
 
 
 class ServoClock:
@@ -45,6 +54,7 @@ class ServoClock:
         self._sleep = sleep
         self.start_ns = 0
         self.tick = 0
+        self.last_missed = 0         # deadlines skipped just before the current tick
         self.stats = JitterStats()
 
     def start(self, at_ns: int | None = None) -> int:
@@ -67,8 +77,11 @@ class ServoClock:
         if now - target > self.period_ns:
             missed = (now - target) // self.period_ns
             self.stats.overruns += int(missed)
+            self.last_missed = int(missed)
             self.tick += int(missed)
             target = self.deadline(self.tick)
+        else:
+            self.last_missed = 0
         remaining = target - now
         if remaining > SPIN_NS:
             self._sleep((remaining - SPIN_NS) / 1e9)

@@ -14,6 +14,8 @@ before the move can run again.  Nothing here reacts to the network: only the met
 from __future__ import annotations
 
 import queue
+import sys
+from collections import deque
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,8 @@ from motionctl.runtime.takes import TakeWriter
 
 #: A controlled stop starts this long after it is asked for: time to compute it off the servo thread.
 STOP_LEAD_S = 0.06
+#: After a go-to-start the rig gets this long to settle on the start pose before AT_START is declared.
+SETTLE_S = 2.0
 
 
 @dataclass
@@ -101,13 +105,16 @@ for _state in RunState:
 
 @dataclass(frozen=True)
 class StreamerOptions:
-    following_error_m: float = 0.005          # linear axes
+    following_error_m: float = 0.010          # linear axes
     following_error_rad: float = 0.035        # rotary axes (2 degrees)
+    following_error_lens: float = 0.05        # lens axes, in normalised encoder units (5 % of travel)
     following_error_ticks: int = 3            # consecutive ticks over the window before it trips
-    stale_feedback_s: float = 0.025
+    stale_feedback_s: float = 0.05
     start_tolerance_m: float = 0.001
     start_tolerance_rad: float = 0.0017       # 0.1 degree
     override_rate_per_s: float = 0.5          # how fast the speed override may change
+    stall_cycles: int = 3                     # this many missed deadlines in a row: the stream stalled
+    late_budget: float = 0.05                 # fraction of ticks a whole period late tolerated per second
 
 
 @dataclass
@@ -117,6 +124,9 @@ class RunSummary:
     max_following_error: dict[str, float] = field(default_factory=dict)
     mean_late_us: float = 0.0
     max_late_us: float = 0.0
+    p50_late_us: float = 0.0
+    p99_late_us: float = 0.0
+    p999_late_us: float = 0.0
     overruns: int = 0
     faults: list[str] = field(default_factory=list)
     link: dict[str, object] = field(default_factory=dict)
@@ -139,6 +149,7 @@ class Streamer:
         self._arm_columns = [names.index(a) for a in rig.axis_names]
         self._lens_columns = [(i, names.index(l.name)) for i, l in enumerate(rig.lens) if l.name in names]
         self._linear = np.array([rig.axes[i].linear if i < len(rig.axes) else True for i in range(len(names))])
+        self._is_lens = np.array([i >= len(rig.axes) for i in range(len(names))])
         self.state = RunState.IDLE
         self._commands: queue.Queue[tuple[Event, object]] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -153,6 +164,7 @@ class Streamer:
         self._tau = 0.0                       # run time along the plan (plan seconds)
         self._transition: Transition | None = None
         self._stop_job: _StopJob | None = None
+        self._reset_mark: int | None = None
         self._transition_index = 0
         self._s_history: list[float] = []
         self._over_window = np.zeros(len(names), dtype=int)
@@ -160,6 +172,8 @@ class Streamer:
         self.start_error: NDArray[np.float64] | None = None
         self.events: list[tuple[str, str]] = []       # (kind, message), for UIs and summaries
         self.ready = threading.Event()                # set once the loop knows where the drives are
+        self._late_window: deque[bool] = deque()     # late or not, over the last second of ticks
+        self._late_count = 0
         self.refusals: list[str] = []
 
     # -- control (any thread) ---------------------------------------------------------------------------
@@ -214,6 +228,9 @@ class Streamer:
 
     # -- thread -----------------------------------------------------------------------------------------
     def run_in_thread(self) -> threading.Thread:
+        # Other threads (planning a go-to-start, a UI) hold the GIL for up to the switch interval (5 ms by
+        # default): longer than a servo period.  Ask the interpreter to switch more often.
+        sys.setswitchinterval(min(sys.getswitchinterval(), self.dt / 4))
         self._thread = threading.Thread(target=self.loop, name="motionctl-streamer", daemon=True)
         self._thread.start()
         return self._thread
@@ -252,13 +269,14 @@ class Streamer:
                 self._link_lost(f"the link to the drives failed: {exc}")
             except Exception as exc:   # a bug must still end in a stop, never in a silently dead loop
                 self._link_lost(f"internal error in the servo loop ({type(exc).__name__}: {exc})")
+            self._timing_watchdog(late)
             self._record(late)
         self._finish()
 
     def _tick(self) -> None:
         self._drain_commands()
         fresh = self.driver.read_state(timeout_s=0.0)
-        if fresh is not None:
+        if fresh is not None and self._newer_than_reset(fresh):
             self.last_state = fresh
             self._last_feedback_ns = fresh.host_time_ns
         self._watchdogs()
@@ -309,6 +327,25 @@ class Streamer:
                     self._tau = 0.0
                     self._s_history = [0.0]
                 self._fire(event)
+
+    def _newer_than_reset(self, state: RigState) -> bool:
+        """Feedback answering setpoints sent before a fault reset still shows the old fault: skip it."""
+        if self._reset_mark is None or state.sequence < 0:
+            return True
+        if 0 < ((state.sequence - self._reset_mark) & 0xFFFF) < 0x8000:
+            self._reset_mark = None
+            return True
+        return False
+
+    def _settled(self) -> bool:
+        """After the go-to-start's last sample: has the rig caught up (or has it had time enough)?"""
+        past_end = self._transition_index - len(self._transition.values)
+        if past_end > SETTLE_S * self.rate:
+            return True
+        measured = self._measured_arm()
+        start = self.plan.trajectory.q[0]
+        limit = np.where(self._linear[: len(start)], self.options.start_tolerance_m, self.options.start_tolerance_rad)
+        return bool(np.all(np.abs(measured - start) <= limit))
 
     def _arm(self) -> None:
         if self.state is not RunState.AT_START:
@@ -400,6 +437,7 @@ class Streamer:
         self._over_window[:] = 0
         self._stop_job = None
         self.last_state = None          # judge the drives again only on feedback from after the reset
+        self._reset_mark = self.driver.sequence
         self._last_feedback_ns = time.monotonic_ns()
         self._fire(Event.RESET, "fault reset: go to start again before running")
 
@@ -415,7 +453,7 @@ class Streamer:
             self._transition_index += 1
             if state is RunState.STOPPING and self._transition.s is not None:
                 self._s_history.append(float(self._transition.s[index]))
-            if index >= len(values) - 1:
+            if index >= len(values) - 1 and (state is RunState.STOPPING or self._settled()):
                 done = self._fire(Event.REACHED)
                 if done and self.fault_message:
                     self._fire(Event.FAULT, self.fault_message)
@@ -478,16 +516,36 @@ class Streamer:
             self._fault(f"drive fault on {axis.name}: {axis.fault_text or f'code 0x{axis.fault_code:04X}'}", quick=True)
             return
         ferr = np.array([abs(a.following_error) for a in state.axes])
-        window = np.where(self._linear, self.options.following_error_m, self.options.following_error_rad)
+        window = np.where(self._is_lens, self.options.following_error_lens,
+                          np.where(self._linear, self.options.following_error_m, self.options.following_error_rad))
         over = ferr > window
         self._over_window = np.where(over, self._over_window + 1, 0)
         for name, value in zip(self.driver.axis_names, ferr):
             self.summary.max_following_error[name] = max(self.summary.max_following_error.get(name, 0.0), float(value))
         if moving and (self._over_window >= self.options.following_error_ticks).any():
             i = int(np.argmax(self._over_window))
-            unit, scale = ("mm", 1000.0) if self._linear[i] else ("deg", 180.0 / np.pi)
+            unit, scale = (("% of travel", 100.0) if self._is_lens[i] else ("mm", 1000.0) if self._linear[i]
+                           else ("deg", 180.0 / np.pi))
             self._fault(f"following error on {self.driver.axis_names[i]}: {ferr[i] * scale:.2f} {unit} "
                         f"(window {window[i] * scale:.2f} {unit})", quick=False)
+
+    def _timing_watchdog(self, late_ns: int) -> None:
+        """The host itself: a stalled setpoint stream, or too many late cycles, ends in a controlled stop."""
+        moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START)
+        period = self.clock.period_ns
+        late = late_ns > period           # the setpoint left a whole cycle late
+        self._late_window.append(late)
+        self._late_count += late
+        if len(self._late_window) > self.rate:
+            self._late_count -= self._late_window.popleft()
+        if not moving:
+            return
+        if self.clock.last_missed >= self.options.stall_cycles:
+            self._fault(f"the setpoint stream stalled for {self.clock.last_missed} cycles "
+                        f"({self.clock.last_missed * period / 1e6:.0f} ms): the host could not keep up", quick=False)
+        elif len(self._late_window) == self.rate and self._late_count > self.options.late_budget * self.rate:
+            self._fault(f"{self._late_count} of the last {self.rate} cycles were late (budget "
+                        f"{self.options.late_budget:.0%}): the host is overloaded", quick=False)
 
     def _link_lost(self, message: str) -> None:
         """Nothing can be streamed any more: quick stop (best effort; the drives' own watchdogs stop them
@@ -557,6 +615,9 @@ class Streamer:
         self.summary.state = self.state.value
         self.summary.mean_late_us = stats.mean_late_us
         self.summary.max_late_us = stats.max_late_ns / 1000.0
+        self.summary.p50_late_us = stats.percentile_us(50)
+        self.summary.p99_late_us = stats.percentile_us(99)
+        self.summary.p999_late_us = stats.percentile_us(99.9)
         self.summary.overruns = stats.overruns
         self.summary.link = {"sent": self.driver.stats.sent, "received": self.driver.stats.received,
                              "dropped": dict(self.driver.stats.dropped)}

@@ -11,10 +11,13 @@ from motionctl.runtime.session import run_take
 from motionctl.runtime.streamer import RunState, Streamer, StreamerOptions
 from motionctl.runtime.takes import TakeWriter, read_take
 
+#: Tests that are not about host timing must not fail because a shared CI machine is busy.
+CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.2)
+
 
 def _streamer(plan, driver, tmp_path):
     take = TakeWriter(tmp_path, {"move": plan.move.name}, driver.axis_names, plan.rate_hz)
-    streamer = Streamer(plan, driver, take=take)
+    streamer = Streamer(plan, driver, take=take, options=CALM)
     streamer.run_in_thread()
     assert streamer.ready.wait(5)
     driver.enable()
@@ -23,7 +26,7 @@ def _streamer(plan, driver, tmp_path):
 
 def test_dry_run_to_the_end_records_a_take(product_plan, serial_rig, tmp_path):
     device, driver = serial_rig(from_park=True)
-    result = run_take(product_plan, driver, takes_dir=tmp_path)
+    result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM)
     assert result.state is RunState.DONE, result.summary["faults"]
     assert max(abs(v) for v in result.start_error) < 1e-4
     take = read_take(result.take)
@@ -38,7 +41,7 @@ def test_dry_run_to_the_end_records_a_take(product_plan, serial_rig, tmp_path):
     assert np.all(np.abs(v[3:]) <= vmax * 1.001)
     # The measured motion follows: following error stays small.
     ferr = result.summary["max_following_error"]
-    assert ferr["track"] < 0.005
+    assert ferr["track"] < CALM.following_error_m
 
 
 def test_arming_far_from_the_start_is_refused(product_plan, serial_rig, tmp_path):
@@ -46,7 +49,8 @@ def test_arming_far_from_the_start_is_refused(product_plan, serial_rig, tmp_path
     device, driver = serial_rig()
     take = TakeWriter(tmp_path, {"move": "x"}, driver.axis_names, product_plan.rate_hz)
     streamer = Streamer(product_plan, driver, take=take,
-                        options=StreamerOptions(start_tolerance_m=1e-12, start_tolerance_rad=1e-12))
+                        options=StreamerOptions(start_tolerance_m=1e-12, start_tolerance_rad=1e-12,
+                                                stall_cycles=50, late_budget=0.5, stale_feedback_s=0.2))
     streamer.run_in_thread()
     assert streamer.ready.wait(5)
     driver.enable()
@@ -58,11 +62,11 @@ def test_arming_far_from_the_start_is_refused(product_plan, serial_rig, tmp_path
         assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
         streamer.arm()
         streamer.wait_for({RunState.ARMED}, 0.5)
-        assert streamer.state is RunState.AT_START
+        assert streamer.state is RunState.AT_START, (streamer.fault_message, streamer.events[-5:])
         assert any("not armed" in r and "from the start" in r for r in streamer.refusals)
         streamer.start()                                  # start without arming is refused too
         streamer.wait_for({RunState.RUNNING}, 0.3)
-        assert streamer.state is RunState.AT_START
+        assert streamer.state is RunState.AT_START, (streamer.fault_message, streamer.events[-5:])
     finally:
         streamer.shutdown()
 
@@ -107,7 +111,7 @@ def test_drive_fault_latches_and_needs_reset_and_a_new_go_to_start(product_plan,
         streamer.wait_for({RunState.ARMED}, 0.3)
         assert streamer.state is RunState.FAULTED
         streamer.reset()
-        assert streamer.wait_for({RunState.IDLE}, 3) is RunState.IDLE, streamer.refusals
+        assert streamer.wait_for({RunState.IDLE}, 3) is RunState.IDLE, (streamer.refusals, streamer.events[-6:])
         streamer.arm()                                     # still needs a fresh go-to-start
         streamer.wait_for({RunState.ARMED}, 0.3)
         assert streamer.state is RunState.IDLE
@@ -116,8 +120,8 @@ def test_drive_fault_latches_and_needs_reset_and_a_new_go_to_start(product_plan,
 
 
 def test_following_error_watchdog_ends_in_controlled_stop_and_latched_fault(product_plan, serial_rig, tmp_path):
-    device, driver = serial_rig("following:track@0.6")
-    result = run_take(product_plan, driver, takes_dir=tmp_path)
+    device, driver = serial_rig("following:track@2.5")
+    result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM)
     assert result.state is RunState.FAULTED
     assert any("following error on track" in f for f in result.summary["faults"])
     take = read_take(result.take)
@@ -134,7 +138,7 @@ def test_stale_feedback_watchdog(product_plan, serial_rig, tmp_path):
 
 def test_speed_override_keeps_the_path_and_slows_the_run(product_plan, serial_rig, tmp_path):
     device, driver = serial_rig()
-    result = run_take(product_plan, driver, takes_dir=tmp_path, speed=0.5)
+    result = run_take(product_plan, driver, takes_dir=tmp_path, speed=0.5, options=CALM)
     assert result.state is RunState.DONE
     take = read_take(result.take)
     running = [r for r in take.rows if r[take.columns.index("state")] == "running"]
@@ -149,7 +153,7 @@ def test_speed_override_keeps_the_path_and_slows_the_run(product_plan, serial_ri
 
 def test_noisy_link_drops_and_counts_bad_frames_but_completes(product_plan, serial_rig, tmp_path):
     device, driver = serial_rig("corrupt=0.02", "drop=0.01")
-    result = run_take(product_plan, driver, takes_dir=tmp_path)
+    result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM)
     assert result.state is RunState.DONE, result.summary["faults"]
     dropped = result.summary["link"]["dropped"]
     assert sum(dropped.values()) > 0
@@ -157,6 +161,6 @@ def test_noisy_link_drops_and_counts_bad_frames_but_completes(product_plan, seri
 
 def test_unplugged_link_faults_in_plain_words(product_plan, serial_rig, tmp_path):
     device, driver = serial_rig("unplug@0.5")
-    result = run_take(product_plan, driver, takes_dir=tmp_path)
+    result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM)
     assert result.state in (RunState.FAULTED, RunState.ESTOPPED)
     assert any("feedback" in f or "failed" in f or "silent" in f for f in result.summary["faults"])
