@@ -1,5 +1,6 @@
 # motionctl: the two commands of the README's quick start, and their set-up.
-#   make demo   set up .venv if needed, then check the default move on the default rig and stage
+#   make demo   set up .venv if needed, check the default move on the default rig and stage, then dry-run
+#               it against simulated drives over a serial pty
 #   make test   set up .venv if needed, then run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,6 +20,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/motionctl check $(DEMO_MOVE)
+	$(BIN)/motionctl run $(DEMO_MOVE) --sim --transport serial --takes takes
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

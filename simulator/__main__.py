@@ -9,6 +9,7 @@ process, so ``motionctl run --sim`` starts it there).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             faults.add(parse_fault(spec))
         if args.transport == "serial":
             from simulator.serial_device import SerialDevice
-            device = SerialDevice(rig, faults)
+            device = SerialDevice(rig, faults, log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True))
             print(f"simulator: serial device ready at {device.path}", flush=True)
         else:
             from simulator import launch_can
@@ -57,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, finish)
     if args.transport == "serial":
         device.start()
+    parent = os.getppid()
     while not stop["now"] and not getattr(device, "unplugged", False):
         time.sleep(0.1)
+        if os.getppid() != parent:      # whoever started us is gone: do not linger as an orphan
+            time.sleep(1.0)             # (after the drives' own watchdog has stopped the axes)
+            break
     device.stop()
     return 0
 

@@ -44,7 +44,7 @@ class SerialDevice:
     """The simulated controller.  ``start()`` runs it on a thread; ``serve_forever()`` in the caller's."""
 
     def __init__(self, rig: Rig, faults: FaultInjector | None = None, *, name: str = "motionctl-sim",
-                 initial: "list[float] | None" = None) -> None:
+                 initial: "list[float] | None" = None, log=None) -> None:
         self.rig = rig
         self.faults = faults or FaultInjector()
         self.name = name[:16]
@@ -89,6 +89,7 @@ class SerialDevice:
         self.unplugged = False
         self.received_setpoints = 0
         self.overflowed = 0
+        self.log = log or (lambda message: None)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> SerialDevice:
@@ -156,6 +157,7 @@ class SerialDevice:
                 if following[i]:
                     self._trip(i, sp.FaultCode.WATCHDOG)
         if self.configured and now - self._last_rx > LINK_TIMEOUT_S:
+            self.log("link timeout: no frame from the host for 500 ms; session closed")
             self.configured = False
             for i in range(self.count):
                 if self.enabled[i]:
@@ -188,6 +190,9 @@ class SerialDevice:
         """A drive fault: that axis faults, every moving axis brakes on its quick-stop ramp."""
         if self.fault[index]:
             return
+        moving = [a.name for i, a in enumerate(self.axes) if self.enabled[i] and i != index]
+        self.log(f"{self.axes[index].name}: fault 0x{int(code):04X} ({sp.fault_text(int(code))}); "
+                 f"quick stop on {len(moving)} other axes")
         self.fault[index] = int(code)
         self.enabled[index] = False
         for i in range(self.count):

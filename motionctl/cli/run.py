@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--sim", action="store_true", help="run against simulated drives on a real wire")
     r.add_argument("--hw", metavar="URL", help="transport URL overriding the rig's [hardware] transport")
     add_plan_options(r)
-    r.add_argument("--speed", type=float, default=100.0, help="rehearsal speed override in percent (0-100)")
+    r.add_argument("--transport", choices=("serial", "can"), default=None,
+                   help="with --sim: simulate over this wire instead of the rig's (serial: a pty; can: the virtual bus)")
+    r.add_argument("--override", "--speed", dest="override", type=float, default=100.0, metavar="PCT",
+                   help="rehearsal speed override in percent (0-100); the path stays the same")
+    r.add_argument("--json", action="store_true", help="print the run summary as JSON")
     r.add_argument("--takes", default="takes", help="directory for takes (default: ./takes)")
     r.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="with --sim: inject a simulator fault (see motionctl sim --help)")
@@ -97,8 +101,8 @@ def run_move(args: argparse.Namespace) -> int:
     from motionctl.runtime.session import run_take
     from motionctl.runtime.streamer import RunState
 
-    if not 0 < args.speed <= 100:
-        raise InputError(f"--speed must be within 0..100 %, got {args.speed:g}")
+    if not 0 < args.override <= 100:
+        raise InputError(f"--override must be within 0..100 %, got {args.override:g}")
     scene = load_scene(args.move)
     with progress_bar(f"planning {args.move}") as update:
         plan = plan_scene(scene, args.rate, progress=update)
@@ -109,7 +113,14 @@ def run_move(args: argparse.Namespace) -> int:
     stop_sim = None
     url = args.hw
     if args.sim:
-        stop_sim, url = _start_simulator(scene, args.hw, args.fault)
+        wire = args.hw
+        if args.transport == "serial":
+            wire = "serial://"
+        elif args.transport == "can":
+            wire = args.hw if args.hw and args.hw.startswith("can://") else f"can://virtual/motionctl-sim-{os.getpid()}"
+        stop_sim, url = _start_simulator(scene, wire, args.fault)
+    elif args.transport:
+        raise InputError("--transport needs --sim (without it the rig's [hardware] or --hw names the wire)")
     elif args.fault:
         raise InputError("--fault needs --sim (faults are injected by the simulator)")
     interrupts = {"count": 0}
@@ -127,18 +138,35 @@ def run_move(args: argparse.Namespace) -> int:
             streamer.estop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    fps = float(plan.move.rate.fps)
     try:
         driver = open_driver(scene.rig, url, rate_hz=plan.rate_hz)
-        with driver:
-            print(f"{plan.move.name}: {plan.trajectory.duration_s:.2f} s at {plan.rate_hz} Hz on {driver.url}"
-                  + (f" at {args.speed:g} %" if args.speed != 100 else ""))
-            result = run_take(plan, driver, takes_dir=args.takes, speed=args.speed / 100.0, interrupt=interrupt,
-                              on_state=lambda state, message: print(f"  {state.value}"
-                                                                    + (f": {message}" if message else "")))
+        with driver, progress_bar(f"{plan.move.name}", enabled=None if not args.json else False) as update:
+            if not args.json:
+                print(f"{plan.move.name}: {plan.trajectory.duration_s:.2f} s at {plan.rate_hz} Hz on {driver.url}"
+                      + (f" at {args.override:g} %" if args.override != 100 else ""))
+
+            def monitor(streamer) -> None:
+                interrupt(streamer)
+                frame = min(int(streamer._tau * fps), plan.report.frames - 1)
+                update(f"{streamer.state.value}  frame {frame}  {plan.move.timecode_at(frame)}",
+                       streamer._tau / max(plan.trajectory.duration_s, 1e-9))
+
+            def on_state(state, message) -> None:
+                if not args.json:
+                    print(f"  {state.value}" + (f": {message}" if message else ""))
+
+            result = run_take(plan, driver, takes_dir=args.takes, speed=args.override / 100.0, interrupt=monitor,
+                              on_state=on_state)
     finally:
         signal.signal(signal.SIGINT, previous)
         if stop_sim is not None:
             stop_sim()
+    if args.json:
+        import json
+        print(json.dumps({"state": result.state.value, "take": str(result.take) if result.take else None,
+                          "start_error": result.start_error, **result.summary}, default=str))
+        return 0 if result.state is RunState.DONE else 1
     print(render_summary(result, plan))
     return 0 if result.state is RunState.DONE else 1
 
@@ -150,8 +178,9 @@ def render_summary(result, plan) -> str:
     if result.start_error is not None:
         worst = max(abs(v) for v in result.start_error)
         lines.append(f"  start error (measured - plan) max {worst:.2e} (m/rad) when armed")
-    lines.append(f"  {summary['ticks']} servo ticks; loop lateness mean {summary['mean_late_us']:.0f} us, "
-                 f"max {summary['max_late_us']:.0f} us, {summary['overruns']} missed deadlines")
+    lines.append(f"  {summary['ticks']} servo ticks; loop jitter p50 {summary['p50_late_us']:.0f} us, "
+                 f"p99 {summary['p99_late_us']:.0f} us, max {summary['max_late_us']:.0f} us; "
+                 f"{summary['overruns']} missed deadlines")
     link = summary["link"]
     dropped = sum(link["dropped"].values()) if link.get("dropped") else 0
     lines.append(f"  link: {link['sent']} sent, {link['received']} received, {dropped} dropped"

@@ -1,0 +1,75 @@
+"""End-to-end ``motionctl run --sim`` and ``motionctl takes``; a host killed with SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from motionctl.runtime.takes import list_takes, read_take
+from tests.conftest import MOVES, RIGS
+
+
+def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "motionctl", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_sim_over_serial_completes_with_summary_and_take(tmp_path):
+    result = motionctl("run", str(MOVES / "product_shot.toml"), "--sim", "--transport", "serial",
+                       "--takes", str(tmp_path), "--rate", "250", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "done"
+    for key in ("max_following_error", "p50_late_us", "p99_late_us", "max_late_us", "overruns", "link", "take"):
+        assert key in summary
+    take = read_take(summary["take"])
+    assert take.complete and take.meta["move"] == "product-shot"
+    listing = motionctl("takes", "--dir", str(tmp_path))
+    assert listing.returncode == 0 and "product-shot" in listing.stdout and "done" in listing.stdout
+
+
+def test_illegal_move_is_refused_before_anything_moves(tmp_path):
+    result = motionctl("run", str(MOVES / "illegal" / "too_fast_through_obstacle.toml"), "--sim",
+                       "--takes", str(tmp_path))
+    assert result.returncode == 1
+    assert "Not run" in result.stderr
+    assert list_takes(tmp_path) == []
+
+
+def test_host_killed_mid_run_leaves_a_readable_take_and_the_drives_stop(tmp_path):
+    simulator = subprocess.Popen([sys.executable, "-m", "simulator", "--rig", str(RIGS / "ur10e_track.toml")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = simulator.stdout.readline()
+        assert "ready at" in line, line + simulator.stderr.read()
+        pty = line.rsplit(" ", 1)[-1].strip()
+        host = subprocess.Popen([sys.executable, "-m", "motionctl", "run", str(MOVES / "orbit.toml"),
+                                 "--hw", f"serial://{pty}", "--takes", str(tmp_path), "--rate", "250"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        take_rows = 0
+        while time.monotonic() < deadline:      # wait until the take has at least 2 s of samples on disk
+            takes = list_takes(tmp_path)
+            if takes:
+                take_rows = len(takes[0].rows)
+                if take_rows > 2 * 250 + 100:
+                    break
+            time.sleep(0.2)
+        assert take_rows > 500, "the run never got going"
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(10)
+        take = read_take(list_takes(tmp_path)[0].path)
+        assert not take.complete                                  # cut short, and says so
+        assert len(take.rows) >= take_rows                        # nothing already on disk was lost
+        float(take.rows[-1][take.columns.index("t_s")])           # the last row is whole
+        # The simulated controller notices on its own that setpoints stopped and stops every axis.
+        time.sleep(1.0)
+        simulator.send_signal(signal.SIGTERM)
+        _, err = simulator.communicate(timeout=10)
+        assert "setpoints stopped arriving" in err, err
+    finally:
+        if simulator.poll() is None:
+            simulator.kill()
