@@ -90,6 +90,8 @@ class SerialDevice:
         self.received_setpoints = 0
         self.overflowed = 0
         self.log = log or (lambda message: None)
+        self._setpoints = sp.SequenceTracker()
+        self.dropped_setpoints: dict[str, int] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> SerialDevice:
@@ -214,6 +216,7 @@ class SerialDevice:
                 result = sp.Result.RATE_UNSUPPORTED
             if result is sp.Result.OK:
                 self.configured = True
+                self._setpoints = sp.SequenceTracker()
                 self.rate_hz = message.servo_rate_hz
                 self.watchdog_s = message.watchdog_ms / 1000.0
             self._send(sp.HelloAck(seq=message.seq, result=result, version_major=sp.PROTOCOL_VERSION[0],
@@ -229,6 +232,11 @@ class SerialDevice:
         if not self.configured or len(message.targets) != self.count:
             reason = sp.NakReason.NOT_CONFIGURED if not self.configured else sp.NakReason.AXIS_COUNT
             self._send(sp.Nak(seq=message.seq, rejected_type=int(sp.MessageType.SETPOINT), reason=reason))
+            return
+        decision = self._setpoints.observe(message.seq)
+        if not decision.accept:            # duplicate or older than the newest: never actuated
+            self.dropped_setpoints[decision.verdict.name.lower()] = (
+                self.dropped_setpoints.get(decision.verdict.name.lower(), 0) + 1)
             return
         now = time.monotonic()
         if self._t0 is None:
