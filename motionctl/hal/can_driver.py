@@ -1,0 +1,410 @@
+"""CAN backend: CiA 402 drives in cyclic synchronous position over CANopen (python-can + canopen).
+
+The host is the SYNC producer.  Every ``write_setpoints`` sends one RPDO1 per drive (controlword + target)
+and then one SYNC; each drive applies its RPDO on that SYNC and answers with TPDO1 (statusword + position
+actual) and, every n-th SYNC, TPDO2 (following error).  :class:`~motionctl.hal.can_feedback.Feedback`
+keeps the newest of those per drive; ``read_state`` assembles them.  SDO is used only at ``open`` (see
+:mod:`motionctl.hal.can_config` for what is written and why).
+
+The controlword is latched per drive and resent every cycle.  Only ``enable`` writes ENABLE OPERATION:
+a drive that stops on its own (quick stop after a lost heartbeat, a fault) is latched to QUICK STOP here,
+because with quick-stop option 6 a drive in QUICK_STOP_ACTIVE that keeps receiving 0x0F would resume
+(transition 16) and chase the setpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import can
+import canopen
+from canopen.sdo import SdoAbortedError, SdoCommunicationError, SdoVariable
+
+from motionctl.errors import HardwareError, InputError
+from motionctl.hal import cia402
+from motionctl.hal.can_config import (DEFAULT_EDS, RPDO1, CanOptions, NodePlan, SdoWrite, bus_load_report,
+                                      describe_error_frame, rig_plan)
+from motionctl.hal.can_feedback import Feedback
+from motionctl.hal.cia402 import Command, DriveState
+from motionctl.hal.driver import Driver, RigState
+from motionctl.hal.emcy import Emcy
+from motionctl.hal.registry import TransportUrl
+from motionctl.spec.rig import Rig
+
+__all__ = ["CanDriver", "bus_load_report"]
+
+log = logging.getLogger(__name__)
+
+_FAULTED = (DriveState.FAULT, DriveState.FAULT_REACTION_ACTIVE)
+_I32 = (-(1 << 31), (1 << 31) - 1)
+_ENABLE = Command.ENABLE_OPERATION.controlword
+
+
+class _BusWatch(can.Listener):
+    """Sees what canopen's listener drops: error frames (bus-off) and a receive thread that died."""
+
+    def __init__(self, driver: CanDriver) -> None:
+        self.driver = driver
+
+    def on_message_received(self, msg: can.Message) -> None:
+        if msg.is_error_frame:
+            self.driver._on_error_frame(msg.arbitration_id)
+
+    def on_error(self, exc: Exception) -> None:
+        self.driver._bus_problem = f"the CAN interface stopped receiving ({exc})"
+
+    def stop(self) -> None:
+        pass
+
+
+class CanDriver(Driver):
+    """CiA 402 drives on one CAN bus: ``can://<python-can interface>/<channel>?bitrate=1000000``.
+
+    Options (URL query or keywords): see :class:`~motionctl.hal.can_config.CanOptions`.
+    """
+
+    schemes = ("can",)
+
+    def __init__(self, rig: Rig, url: str, **options: object) -> None:
+        super().__init__(rig, url, **options)
+        parsed = TransportUrl.parse(url)
+        if parsed.scheme != "can":
+            raise InputError(f'"{url}" is not a CAN transport (can://<interface>/<channel>)')
+        self.interface, self.channel = parsed.host, parsed.path
+        self.can_options = CanOptions.parse(parsed.options, options)
+        hw = rig.hardware
+        assert hw is not None       # Driver.__init__ raised otherwise
+        self.rate_hz = self.can_options.rate_hz or hw.servo_rate_hz
+        self.period_s = 1.0 / self.rate_hz
+        self.eds = self.can_options.eds or hw.eds or str(DEFAULT_EDS)
+        self.plan: list[NodePlan] = rig_plan(rig, self.can_options)
+        self.feedback = Feedback(self.plan, self.period_s, self.can_options, self.stats)
+        self.feedback.on_stopped = self._stopped_on_its_own
+        self.events = self.feedback.events
+        self.network: canopen.Network | None = None
+        self.nodes: list[canopen.RemoteNode] = []
+        self._cond = self.feedback.cond          # also guards the latched controlwords and targets
+        self._cycle_lock = threading.Lock()
+        self._controlword = [Command.DISABLE_VOLTAGE.controlword] * len(self.plan)
+        self._target = [0] * len(self.plan)
+        self._bus_problem: str | None = None
+        self._heartbeat_task: canopen.network.PeriodicMessageTask | None = None
+        self._walking = False
+        self._estops = 0
+
+    # -- public extras ------------------------------------------------------------------------------------
+    def bus_load(self) -> list[str]:
+        """``motionctl hw info``: this rig's traffic at this driver's rate and bitrate."""
+        return bus_load_report(self.rig, self.rate_hz, options=self.can_options)
+
+    def configuration(self) -> dict[str, list[SdoWrite]]:
+        """What ``open`` writes to each drive, per axis (for ``motionctl hw info`` and logs)."""
+        return {p.name: list(p.writes) for p in self.plan}
+
+    @property
+    def active_emcy(self) -> dict[str, Emcy]:
+        """The latest uncleared EMCY of each axis that has one."""
+        with self._cond:
+            return {p.name: e for p, e in zip(self.plan, self.feedback.emcy) if e is not None}
+
+    def start_heartbeat(self) -> None:
+        """Produce the master heartbeat (0x700 + master id) that the drives' 0x1016 watches."""
+        if self.network is None or self._heartbeat_task is not None:
+            return
+        self._heartbeat_task = self.network.send_periodic(
+            cia402.heartbeat_cob_id(self.can_options.master_id), bytes([cia402.NmtState.OPERATIONAL]),
+            self.can_options.heartbeat_ms / 1000.0)
+
+    def stop_heartbeat(self) -> None:
+        """Stop the master heartbeat: the drives will quick-stop on their own after their consumer time."""
+        task, self._heartbeat_task = self._heartbeat_task, None
+        if task is not None:
+            task.stop()
+
+    # -- wire ---------------------------------------------------------------------------------------------
+    def _check_bus(self) -> None:
+        if self._bus_problem is None and self.network is not None:
+            try:
+                self.network.check()
+            except Exception as exc:   # the notifier re-raises whatever killed its thread
+                self._bus_problem = f"the CAN interface stopped receiving ({exc})"
+        if self._bus_problem:
+            raise HardwareError(f"CAN bus {self.interface}/{self.channel}: {self._bus_problem}")
+
+    def _send(self, cob_id: int, data: bytes) -> None:
+        network = self.network
+        if network is None:
+            raise HardwareError(f"the link {self.url} is not open")
+        try:
+            network.send_message(cob_id, data)
+        except (can.CanError, OSError, RuntimeError) as exc:
+            self._bus_problem = (f"the CAN interface refused a frame ({exc}): check that it is up, cabled "
+                                 "and terminated, and that some other node acknowledges frames")
+            raise HardwareError(f"CAN bus {self.interface}/{self.channel}: {self._bus_problem}") from None
+
+    def _on_error_frame(self, arbitration_id: int) -> None:
+        bus_off, words = describe_error_frame(arbitration_id)
+        if bus_off:
+            self._bus_problem = words
+        else:
+            self.stats.drop("CAN error frame")
+        self.events.append(words)
+
+    def _stopped_on_its_own(self, i: int) -> None:
+        """Never re-enable by cyclic traffic a drive that stopped or faulted by itself (``_cond`` held)."""
+        if self._controlword[i] == _ENABLE and getattr(self, "enabled", False) and not self._walking:
+            self._controlword[i] = Command.QUICK_STOP.controlword
+
+    # -- open / close -------------------------------------------------------------------------------------
+    def _do_open(self) -> None:
+        opts = self.can_options
+        network = canopen.Network()
+        network.NOTIFIER_CYCLE = 0.1          # how long close() waits for the receive thread
+        network.listeners.append(_BusWatch(self))
+        try:
+            network.connect(interface=self.interface, channel=self.channel, bitrate=opts.bitrate)
+        except Exception as exc:              # python-can raises many kinds for a missing interface
+            raise HardwareError(f"cannot open CAN interface '{self.interface}' channel '{self.channel}': "
+                                f"{exc}") from None
+        self.network = network
+        self._bus_problem = None
+        self.feedback.reset()
+        with self._cond:
+            self._controlword = [Command.DISABLE_VOLTAGE.controlword] * len(self.plan)
+        try:
+            self.nodes = [self._add_node(network, p) for p in self.plan]
+            self.start_heartbeat()
+            self._boot()
+            for plan, node in zip(self.plan, self.nodes):
+                self._configure(plan, node)
+            for plan in self.plan:
+                self._send(cia402.NMT_COB_ID, cia402.nmt_frame(cia402.NmtCommand.START, plan.node))
+            # A heartbeat consumer starts watching at the first heartbeat it hears (CiA 301): send one now,
+            # so that every drive is armed before open() returns, not up to one period later.
+            self._send(cia402.heartbeat_cob_id(opts.master_id), bytes([cia402.NmtState.OPERATIONAL]))
+            self.feedback.opened_at = time.monotonic()
+        except BaseException:
+            self._shutdown_network()
+            raise
+
+    def _add_node(self, network: canopen.Network, plan: NodePlan) -> canopen.RemoteNode:
+        try:
+            od = canopen.import_od(self.eds, plan.node)
+        except Exception as exc:             # configparser, OSError, ValueError: all mean a bad file
+            raise HardwareError(f'cannot read the EDS file "{self.eds}": {exc}') from None
+        for write in plan.writes:
+            if od.get_variable(write.index, write.subindex) is None:
+                raise HardwareError(f'the EDS "{self.eds}" has no object 0x{write.index:04X}:'
+                                    f"{write.subindex:02X}, which motionctl writes for {write.label}")
+        node = canopen.RemoteNode(plan.node, od)
+        node.sdo.RESPONSE_TIMEOUT = self.can_options.sdo_timeout_s
+        network.add_node(node)
+        self.feedback.subscribe(network, plan)
+        return node
+
+    def _boot(self) -> None:
+        """Reset communication of every drive (back to its EDS defaults, pre-operational) and wait boot-up."""
+        for plan in self.plan:
+            self._send(cia402.NMT_COB_ID, cia402.nmt_frame(cia402.NmtCommand.RESET_COMMUNICATION, plan.node))
+        booted = self.feedback.booted
+        with self._cond:
+            self._cond.wait_for(lambda: len(booted) == len(self.plan), self.can_options.boot_timeout_s)
+            missing = [p for p in self.plan if p.index not in booted]
+        if missing:
+            names = ", ".join(f"{p.name} (node {p.node})" for p in missing)
+            raise HardwareError(f"no boot-up message from {names} after a communication reset: check that "
+                                f"the drive is powered and wired, set to that node-ID and to "
+                                f"{self.can_options.bitrate} bit/s")
+
+    def _sdo(self, plan: NodePlan, node: canopen.RemoteNode, index: int, subindex: int,
+             what: str, value: int | None = None) -> int:
+        entry = node.sdo[index]
+        var = entry if isinstance(entry, SdoVariable) else entry[subindex]
+        where = f"{plan.name} (node {plan.node})"
+        try:
+            if value is None:
+                return int(var.raw)
+            var.raw = value
+            return value
+        except SdoAbortedError as exc:
+            verb = "reading" if value is None else f"writing {value} to"
+            raise HardwareError(f"{where} refused {verb} {what} (0x{index:04X}:{subindex:02X}): "
+                                f"{exc}") from None
+        except SdoCommunicationError:
+            raise HardwareError(f"{where} did not answer an SDO request ({what}) within "
+                                f"{self.can_options.sdo_timeout_s:.1f} s") from None
+        except (can.CanError, OSError) as exc:
+            raise HardwareError(f"CAN bus failed while configuring {where}: {exc}") from None
+
+    def _configure(self, plan: NodePlan, node: canopen.RemoteNode) -> None:
+        device_type = self._sdo(plan, node, cia402.DEVICE_TYPE, 0, "device type")
+        if device_type & 0xFFFF != 402:
+            raise HardwareError(f"{plan.name} (node {plan.node}) is not a CiA 402 drive (device type "
+                                f"0x{device_type:08X}); check the node-ID in the rig's [hardware] address")
+        for write in plan.writes:
+            self._sdo(plan, node, write.index, write.subindex, write.label, write.value)
+        mode = self._sdo(plan, node, cia402.MODES_OF_OPERATION_DISPLAY, 0, "mode of operation display")
+        if mode != cia402.Mode.CSP:
+            raise HardwareError(f"{plan.name} (node {plan.node}) did not switch to cyclic synchronous "
+                                f"position (it reports mode {mode})")
+        position = self._sdo(plan, node, cia402.POSITION_ACTUAL, 0, "position actual value")
+        with self._cond:
+            self.feedback.position[plan.index] = self._target[plan.index] = position
+
+    def _do_close(self) -> None:
+        try:
+            with self._cond:
+                moving = any(self.feedback.state(i) is DriveState.OPERATION_ENABLED
+                             for i in range(len(self.plan)))
+            if moving:
+                self._do_quick_stop()
+            for plan in self.plan:
+                self._send(cia402.NMT_COB_ID,
+                           cia402.nmt_frame(cia402.NmtCommand.ENTER_PRE_OPERATIONAL, plan.node))
+        except HardwareError:
+            pass                          # closing a dead bus: nothing more to tell it
+        finally:
+            self._shutdown_network()
+
+    def _shutdown_network(self) -> None:
+        self.stop_heartbeat()
+        network, self.network = self.network, None
+        if network is not None:
+            try:
+                network.disconnect()
+            except Exception as exc:      # a failed interface may fail to shut down too: already reported
+                log.debug("CAN disconnect: %s", exc)
+
+    # -- cyclic -------------------------------------------------------------------------------------------
+    def _cycle(self) -> int:
+        """One RPDO per drive (latched controlword, target), then SYNC; returns the SYNC's number."""
+        with self._cond:
+            frames = [(cia402.rpdo_cob_id(1, p.node), RPDO1.pack(self._controlword[i], self._target[i]))
+                      for i, p in enumerate(self.plan)]
+        for cob_id, data in frames:
+            self._send(cob_id, data)
+        with self._cond:
+            number = self.feedback.sync_going_out(self._sequence)
+        self._send(cia402.SYNC_COB_ID, b"")
+        return number
+
+    def _do_write(self, sequence: int, counts: list[int]) -> None:
+        self._check_bus()
+        for plan, value in zip(self.plan, counts):
+            if not _I32[0] <= value <= _I32[1]:
+                raise HardwareError(f"setpoint for {plan.name} ({value} increments) is beyond the drive's "
+                                    "32-bit position range")
+        with self._cycle_lock:
+            with self._cond:
+                self._target = list(counts)
+            self._cycle()
+
+    def _do_probe(self) -> None:
+        """A cycle that holds every drive where it is (disabled drives ignore the target anyway)."""
+        self._check_bus()
+        with self._cycle_lock:
+            with self._cond:
+                self._target = list(self.feedback.position)
+            self._cycle()
+
+    def _do_read(self, timeout_s: float) -> RigState | None:
+        self._check_bus()
+        state = self.feedback.take(timeout_s, lambda: bool(self._bus_problem))
+        self._check_bus()
+        return state
+
+    # -- state machine ------------------------------------------------------------------------------------
+    def _walk(self, done: Callable[[int, DriveState], bool],
+              choose: Callable[[int, DriveState], Command | None], timeout_s: float, goal: str) -> None:
+        """Send cycles, one command per drive per observed state, until ``done`` holds for every drive."""
+        deadline = time.monotonic() + timeout_s
+        estops = self._estops
+        feedback = self.feedback
+        self._walking = True
+        try:
+            while True:
+                self._check_bus()
+                if self._estops != estops:
+                    raise HardwareError(f"quick stop while {goal}: stopped")
+                with self._cond:
+                    states = [feedback.state(i) for i in range(len(self.plan))]
+                    if all(s is not None and done(i, s) for i, s in enumerate(states)):
+                        return
+                    if time.monotonic() > deadline:
+                        raise HardwareError(self._stuck(states, done, goal, timeout_s))
+                    for i, state in enumerate(states):
+                        if state is not None and not done(i, state):
+                            command = choose(i, state)
+                            if command is not None:
+                                self._controlword[i] = cia402.controlword_for(command, self._controlword[i])
+                with self._cycle_lock:
+                    with self._cond:
+                        self._target = list(feedback.position)
+                    number = self._cycle()
+                with self._cond:
+                    self._cond.wait_for(lambda: min(feedback.answered) >= number or bool(self._bus_problem),
+                                        min(0.25, max(0.0, deadline - time.monotonic())))
+        finally:
+            self._walking = False
+
+    def _stuck(self, states: list[DriveState | None], done: Callable[[int, DriveState], bool], goal: str,
+               timeout_s: float) -> str:
+        parts = []
+        for plan, state, emcy in zip(self.plan, states, self.feedback.emcy):
+            if state is None:
+                parts.append(f"{plan.name} (node {plan.node}) sent no status")
+            elif not done(plan.index, state):
+                parts.append(f"{plan.name} (node {plan.node}) stays in {state}"
+                             + (f": {emcy.text}" if emcy is not None else ""))
+        return f"the drives did not finish {goal} within {timeout_s:.1f} s: " + "; ".join(parts)
+
+    def _toward_enabled(self, i: int, state: DriveState) -> Command | None:
+        """The next command toward OPERATION_ENABLED.  A fault is refused: resetting is for the operator."""
+        if state in _FAULTED:
+            plan, emcy = self.plan[i], self.feedback.emcy[i]
+            raise HardwareError(f"{plan.name} (node {plan.node}) is in fault"
+                                + (f" ({emcy.text})" if emcy is not None else "")
+                                + "; reset the fault before enabling")
+        path = cia402.path_to(state, DriveState.OPERATION_ENABLED,
+                              quick_stop_option=self.can_options.quick_stop_option)
+        return path[0] if path else None
+
+    def _do_enable(self, timeout_s: float) -> None:
+        self._walk(lambda i, s: s is DriveState.OPERATION_ENABLED, self._toward_enabled, timeout_s,
+                   "enabling")
+
+    def _do_disable(self) -> None:
+        off = (DriveState.SWITCH_ON_DISABLED, DriveState.NOT_READY_TO_SWITCH_ON, DriveState.FAULT)
+        self._walk(lambda i, s: s in off,
+                   lambda i, s: None if s is DriveState.FAULT_REACTION_ACTIVE else Command.DISABLE_VOLTAGE,
+                   2.0, "disabling")
+
+    def _do_fault_reset(self) -> None:
+        self._walk(lambda i, s: True, lambda i, s: None, 1.0, "reading the drive states")
+        with self._cond:
+            faulted = {i for i in range(len(self.plan)) if self.feedback.state(i) in _FAULTED}
+        self._walk(lambda i, s: i not in faulted or s not in _FAULTED,
+                   lambda i, s: Command.FAULT_RESET if s is DriveState.FAULT else None, 2.0,
+                   "resetting faults (the cause may still be present)")
+        with self._cond:
+            for i in faulted:
+                self._controlword[i] = Command.DISABLE_VOLTAGE.controlword
+                self.feedback.emcy[i] = None
+
+    def _do_quick_stop(self) -> None:
+        """Latch QUICK STOP for every drive and send it with a SYNC now.  Never raises: this is the E-stop."""
+        self._estops += 1
+        try:
+            with self._cond:
+                self._controlword = [Command.QUICK_STOP.controlword] * len(self.plan)
+            locked = self._cycle_lock.acquire(timeout=0.05)
+            try:
+                self._cycle()
+            finally:
+                if locked:
+                    self._cycle_lock.release()
+        except Exception as exc:          # a dead bus must not stop the caller's own reaction
+            log.warning("quick stop could not be sent: %s", exc)

@@ -1,0 +1,359 @@
+"""CanDriver against simulated CiA 402 drives: real python-can ``virtual`` bus, real canopen on both sides.
+
+Golden tests record every frame on the bus with a third python-can Bus on the same channel (a passive
+listener, like a bus monitor) and compare the host's frames byte for byte with the CiA 301 / 402
+encodings written out by hand below, in the spirit of canopen's own test/test_sdo.py.  Each test uses
+its own channel name, so tests never hear each other.  Waits are generous and nothing asserts how long
+something took: the suite must pass on a loaded two-core machine.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import can
+import numpy as np
+import pytest
+
+from motionctl.errors import HardwareError, InputError
+from motionctl.hal.can_driver import CanDriver, bus_load_report
+from motionctl.hal.cia402 import DriveState
+from motionctl.hal.driver import DriveStatus, RigState
+from motionctl.hal.emcy import emcy_text
+from motionctl.hal.registry import open_driver
+from motionctl.spec import load_rig
+from simulator.can_device import SimulatedCanRig
+
+RIG_FILE = Path(__file__).resolve().parents[2] / "rigs" / "ur10e_track.toml"
+#: Generous link timeouts for every test that is not about them (a loaded CI machine may stall a thread),
+#: and a 500 Hz servo rate whatever the rig file says, so that the golden bytes below stay put.
+ROBUST = "heartbeat_timeout_ms=5000&drive_timeout_ms=10000&sdo_timeout_s=5&rate_hz=500"
+
+
+@pytest.fixture(scope="module")
+def rig():
+    return load_rig(RIG_FILE)
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"mc-{uuid.uuid4().hex[:12]}"
+
+
+class Recorder:
+    """A passive node on the bus: every frame anyone sends, in order, as (COB-ID, data hex)."""
+
+    def __init__(self, channel: str) -> None:
+        self.bus = can.Bus(interface="virtual", channel=channel)
+        self.frames: list[can.Message] = []
+
+    def drain(self) -> list[can.Message]:
+        new = []
+        while (msg := self.bus.recv(timeout=0)) is not None:
+            new.append(msg)
+        self.frames += new
+        return new
+
+    def close(self) -> None:
+        self.bus.shutdown()
+
+
+@pytest.fixture
+def recorder(channel):
+    rec = Recorder(channel)
+    yield rec
+    rec.close()
+
+
+@pytest.fixture
+def sim(rig, channel):
+    with SimulatedCanRig(rig, f"can://virtual/{channel}") as simulated:
+        yield simulated
+
+
+def hexes(frames: list[can.Message], cob_id: int) -> list[str]:
+    return [msg.data.hex(" ").upper() for msg in frames
+            if msg.arbitration_id == cob_id and not msg.is_error_frame]
+
+
+def read_until(driver: CanDriver, predicate, timeout: float = 10.0, hold=None) -> RigState:
+    """Send holding cycles and read until a state satisfies ``predicate`` (fails the test on timeout)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if hold is not None:
+            driver.write_setpoints(hold)
+        state = driver.read_state(timeout_s=0.1)
+        if state is not None:
+            last = state
+            if predicate(state):
+                return state
+    pytest.fail(f"no state matched within {timeout} s; last: {last}")
+
+
+# ---------------------------------------------------------------------------------------------- golden
+#: SDO client -> server (0x600 + 1) and the server's answers (0x580 + 1) while opening node 1, the track
+#: (linear, 1 000 000 increments/m) at 500 Hz: expedited uploads 40, downloads 2F/2B/23 (1/2/4 bytes).
+GOLDEN_SDO_NODE1 = [
+    ("40 00 10 00 00 00 00 00", "43 00 10 00 92 01 02 00"),   # read device type: 0x00020192 (CiA 402 servo)
+    ("2B 17 10 00 64 00 00 00", "60 17 10 00 00 00 00 00"),   # producer heartbeat 100 ms
+    ("23 16 10 01 FA 00 7F 00", "60 16 10 01 00 00 00 00"),   # consumer heartbeat: node 0x7F, 250 ms
+    ("23 05 10 00 80 00 00 00", "60 05 10 00 00 00 00 00"),   # COB-ID SYNC 0x80, consumer
+    ("23 06 10 00 D0 07 00 00", "60 06 10 00 00 00 00 00"),   # SYNC period 2000 us
+    ("23 00 14 01 01 02 00 80", "60 00 14 01 00 00 00 00"),   # RPDO1 COB-ID 0x201, invalid while remapping
+    ("2F 00 14 02 01 00 00 00", "60 00 14 02 00 00 00 00"),   # RPDO1 transmission type 1 (synchronous)
+    ("2F 00 16 00 00 00 00 00", "60 00 16 00 00 00 00 00"),   # RPDO1 mapping count 0
+    ("23 00 16 01 10 00 40 60", "60 00 16 01 00 00 00 00"),   # 0x6040:00, 16 bits (controlword)
+    ("23 00 16 02 20 00 7A 60", "60 00 16 02 00 00 00 00"),   # 0x607A:00, 32 bits (target position)
+    ("2F 00 16 00 02 00 00 00", "60 00 16 00 00 00 00 00"),   # RPDO1 mapping count 2
+    ("23 00 14 01 01 02 00 00", "60 00 14 01 00 00 00 00"),   # RPDO1 valid
+    ("23 00 18 01 81 01 00 80", "60 00 18 01 00 00 00 00"),   # TPDO1 COB-ID 0x181, invalid
+    ("2F 00 18 02 01 00 00 00", "60 00 18 02 00 00 00 00"),   # TPDO1 on every SYNC
+    ("2F 00 1A 00 00 00 00 00", "60 00 1A 00 00 00 00 00"),
+    ("23 00 1A 01 10 00 41 60", "60 00 1A 01 00 00 00 00"),   # 0x6041:00, 16 bits (statusword)
+    ("23 00 1A 02 20 00 64 60", "60 00 1A 02 00 00 00 00"),   # 0x6064:00, 32 bits (position actual)
+    ("2F 00 1A 00 02 00 00 00", "60 00 1A 00 00 00 00 00"),
+    ("23 00 18 01 81 01 00 00", "60 00 18 01 00 00 00 00"),
+    ("23 01 18 01 81 02 00 80", "60 01 18 01 00 00 00 00"),   # TPDO2 COB-ID 0x281, invalid
+    ("2F 01 18 02 0A 00 00 00", "60 01 18 02 00 00 00 00"),   # TPDO2 every 10th SYNC
+    ("2F 01 1A 00 00 00 00 00", "60 01 1A 00 00 00 00 00"),
+    ("23 01 1A 01 20 00 F4 60", "60 01 1A 01 00 00 00 00"),   # 0x60F4:00, 32 bits (following error)
+    ("2F 01 1A 00 01 00 00 00", "60 01 1A 00 00 00 00 00"),
+    ("23 01 18 01 81 02 00 00", "60 01 18 01 00 00 00 00"),
+    ("2F 60 60 00 08 00 00 00", "60 60 60 00 00 00 00 00"),   # mode of operation 8 (CSP)
+    ("2F C2 60 01 02 00 00 00", "60 C2 60 01 00 00 00 00"),   # interpolation period 2 x 10^-3 s ...
+    ("2F C2 60 02 FD 00 00 00", "60 C2 60 02 00 00 00 00"),   # ... exponent -3
+    ("23 65 60 00 88 13 00 00", "60 65 60 00 00 00 00 00"),   # following error window 5000 = 5 mm
+    ("2B 66 60 00 0A 00 00 00", "60 66 60 00 00 00 00 00"),   # following error timeout 10 ms
+    ("2B 5A 60 00 06 00 00 00", "60 5A 60 00 00 00 00 00"),   # quick stop option 6 (ramp, stay)
+    ("2B 07 60 00 03 00 00 00", "60 07 60 00 00 00 00 00"),   # abort connection option 3 (quick stop)
+    ("40 61 60 00 00 00 00 00", "4F 61 60 00 08 00 00 00"),   # read mode display: 8
+    ("40 64 60 00 00 00 00 00", "43 64 60 00 20 A1 07 00"),   # read position actual: 500000 (0.5 m)
+]
+
+
+def test_open_writes_the_golden_configuration_and_starts_the_nodes(rig, channel, recorder, sim):
+    with CanDriver(rig, f"can://virtual/{channel}?rate_hz=500") as driver:
+        assert driver.is_open
+    frames = recorder.drain()
+    requests, answers = hexes(frames, 0x601), hexes(frames, 0x581)
+    assert list(zip(requests, answers)) == GOLDEN_SDO_NODE1
+    # the rotary shoulder_pan (524288 increments/rev) gets a 2 degree window: 2912.7 -> 2913 = 0x0B61
+    assert "23 65 60 00 61 0B 00 00" in hexes(frames, 0x602)
+    nmt = hexes(frames, 0x000)
+    resets = [f"82 {node:02X}" for node in range(1, 11)]
+    starts = [f"01 {node:02X}" for node in range(1, 11)]
+    pre_operational = [f"80 {node:02X}" for node in range(1, 11)]     # close()
+    assert nmt == resets + starts + pre_operational
+    assert hexes(frames, 0x701)[0] == "00"                             # boot-up after the reset
+    assert "05" in hexes(frames, 0x77F)                                # the master's own heartbeat
+
+
+def test_the_servo_rate_comes_from_the_rig(rig):
+    plan = CanDriver(rig, "can://virtual/unused").configuration()["track"]
+    values = {(w.index, w.subindex): w.value for w in plan}
+    rate = rig.hardware.servo_rate_hz
+    assert values[(0x1006, 0)] == 1_000_000 // rate
+    assert values[(0x60C2, 1)] * 10.0 ** values[(0x60C2, 2)] == pytest.approx(1 / rate)
+
+
+def test_one_write_is_ten_rpdos_then_one_sync(rig, channel, recorder, sim):
+    with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+        driver.enable()
+        park = np.concatenate([rig.park, [l.default for l in rig.lens if l.name in rig.hardware.address]])
+        read_until(driver, lambda s: s.all_enabled)
+        time.sleep(0.05)
+        recorder.drain()
+        recorder.frames.clear()           # from here on: this one cycle and its answers
+        driver.write_setpoints(park)
+        deadline = time.monotonic() + 10
+        while len(hexes(recorder.frames, 0x18A)) < 1 and time.monotonic() < deadline:
+            recorder.drain()
+            time.sleep(0.01)
+    host = [(m.arbitration_id, m.data.hex(" ").upper()) for m in recorder.frames
+            if m.arbitration_id == 0x080 or 0x200 <= m.arbitration_id < 0x280]
+    # controlword 0x000F (enable operation), target position i32 little-endian, per node 1..10, then SYNC
+    assert host == [
+        (0x201, "0F 00 20 A1 07 00"),      # track 0.5 m = 500000
+        (0x202, "0F 00 AB AA FE FF"),      # shoulder_pan -60 deg = -87381
+        (0x203, "0F 00 00 00 FE FF"),      # shoulder_lift -90 deg = -131072
+        (0x204, "0F 00 E4 38 03 00"),      # elbow 145 deg = 211172
+        (0x205, "0F 00 1C C7 02 00"),      # wrist_1 125 deg = 182044
+        (0x206, "0F 00 55 55 FD FF"),      # wrist_2 -120 deg = -174763
+        (0x207, "0F 00 00 00 00 00"),      # wrist_3 0
+        (0x208, "0F 00 C9 AF 00 00"),      # focus 3 m -> encoder 0.6867 -> 45001
+        (0x209, "0F 00 00 40 00 00"),      # iris f/2.8 -> encoder 0.25 -> 16384
+        (0x20A, "0F 00 38 3D 00 00"),      # zoom 35 mm -> 15672
+        (0x080, ""),                       # SYNC, no counter
+    ]
+    # the drive's answer: statusword 0x1237 (operation enabled, voltage, remote, following the target)
+    assert hexes(recorder.frames, 0x181)[-1] == "37 12 20 A1 07 00"
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def test_stream_a_ramp_follow_it_then_quick_stop(rig, channel, sim):
+    driver = CanDriver(rig, f"can://virtual/{channel}?{ROBUST}")
+    with driver:
+        driver.enable()
+        start = read_until(driver, lambda s: s.all_enabled).positions
+        speed = np.array([0.05] + [np.radians(3.0)] * 6 + [0.05, 0.2, 1.0])   # m/s, rad/s, lens units/s
+        period = 1.0 / driver.rate_hz          # 500 Hz
+        streamed: list[RigState] = []
+        t0 = time.monotonic()
+        for k in range(1, 201):
+            setpoint = start + speed * k * period
+            driver.write_setpoints(setpoint)
+            state = driver.read_state(timeout_s=0.0)
+            if state is not None:
+                streamed.append(state)
+            time.sleep(max(0.0, t0 + k * period - time.monotonic()))
+        # The drives' own following error (TPDO2), sampled on their SYNC clock: small all along the ramp.
+        assert streamed and not any(state.faulted for state in streamed)
+        assert max(abs(a.following_error) for state in streamed for a in state.axes[:7]) < 0.001
+        # Hold the last setpoint: every axis ends where the ramp ended.
+        tolerance = np.array([5e-4] + [np.radians(0.05)] * 6 + [0.01, 0.01, 0.05])
+        final = read_until(driver, lambda s: bool(np.all(np.abs(s.positions - setpoint) < tolerance)),
+                           hold=setpoint)
+        assert final.all_enabled
+        assert np.all(final.positions - start > 0.9 * speed * 200 * period)
+        assert driver.stats.sent >= 200 and driver.stats.received >= 2000
+
+        driver.quick_stop()
+        stopped = read_until(driver, lambda s: all(a.status is DriveStatus.QUICK_STOP for a in s.axes),
+                             hold=setpoint)
+        assert not stopped.faulted
+        assert all(d.state is DriveState.QUICK_STOP_ACTIVE for d in sim.drives)
+        # a drive in quick stop is not re-enabled by the cyclic traffic, only by enable()
+        read_until(driver, lambda s: all(a.status is DriveStatus.QUICK_STOP for a in s.axes), hold=setpoint)
+        driver.enable()
+        read_until(driver, lambda s: s.all_enabled, hold=stopped.positions)
+
+
+def test_a_drive_fault_reads_back_in_plain_words_and_needs_a_reset(rig, channel, sim):
+    with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+        driver.enable()
+        here = read_until(driver, lambda s: s.all_enabled).positions
+        sim.inject("drive:wrist_1=0x2310")
+        state = read_until(driver, lambda s: bool(s.faulted), hold=here)
+        (axis,) = state.faulted
+        assert axis.name == "wrist_1" and axis.fault_code == 0x2310
+        assert axis.fault_text == emcy_text(0x2310)
+        assert "over-current" in axis.fault_text
+        assert "EMCY 0x2310" in " ".join(driver.events)
+        with pytest.raises(HardwareError, match="wrist_1 .*in fault.*over-current"):
+            driver.enable()
+        driver.fault_reset()
+        driver.enable()
+        state = read_until(driver, lambda s: s.all_enabled, hold=here)
+        assert state.axes[4].fault_code == 0
+
+
+def test_losing_the_master_heartbeat_quick_stops_the_drives_on_their_own(rig, channel, sim):
+    with CanDriver(rig, f"can://virtual/{channel}?heartbeat_timeout_ms=300&drive_timeout_ms=10000&rate_hz=500"
+                   ) as driver:
+        assert all(d.config.consumers == {0x7F: 0.3} and d.config.abort_option == 3 for d in sim.drives)
+        driver.enable()
+        here = read_until(driver, lambda s: s.all_enabled).positions
+        driver.stop_heartbeat()          # the master hangs: no heartbeat, and no more cycles either
+        assert sim.wait_until(lambda: all(d.state is DriveState.QUICK_STOP_ACTIVE for d in sim.drives), 10)
+        deadline = time.monotonic() + 10
+        while len(driver.active_emcy) < len(sim.drives) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert {e.code for e in driver.active_emcy.values()} == {0x8130}
+        state = read_until(driver, lambda s: all(a.status is DriveStatus.QUICK_STOP for a in s.axes),
+                           hold=here)
+        assert all(a.fault_code == 0x8130 and "Heartbeat" in a.fault_text for a in state.axes)
+        driver.start_heartbeat()         # the master is back: the drives clear the error, stay stopped
+        read_until(driver, lambda s: all(a.fault_code == 0 for a in s.axes), hold=here)
+        assert all(d.state is DriveState.QUICK_STOP_ACTIVE for d in sim.drives)
+
+
+def test_a_jammed_axis_trips_its_following_error_window(rig, channel, sim):
+    with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+        driver.enable()
+        start = read_until(driver, lambda s: s.all_enabled).positions
+        sim.inject("following:track")
+        assert sim.wait_until(lambda: sim.drive("track").axis.blocked, 10)
+        offset = start + np.array([0.003] + [0.0] * 9)      # 3 mm: inside the 5 mm window
+        state = read_until(driver, lambda s: abs(s.axes[0].following_error - 0.003) < 1e-5, hold=offset)
+        assert not state.faulted                            # the drive reports it (TPDO2), nothing trips
+        setpoint = start
+        for k in range(1, 400):          # 0.2 m/s: 5 mm of following error after 25 cycles
+            setpoint = start + np.array([0.2 * k * 0.002] + [0.0] * 9)
+            driver.write_setpoints(setpoint)
+            state = driver.read_state(timeout_s=0.05)
+            if state is not None and state.faulted:
+                break
+        state = read_until(driver, lambda s: bool(s.faulted), hold=setpoint)
+        assert [a.name for a in state.faulted] == ["track"]
+        assert state.faulted[0].fault_code == 0x8611
+        assert "following error" in state.faulted[0].fault_text.lower()
+
+
+def test_dropped_and_corrupted_feedback_is_counted_not_acted_on(rig, channel, sim):
+    with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+        driver.enable()
+        here = read_until(driver, lambda s: s.all_enabled).positions
+        sim.inject("drop:elbow=1.0")
+        sim.inject("corrupt:wrist_3=1.0")
+        for _ in range(30):
+            driver.write_setpoints(here)
+            driver.read_state(timeout_s=0.05)
+        assert driver.stats.dropped.get("missing", 0) >= 10
+        assert driver.stats.dropped.get("CAN error frame", 0) >= 10
+        state = read_until(driver, lambda s: s.axes[3].status is DriveStatus.OFFLINE, hold=here)
+        assert [a.status for a in state.axes].count(DriveStatus.ENABLED) == 9
+        assert "elbow (node 4) answered none" in state.axes[3].fault_text
+
+
+def test_bus_off_turns_into_a_hardware_error_in_plain_words(rig, channel, recorder, sim):
+    with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+        recorder.bus.send(can.Message(is_error_frame=True, arbitration_id=0x040, is_extended_id=False,
+                                      data=bytes(8)))            # CAN_ERR_BUSOFF, as SocketCAN reports it
+        with pytest.raises(HardwareError, match="bus-off.*termination"):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                driver.write_setpoints(np.zeros(10))
+                driver.read_state(timeout_s=0.05)
+        driver.quick_stop()               # the E-stop never raises, even now
+
+
+def test_a_missing_drive_fails_open_in_plain_words(rig, channel):
+    driver = CanDriver(rig, f"can://virtual/{channel}?boot_timeout_s=0.3")
+    with pytest.raises(HardwareError, match=r"no boot-up message from track \(node 1\).*powered"):
+        driver.open()
+    assert not driver.is_open
+
+
+def test_a_refused_configuration_names_drive_object_and_reason(rig, channel, sim):
+    with pytest.raises(HardwareError, match=r"track \(node 1\) refused writing 7 .*0x6007:00.*range"):
+        CanDriver(rig, f"can://virtual/{channel}?abort_connection=7&{ROBUST}").open()
+
+
+def test_registry_options_and_bad_urls(rig, channel):
+    driver = open_driver(rig, f"can://virtual/{channel}?bitrate=500000", master_id=0x70)
+    assert isinstance(driver, CanDriver)
+    assert driver.can_options.bitrate == 500_000 and driver.can_options.master_id == 0x70
+    assert driver.interface == "virtual" and driver.channel == channel
+    with pytest.raises(InputError, match="unknown CAN option"):
+        CanDriver(rig, f"can://virtual/{channel}?bitrat=500000")
+    with pytest.raises(InputError, match="not a valid int"):
+        CanDriver(rig, f"can://virtual/{channel}?bitrate=fast")
+    with pytest.raises(HardwareError, match="cannot open CAN interface 'nosuchbus'"):
+        CanDriver(rig, f"can://nosuchbus/{channel}").open()
+
+
+@pytest.mark.parametrize("rate, fits", [(250, True), (500, False), (1000, False)])
+def test_bus_load_report_for_the_rig(rig, rate, fits):
+    lines = bus_load_report(rig, rate)
+    assert lines[0].startswith(f"10 axes at {rate} Hz:")
+    assert ("10 RPDO x 6 bytes (115 bits), 10 TPDO x 6 bytes (115 bits), SYNC (55 bits) = 2 355 bits"
+            in lines[1])
+    assert any("does not fit" in line for line in lines) is not fits
+    expected = {250: "5 620 frames/s, 0.64 Mbit/s, 64 %", 500: "11 120 frames/s, 1.26 Mbit/s, 126 %",
+                1000: "22 120 frames/s, 2.51 Mbit/s, 251 %"}[rate]
+    assert expected in lines[0]
+    own = CanDriver(rig, "can://virtual/unused").bus_load()
+    assert own[0].startswith(f"10 axes at {rig.hardware.servo_rate_hz} Hz")
