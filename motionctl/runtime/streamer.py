@@ -504,7 +504,8 @@ class Streamer:
         moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.STOPPING, RunState.ARMED,
                                 RunState.AT_START)
         if moving and now - self._last_feedback_ns > self.options.stale_feedback_s * 1e9:
-            self._fault(f"no feedback from the drives for {(now - self._last_feedback_ns) / 1e6:.0f} ms", quick=False)
+            self._fault(f"no feedback from the drives for {(now - self._last_feedback_ns) / 1e6:.0f} ms "
+                        "(cable, bus-off, or drive power?)", quick=False)
             self._last_feedback_ns = now
             return
         state = self.last_state
@@ -514,6 +515,16 @@ class Streamer:
         if faulted:
             axis = faulted[0]
             self._fault(f"drive fault on {axis.name}: {axis.fault_text or f'code 0x{axis.fault_code:04X}'}", quick=True)
+            return
+        offline = [a for a in state.axes if a.status is DriveStatus.OFFLINE]
+        if offline:
+            self._fault(f"drive {offline[0].name} went silent (no heartbeat or feedback): every axis stopped",
+                        quick=True)
+            return
+        stopped = [a for a in state.axes if a.status is DriveStatus.QUICK_STOP]
+        if stopped and self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.ARMED, RunState.AT_START):
+            detail = stopped[0].fault_text or "it no longer heard the host (heartbeat) or hit a limit"
+            self._fault(f"drive {stopped[0].name} stopped on its own ({detail}): every axis stopped", quick=True)
             return
         ferr = np.array([abs(a.following_error) for a in state.axes])
         window = np.where(self._is_lens, self.options.following_error_lens,

@@ -10,7 +10,9 @@ import sys
 import time
 
 from motionctl.runtime.takes import list_takes, read_take
-from tests.conftest import MOVES, RIGS
+import pytest
+
+from tests.conftest import LEGAL_MOVES, MOVES, RIGS
 
 
 def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -73,3 +75,13 @@ def test_host_killed_mid_run_leaves_a_readable_take_and_the_drives_stop(tmp_path
     finally:
         if simulator.poll() is None:
             simulator.kill()
+
+
+@pytest.mark.parametrize("transport", ["serial", "can"])
+@pytest.mark.parametrize("move", LEGAL_MOVES, ids=lambda p: p.stem)
+def test_every_legal_move_dry_runs_over_serial_and_can(move, transport, tmp_path):
+    result = motionctl("run", str(move), "--sim", "--transport", transport, "--takes", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "done" and not summary["faults"]
+    assert read_take(summary["take"]).complete
