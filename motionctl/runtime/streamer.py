@@ -544,7 +544,7 @@ class Streamer:
         """The host itself: a stalled setpoint stream, or too many late cycles, ends in a controlled stop."""
         moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START)
         period = self.clock.period_ns
-        late = late_ns > period           # the setpoint left a whole cycle late
+        late = late_ns > period or self.clock.last_missed > 0   # a setpoint left a cycle (or more) late
         self._late_window.append(late)
         self._late_count += late
         if len(self._late_window) > self.rate:

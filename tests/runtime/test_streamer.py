@@ -164,3 +164,64 @@ def test_unplugged_link_faults_in_plain_words(product_plan, serial_rig, tmp_path
     result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM)
     assert result.state in (RunState.FAULTED, RunState.ESTOPPED)
     assert any("feedback" in f or "failed" in f or "silent" in f for f in result.summary["faults"])
+
+
+def _run_with_hiccups(product_plan, driver, tmp_path, hiccup, options):
+    """Run a take while ``hiccup(streamer, tick)`` may stall the servo thread (a unit-internal stand-in for
+    a busy host: the wire, the device and everything else are real)."""
+    take = TakeWriter(tmp_path, {"move": "x"}, driver.axis_names, product_plan.rate_hz)
+    streamer = Streamer(product_plan, driver, take=take, options=options)
+    original = streamer._tick
+
+    def tick():
+        if streamer.state is RunState.RUNNING:
+            hiccup(streamer)
+        original()
+
+    streamer._tick = tick
+    streamer.run_in_thread()
+    assert streamer.ready.wait(5)
+    driver.enable()
+    try:
+        streamer.go_to_start()
+        assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
+        streamer.arm()
+        streamer.wait_for({RunState.ARMED}, 2)
+        streamer.start()
+        streamer.wait_for({RunState.DONE, RunState.FAULTED}, 20)
+    finally:
+        streamer.shutdown()
+        take.finish(streamer.summary.__dict__)
+    return streamer, take
+
+
+def test_a_stalled_setpoint_stream_ends_in_a_controlled_stop(product_plan, serial_rig, tmp_path):
+    import time as _time
+    device, driver = serial_rig()
+    stalled = {"done": False}
+
+    def hiccup(streamer):
+        if streamer._tau > 1.0 and not stalled["done"]:
+            stalled["done"] = True
+            _time.sleep(5 / product_plan.rate_hz)          # five cycles without a setpoint
+    options = StreamerOptions(stall_cycles=3, late_budget=1.0, stale_feedback_s=0.3)
+    streamer, take = _run_with_hiccups(product_plan, driver, tmp_path, hiccup, options)
+    assert streamer.state is RunState.FAULTED
+    assert any("stalled" in f for f in streamer.summary.faults)
+    recorded = read_take(take.path)
+    states = [r[recorded.columns.index("state")] for r in recorded.rows]
+    assert "stopping" in states
+
+
+def test_late_cycles_are_counted_and_a_blown_budget_stops(product_plan, serial_rig, tmp_path):
+    import time as _time
+    device, driver = serial_rig()
+
+    def hiccup(streamer):
+        if streamer._tau > 0.5 and streamer.clock.tick % 3 == 0:
+            _time.sleep(2.5 / product_plan.rate_hz)        # every third cycle leaves more than a period late
+    options = StreamerOptions(stall_cycles=50, late_budget=0.1, stale_feedback_s=0.3)
+    streamer, take = _run_with_hiccups(product_plan, driver, tmp_path, hiccup, options)
+    assert streamer.state is RunState.FAULTED
+    assert any("late" in f and "budget" in f for f in streamer.summary.faults)
+    assert streamer.clock.stats.late_ticks + streamer.clock.stats.overruns > 0
