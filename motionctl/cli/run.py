@@ -148,9 +148,9 @@ def run_move(args: argparse.Namespace) -> int:
 
             def monitor(streamer) -> None:
                 interrupt(streamer)
-                frame = min(int(streamer._tau * fps), plan.report.frames - 1)
+                frame = min(int(streamer.run_time * fps), plan.report.frames - 1)
                 update(f"{streamer.state.value}  frame {frame}  {plan.move.timecode_at(frame)}",
-                       streamer._tau / max(plan.trajectory.duration_s, 1e-9))
+                       streamer.run_time / max(plan.trajectory.duration_s, 1e-9))
 
             def on_state(state, message) -> None:
                 if not args.json:

@@ -23,6 +23,7 @@ from motionctl.planner.keys import key_pose, solve_keys
 from motionctl.planner.limits import axis_limits, derivatives, limit_violations, peaks, time_scale_needed
 from motionctl.planner.path import ReferencePath, build_reference
 from motionctl.planner.report import CheckReport, Violation, ViolationKind
+from motionctl.planner.retime import fastest_time_map, stretch_time_map
 from motionctl.planner.tracking import JointPath, PathError, track_path
 from motionctl.planner.trajectory import Trajectory
 from motionctl.spec.move import Move, Scene
@@ -100,8 +101,6 @@ def _report_base(move: Move, rig: Rig, stage: Stage | None) -> CheckReport:
 def plan(move: Move, rig: Rig, stage: Stage | None = None, rate_hz: int | None = None, *,
          retime: Retime | str = Retime.NONE, progress: Progress | None = None) -> Plan:
     """Plan and check ``move`` on ``rig`` in ``stage`` at ``rate_hz`` (default: the rig's servo rate)."""
-    from motionctl.planner.retime import fastest_time_map, stretch_time_map
-
     progress = progress or _no_progress
     retime = Retime(retime)
     rate = int(rate_hz or (rig.hardware.servo_rate_hz if rig.hardware else 500))

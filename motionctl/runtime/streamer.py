@@ -176,6 +176,11 @@ class Streamer:
         self._late_count = 0
         self.refusals: list[str] = []
 
+    @property
+    def run_time(self) -> float:
+        """Seconds into the move (plan time; advances at the speed override)."""
+        return self._tau
+
     # -- control (any thread) ---------------------------------------------------------------------------
     def go_to_start(self) -> None:
         """Plan the go-to-start from the measured pose (here, not on the servo thread), then start it."""

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from motionctl.errors import SpecError, TimecodeError
 from motionctl.rotations import frozen, look_at_ptr, ptr_to_matrix
 from motionctl.spec.rig import Rig, load_rig
-from motionctl.spec.source import Source, Table, read_toml, suggest
+from motionctl.spec.source import Source, Table, check_number, read_toml, suggest
 from motionctl.spec.stage import Stage, load_stage
 from motionctl.timecode import FrameRate, Timecode
 
@@ -182,7 +182,6 @@ def _read_key(index: int, table: Table, rig: Rig) -> Key:
         for key, value in jt.items():
             if key not in axis_names:
                 raise jt.error(key, f'unknown axis "{key}" for rig "{rig.name}"{suggest(key, axis_names)}')
-            from motionctl.spec.source import check_number
             number = check_number(value, jt.error, key)
             axis = rig.axes[axis_names.index(key)]
             joints[key] = number if axis.linear else math.radians(number)
@@ -196,7 +195,6 @@ def _read_key(index: int, table: Table, rig: Rig) -> Key:
         for key, value in lt.items():
             if key not in lens_names:
                 raise lt.error(key, f'unknown lens axis "{key}" for rig "{rig.name}"{suggest(key, lens_names)}')
-            from motionctl.spec.source import check_number
             lens[key] = check_number(value, lt.error, key)
     table.finish()
     if index == 0 and camera is None and set(joints) != set(axis_names):

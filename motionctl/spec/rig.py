@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from motionctl.rotations import frozen, homogeneous
 from motionctl.spec.chain import LinkSpec, UrdfJointLimits, load_urdf, parse_ets
 from motionctl.spec.shapes import Capsule, read_capsule, read_rotation
-from motionctl.spec.source import Source, Table, read_toml, suggest
+from motionctl.spec.source import Source, Table, check_number, read_toml, suggest
 
 LENS_UNITS = {"focus": "m", "iris": "f-stop", "zoom": "mm"}
 SIGNS = {"positive": 1.0, "negative": -1.0}
@@ -341,7 +341,6 @@ def rig_from_toml(doc: dict, source: Source, path: Path) -> Rig:
 
 
 def _finite(table: Table, name: str, value: object) -> float:
-    from motionctl.spec.source import check_number
     return check_number(value, table.error, name)
 
 
