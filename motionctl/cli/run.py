@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--override", "--speed", dest="override", type=float, default=100.0, metavar="PCT",
                    help="rehearsal speed override in percent (0-100); the path stays the same")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    r.add_argument("--timecode", metavar="SOURCE", default=None,
+                   help="chase timecode: internal[:HH:MM:SS:FF] (a generator rolling when armed; default 2 s "
+                   "before the move's start) or ltc:FILE.wav; frame 0 starts exactly on the move's start timecode")
     r.add_argument("--takes", default="takes", help="directory for takes (default: ./takes)")
     r.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="with --sim: inject a simulator fault (see motionctl sim --help)")
@@ -104,6 +107,8 @@ def run_move(args: argparse.Namespace) -> int:
     if not 0 < args.override <= 100:
         raise InputError(f"--override must be within 0..100 %, got {args.override:g}")
     scene = load_scene(args.move)
+    if args.timecode and args.override != 100:
+        raise InputError("--timecode runs at the planned speed: drop --override")
     with progress_bar(f"planning {args.move}") as update:
         plan = plan_scene(scene, args.rate, progress=update)
     if not plan.ok:
@@ -156,8 +161,12 @@ def run_move(args: argparse.Namespace) -> int:
                 if not args.json:
                     print(f"  {state.value}" + (f": {message}" if message else ""))
 
+            source = None
+            if args.timecode:
+                from motionctl.runtime.chase import timecode_source
+                source = timecode_source(args.timecode, plan.move.rate, plan.move.start)
             result = run_take(plan, driver, takes_dir=args.takes, speed=args.override / 100.0, interrupt=monitor,
-                              on_state=on_state)
+                              on_state=on_state, timecode=source)
     finally:
         signal.signal(signal.SIGINT, previous)
         if stop_sim is not None:
@@ -175,6 +184,9 @@ def render_summary(result, plan) -> str:
     summary = result.summary
     rig = plan.rig
     lines = [f"Run: {result.state.value}" + (f" - {summary['faults'][0]}" if summary["faults"] else "")]
+    if summary.get("start_error_ticks") is not None:
+        lines.append(f"  timecode: frame 0 started {summary['start_error_ticks']:+.2f} servo ticks from "
+                     f"{plan.move.start.label}; max sync error {summary['max_sync_error_ticks']:.2f} ticks")
     if result.start_error is not None:
         worst = max(abs(v) for v in result.start_error)
         lines.append(f"  start error (measured - plan) max {worst:.2e} (m/rad) when armed")

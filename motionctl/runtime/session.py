@@ -29,7 +29,8 @@ class TakeResult:
 
 def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "takes", speed: float = 1.0,
              options: StreamerOptions = StreamerOptions(), on_state: Callable[[RunState, str], None] | None = None,
-             interrupt: Callable[[Streamer], None] | None = None, timeout_s: float | None = None) -> TakeResult:
+             interrupt: Callable[[Streamer], None] | None = None, timeout_s: float | None = None,
+             timecode: object | None = None) -> TakeResult:
     """Run ``plan`` once on an opened ``driver``.  ``interrupt(streamer)`` is polled so a caller can stop it."""
     take = None
     if takes_dir is not None:
@@ -37,7 +38,7 @@ def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "take
                                       "fps": plan.move.rate.label, "start_timecode": plan.move.start.label,
                                       "transport": driver.url, "speed": speed,
                                       "duration_s": plan.trajectory.duration_s}, driver.axis_names, plan.rate_hz)
-    streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state)
+    streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state, timecode=timecode)
     streamer.set_override(speed)
     streamer.override = speed
     streamer.run_in_thread()            # probes the drives, then streams "hold here" every tick
@@ -54,7 +55,8 @@ def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "take
             streamer.arm()
             _wait(streamer, {RunState.ARMED} | FINAL, deadline, interrupt)
         if streamer.state is RunState.ARMED:
-            streamer.start()
+            if timecode is None:
+                streamer.start()            # on timecode, the streamer starts itself on the start frame
             _wait(streamer, FINAL, deadline, interrupt)
         if streamer.state not in FINAL and time.monotonic() >= deadline:
             streamer.stop()

@@ -29,6 +29,7 @@ from motionctl.errors import HardwareError, MotionctlError, PlanningError
 from motionctl.hal.driver import Driver, DriveStatus, RigState
 from motionctl.planner.plan import Plan
 from motionctl.planner.transitions import Transition, go_to_start, stop_along_path, stop_joint_transition
+from motionctl.runtime.chase import TimecodeLock
 from motionctl.runtime.clock import ServoClock
 from motionctl.runtime.takes import TakeWriter
 
@@ -114,6 +115,9 @@ class StreamerOptions:
     start_tolerance_rad: float = 0.0017       # 0.1 degree
     override_rate_per_s: float = 0.5          # how fast the speed override may change
     stall_cycles: int = 3                     # this many missed deadlines in a row: the stream stalled
+    chase_gain_per_s: float = 2.0             # timecode chase: speed correction per second of error
+    chase_max_slew: float = 0.005             # ... at most +-0.5 % of speed (less upwards if the plan is tight)
+    chase_slew_rate_per_s: float = 0.05       # ... changing by at most 5 % per second
     late_budget: float = 0.05                 # fraction of ticks a whole period late tolerated per second
 
 
@@ -130,6 +134,8 @@ class RunSummary:
     overruns: int = 0
     faults: list[str] = field(default_factory=list)
     link: dict[str, object] = field(default_factory=dict)
+    start_error_ticks: float | None = None
+    max_sync_error_ticks: float | None = None
 
 
 class Streamer:
@@ -137,7 +143,8 @@ class Streamer:
 
     def __init__(self, plan: Plan, driver: Driver, *, take: TakeWriter | None = None,
                  options: StreamerOptions = StreamerOptions(),
-                 on_state: Callable[[RunState, str], None] | None = None) -> None:
+                 on_state: Callable[[RunState, str], None] | None = None,
+                 timecode: object | None = None) -> None:
         if plan.trajectory is None or plan.joint_path is None:
             raise PlanningError("the move has no trajectory to run")
         self.plan, self.driver, self.take, self.options = plan, driver, take, options
@@ -170,6 +177,16 @@ class Streamer:
         self._over_window = np.zeros(len(names), dtype=int)
         self._last_feedback_ns = 0
         self.start_error: NDArray[np.float64] | None = None
+        # Timecode chase (None: start on command, run at the override).
+        self.timecode_source = timecode
+        self.lock = TimecodeLock(plan.move.rate) if timecode is not None else None
+        self.start_frame = plan.move.start.frame
+        self.start_error_ticks: float | None = None
+        self.max_sync_error_ticks = 0.0
+        peaks = plan.report.extra.get("axis_peaks") or []
+        tightest = max([max(p["v_pct"], 100 * (p["a_pct"] / 100) ** 0.5, 100 * (p["j_pct"] / 100) ** (1 / 3))
+                        for p in peaks] or [100.0]) / 100.0
+        self._speed_up_room = max(0.0, min(options.chase_max_slew, 1.0 / max(tightest, 1e-9) - 1.0 - 1e-4))
         self.events: list[tuple[str, str]] = []       # (kind, message), for UIs and summaries
         self.ready = threading.Event()                # set once the loop knows where the drives are
         self._late_window: deque[bool] = deque()     # late or not, over the last second of ticks
@@ -279,6 +296,9 @@ class Streamer:
         self._finish()
 
     def _tick(self) -> None:
+        if self.timecode_source is not None:
+            for observation in self.timecode_source.poll():
+                self.lock.observe(observation)
         self._drain_commands()
         fresh = self.driver.read_state(timeout_s=0.0)
         if fresh is not None and self._newer_than_reset(fresh):
@@ -333,6 +353,50 @@ class Streamer:
                     self._s_history = [0.0]
                 self._fire(event)
 
+    def _tick_ns(self) -> int:
+        """Host time of the current tick's deadline (when its setpoint is meant to apply)."""
+        return self.clock.deadline(self.clock.tick)
+
+    def _maybe_start_on_timecode(self) -> None:
+        """ARMED on timecode: start frame 0 on the tick nearest the start frame's instant."""
+        if not self.lock.locked:
+            return
+        start_ns = self.lock.host_ns_of(self.start_frame)
+        now = self._tick_ns()
+        if now - start_ns > self.clock.period_ns:
+            self._fault(f"the start timecode {self.plan.move.start.label} had already passed when armed "
+                        "(roll the timecode back before it)", quick=False)
+            return
+        if now >= start_ns - self.clock.period_ns / 2:
+            self.start_error_ticks = (now - start_ns) / self.clock.period_ns
+            self._tau = 0.0
+            self._s_history = [0.0]
+            self._fire(Event.START, f"started on timecode {self.plan.move.start.label} "
+                       f"({self.start_error_ticks:+.2f} ticks)")
+
+    def _chase(self) -> None:
+        """Keep the run on the timecode: slew the speed within bounds; stop if the timecode is lost or jumps."""
+        now = self._tick_ns()
+        if self.lock.jumps:
+            predicted, observed = self.lock.jumps[-1]
+            self._fault(f"timecode jumped from frame {predicted} to {observed}", quick=False)
+            self.lock = None
+            return
+        if self.lock.lost(time.monotonic_ns()):
+            self._fault("timecode lost: no frame for "
+                        f"{(time.monotonic_ns() - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
+            self.lock = None
+            return
+        wanted = (self.lock.frame_at(now) - self.start_frame) * float(self.plan.move.rate.frame_duration)
+        error = wanted - self._tau
+        self.max_sync_error_ticks = max(self.max_sync_error_ticks, abs(error) * self.rate)
+        correction = float(np.clip(self.options.chase_gain_per_s * error, -self.options.chase_max_slew,
+                                   self._speed_up_room))
+        self._override_target = 1.0 + correction
+        self.override = float(np.clip(self._override_target, self.override - self.options.chase_slew_rate_per_s
+                                      * self.dt, self.override + self.options.chase_slew_rate_per_s * self.dt))
+        self._override_target = self.override
+
     def _newer_than_reset(self, state: RigState) -> bool:
         """Feedback answering setpoints sent before a fault reset still shows the old fault: skip it."""
         if self._reset_mark is None or state.sequence < 0:
@@ -367,6 +431,11 @@ class Streamer:
                         f"the start (tolerance {axis.to_file(limit[worst]):.3f}); go to start again")
             return
         self.start_error = measured - start
+        if self.timecode_source is not None:
+            self.timecode_source.roll()
+            self._fire(Event.ARM, f"armed: starting on {self.plan.move.start.label} "
+                       f"({getattr(self.timecode_source, 'description', 'timecode')})")
+            return
         self._fire(Event.ARM, "armed at the start")
 
     def _request_stop(self, reason: str) -> None:
@@ -468,12 +537,18 @@ class Streamer:
             if self.fault_message:
                 self._fire(Event.FAULT, self.fault_message)
             return self.last_command
+        if state is RunState.ARMED and self.lock is not None:
+            self._maybe_start_on_timecode()
+            state = self.state
         if state in (RunState.AT_START, RunState.ARMED):
             return self._full_command(np.concatenate([traj.q[0], traj.lens[0]]))
         if state is RunState.RUNNING:
+            if self.lock is not None:
+                self._chase()
             step = self.options.override_rate_per_s * self.dt
             self.override += float(np.clip(self._override_target - self.override, -step, step))
-            self._tau += self.override * self.dt
+            # Ticks the clock skipped (a late host) still passed on the wall clock: the run stays on time.
+            self._tau += self.override * self.dt * (1 + self.clock.last_missed)
             if self._tau >= traj.t[-1]:
                 self._tau = float(traj.t[-1])
                 self._fire(Event.END, "end of move")
@@ -634,6 +709,10 @@ class Streamer:
         self.summary.p50_late_us = stats.percentile_us(50)
         self.summary.p99_late_us = stats.percentile_us(99)
         self.summary.p999_late_us = stats.percentile_us(99.9)
+        if self.timecode_source is not None:
+            self.summary.start_error_ticks = self.start_error_ticks
+            self.summary.max_sync_error_ticks = self.max_sync_error_ticks
+            self.timecode_source.close()
         self.summary.overruns = stats.overruns
         self.summary.link = {"sent": self.driver.stats.sent, "received": self.driver.stats.received,
                              "dropped": dict(self.driver.stats.dropped)}
