@@ -304,6 +304,17 @@ class IKTracker:
             out[i] = result.q
         return out
 
+    def _singular_axes(self, q: NDArray[np.float64]) -> str:
+        """Names of the axes that combine into a lost direction when the arm's Jacobian is singular."""
+        jac = self._arm_ets.jacob0(np.array(q[self.k:], dtype=float))
+        _, sv, vt = np.linalg.svd(jac)
+        if sv[-1] > 1e-6 * sv[0]:
+            return ""
+        names = self.rig.axis_names[self.k:]
+        weights = np.abs(vt[-1])
+        involved = [names[i] for i in np.argsort(-weights) if weights[i] > 0.2]
+        return " and ".join(involved[:3]) or "several axes"
+
     def _unreachable(self, target: NDArray[np.float64], seed: NDArray[np.float64],
                      frame: int | None) -> UnreachableError:
         """Explain a failure: out of reach entirely, or only reachable on another branch."""
@@ -317,6 +328,12 @@ class IKTracker:
                 return UnreachableError(f"camera pose is reachable only in another arm configuration "
                                         f"(pinned: {pinned})", frame=frame, position_error_m=pe,
                                         angle_error_rad=ae)
+        singular = self._singular_axes(seed)
+        if singular:
+            return UnreachableError(f"the rig is at a singular configuration here ({singular} move the camera the "
+                                    "same way), so it cannot follow this camera path; change the path, or key "
+                                    "joints through this stretch", frame=frame, position_error_m=pe,
+                                    angle_error_rad=ae)
         where = np.round(target[:3, 3], 3).tolist()
         detail = f" (the solver's best attempt misses by {pe * 1000:.0f} mm)" if pe is not None and pe > 1e-3 else ""
         return UnreachableError(f"camera pose at {where} m is out of reach{detail}", frame=frame,

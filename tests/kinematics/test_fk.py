@@ -51,7 +51,8 @@ def test_ur_camera_matches_published_dh_parameters(ur_rig):
 def test_crane_matches_hand_built_ets(crane_rig):
     """The crane's ETS strings, re-typed here as roboticstoolbox ETs (degrees -> radians by hand)."""
     ets = (ET.tx(jindex=0) * ET.tz(0.6) * ET.Rz(jindex=1) * ET.tz(1.0) * ET.Ry(jindex=2, flip=True)
-           * ET.tx(3.0) * ET.Rz(jindex=3) * ET.tz(-0.4) * ET.Ry(jindex=4, flip=True) * ET.Rx(jindex=5))
+           * ET.tx(jindex=3) * ET.tx(3.0) * ET.Rz(jindex=4) * ET.tz(-0.4) * ET.Ry(jindex=5, flip=True)
+           * ET.Rx(jindex=6))
     kin = Kinematics(crane_rig)
     q = _random_q(crane_rig, 50, seed=3)
     cams = kin.camera(q)

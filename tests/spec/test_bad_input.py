@@ -283,7 +283,7 @@ CASES = {
         "[[key]]\nframe = 0", "[[kee]]\nframe = 0", "kee", "[[kee]]", 'unknown key "kee"',
         'did you mean "key"'),
     "first_key_partial_pose": move(
-        Line("joints"), "joints = { track = 1.0, rotate = 90.0, lift = -20.0, pan = 0.0, tilt = -10.0 }",
+        Line("joints"), "joints = { track = 1.0, rotate = 90.0, lift = -20.0, extend = 0.0, pan = 0.0, tilt = -10.0 }",
         "key[0].camera", ("[[key]]", 0), 'missing "roll"', target=CRANE_MOVE),
     # -- frame rate and timecode -----------------------------------------------------------------------
     "fps_29_98": move(
@@ -361,7 +361,7 @@ CASES = {
         'name = "iris"', 'name = "zoom"', "lens[2].name", ('name = "zoom"', 1),
         'lens axis "zoom" is defined twice', file=CRANE),
     "duplicate_link": rig(
-        'name = "head_roll"', 'name = "head_tilt"', "link[6].name", ('name = "head_tilt"', 1),
+        'name = "head_roll"', 'name = "head_tilt"', "link[7].name", ('name = "head_tilt"', 1),
         'duplicate link name "head_tilt"', file=CRANE),
     "duplicate_zone": stage(
         'name = "stunt_lane"', 'name = "actor_mark_a"', "keepout[1].name", ('name = "actor_mark_a"', 1),
@@ -373,19 +373,19 @@ CASES = {
         Regex('^\\[\\[axis\\]\\]\\nname = "roll"\\n(?:[^\\[\\n].*\\n|\\n)*'), "", "axis", ("[[axis]]", 0),
         'joint "roll" has no [[axis]]', file=CRANE),
     "joint_variable_used_twice": rig(
-        Line("ets", after='name = "head_roll"'), 'ets = "Rx(pan)"', "link[6].ets", "Rx(pan)",
+        Line("ets", after='name = "head_roll"'), 'ets = "Rx(pan)"', "link[7].ets", "Rx(pan)",
         'joint "pan" already drives link "head_pan"', file=CRANE),
     "ets_garbage_term": rig(
         Line("ets", after='name = "column"'), 'ets = "tz(0.6) Qz(rotate)"', "link[2].ets", "Qz(rotate)",
         'bad ETS term "Qz(rotate)"', file=CRANE),
     "ets_garbage_argument": rig(
-        Line("ets", after='name = "head_pan"'), 'ets = "tx(3.0) Rz(pan + 1)"', "link[4].ets", "pan + 1",
+        Line("ets", after='name = "head_pan"'), 'ets = "tx(3.0) Rz(pan + 1)"', "link[5].ets", "pan + 1",
         'bad ETS argument "pan + 1"', file=CRANE),
     "ets_two_joints_in_one_link": rig(
         Line("ets", after='name = "boom"'), 'ets = "tz(1.0) Ry(-lift) Rx(swing)"', "link[3].ets", "Rx(swing)",
         'link "boom" has two joints (lift, swing)', "split it into two links", file=CRANE),
     "ets_empty": rig(
-        Line("ets", after='name = "head_roll"'), 'ets = ""', "link[6].ets", 'ets = ""', "empty ETS",
+        Line("ets", after='name = "head_roll"'), 'ets = ""', "link[7].ets", 'ets = ""', "empty ETS",
         file=CRANE),
     "ets_link_in_urdf_rig": rig(
         'name = "flange"', 'name = "flange"\nets = "Rz(q)"', "link[9].ets", 'ets = "Rz(q)"',
@@ -414,7 +414,7 @@ CASES = {
         "drive address 1..127"),
     "hardware_address_missing": rig(
         Line("address"),
-        "address = { track = 1, rotate = 2, lift = 3, pan = 4, tilt = 5, focus = 7, zoom = 8, iris = 9 }",
+        "address = { track = 1, rotate = 2, lift = 3, extend = 4, pan = 5, tilt = 6, focus = 8, zoom = 9, iris = 10 }",
         "hardware.address", "address = {", 'axis "roll" has no drive address', file=CRANE),
     "hardware_transport_not_url": rig(
         Line("transport"), 'transport = "can0"', "hardware.transport", "can0", "not a transport URL"),

@@ -29,7 +29,7 @@ STAGE_FILES = sorted((ROOT / "rigs" / "stages").glob("*.toml"))
 MOVE_FILES = sorted((ROOT / "moves").glob("*.toml")) + sorted((ROOT / "moves" / "illegal").glob("*.toml"))
 
 UR10E_AXES = ("track", "shoulder_pan", "shoulder_lift", "elbow", "wrist_1", "wrist_2", "wrist_3")
-CRANE_AXES = ("track", "rotate", "lift", "pan", "tilt", "roll")
+CRANE_AXES = ("track", "rotate", "lift", "extend", "pan", "tilt", "roll")
 
 
 def line_containing(text: str, marker: str, nth: int = 0) -> int:
@@ -132,7 +132,7 @@ def test_rig_axes_in_si(path: Path) -> None:
 def test_which_axes_are_linear(ur10e: Rig, crane: Rig) -> None:
     assert ur10e.axis_names == UR10E_AXES and crane.axis_names == CRANE_AXES
     assert [a.linear for a in ur10e.axes] == [True] + [False] * 6
-    assert [a.linear for a in crane.axes] == [True] + [False] * 5
+    assert [a.linear for a in crane.axes] == [True, False, False, True, False, False, False]
     assert ur10e.axes[0].to_file(1.25) == 1.25
     assert ur10e.axes[1].to_file(math.pi) == pytest.approx(180.0)
 
@@ -165,7 +165,7 @@ def test_rig_settings(ur10e: Rig, crane: Rig) -> None:
     doc = raw(ROOT / "rigs" / "ur10e_track.toml")
     signs = {"positive": 1.0, "negative": -1.0}
     assert dict(ur10e.configuration) == {k: signs[v] for k, v in doc["ik"]["configuration"].items()}
-    assert ur10e.follow == tuple(doc["ik"]["follow"]) and crane.follow == ()
+    assert ur10e.follow == tuple(doc["ik"]["follow"]) and crane.follow == tuple(raw(ROOT / "rigs" / "moco_crane.toml")["ik"]["follow"])
     assert ur10e.self_margin_m == doc["collision"]["self_margin"]
     crane_doc = raw(ROOT / "rigs" / "moco_crane.toml")
     assert crane.ignore_pairs == frozenset(frozenset(p) for p in crane_doc["collision"]["ignore"])
