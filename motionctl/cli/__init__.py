@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(tc_cmd.route(list(sys.argv[1:] if argv is None else argv)))
     try:
         return int(args.handler(args) or 0)
     except InputError as exc:

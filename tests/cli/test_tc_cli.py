@@ -42,3 +42,22 @@ def test_bad_input_is_one_line_exit_2(fps, given):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_gen_then_read_ltc_round_trip(tmp_path):
+    wav = tmp_path / "tc.wav"
+    made = tc("gen", "--fps", "25", "--start", "01:00:00:00", "--seconds", "2", "--out", str(wav))
+    assert made.returncode == 0, made.stderr
+    read = tc("read", str(wav), "--json")
+    assert read.returncode == 0, read.stderr
+    frames = [json.loads(line) for line in read.stdout.splitlines()]
+    assert [f["label"] for f in frames[:3]] == ["01:00:00:00", "01:00:00:01", "01:00:00:02"]
+    assert len(frames) == 50
+    assert [f["sample"] for f in frames[:3]] == [0, 1920, 3840]           # 48 kHz / 25 fps
+
+
+def test_read_rejects_a_file_that_is_not_audio(tmp_path):
+    bad = tmp_path / "x.wav"
+    bad.write_text("hello")
+    result = tc("read", str(bad))
+    assert result.returncode == 2 and "x.wav" in result.stderr and "Traceback" not in result.stderr

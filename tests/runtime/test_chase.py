@@ -110,3 +110,18 @@ def test_arming_after_the_start_timecode_passed_is_a_fault(product_plan, serial_
     result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM, timecode=source)
     assert result.state is RunState.FAULTED
     assert any("already passed" in f for f in result.summary["faults"])
+
+
+def test_chase_an_ltc_file_starts_on_the_start_frame(product_plan, serial_rig, tmp_path):
+    from motionctl.ltc import encode, write_wav
+    from motionctl.runtime.chase import LtcFileTimecode
+
+    rate = product_plan.move.rate
+    first = product_plan.move.start - 60                     # 1.2 s of pre-roll at 50 fps
+    wav = tmp_path / "ltc.wav"
+    write_wav(wav, encode(first.frame, 60 + 200, rate, 48000), 48000)
+    device, driver = serial_rig()
+    result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM, timecode=LtcFileTimecode(str(wav), rate))
+    assert result.state is RunState.DONE, result.summary["faults"]
+    assert abs(result.summary["start_error_ticks"]) <= 1.0
+    assert result.summary["max_sync_error_ticks"] <= 3.0
