@@ -1,0 +1,689 @@
+"""Camera track files: CSV, JSON, Nuke ``.chan`` and USD, read into and written from :class:`CameraTrack`.
+
+CSV and JSON are motionctl's own ``export --format csv|json`` files (stage frame, metres and degrees):
+
+* CSV: a header of ``frame`` and/or ``timecode``, ``x_m y_m z_m pan_deg tilt_deg roll_deg``, optional
+  ``t_s`` (checked against the frame) and ``focus iris zoom``; ``# key=value`` comment lines give ``fps``,
+  ``start`` and ``name``.  Without a frame rate from the caller or a comment, the rate is taken from
+  ``t_s`` (``;`` in the timecodes makes it drop-frame).
+* JSON: the export dict (``fps``, ``start``, ``frames: [rows]``) or a plain list of rows.
+
+Nuke ``.chan`` (also written by Maya, Houdini, 3DEqualizer, Blender): ``frame tx ty tz rx ry rz [vfov]``
+per line, whitespace separated, in the tool's world: **Y up**, right-handed, a camera with zero rotation
+looks along **-Z** with +Y up and +X to its right.  Rotations are degrees, applied in Nuke's default order
+``ZXY`` (Z first, then X, then Y: ``M = Ry(ry) Rx(rx) Rz(rz)``, Foundry: "the order in which rotation
+components are applied, from left to right").  The mapping to the stage frame (Z up, camera looks +Y)::
+
+    x_stage = x,  y_stage = -z,  z_stage = y             (A = [[1,0,0],[0,0,-1],[0,1,0]])
+    R_stage = A M A^T         (the same A also maps the camera's own axes: -Z_cam -> +Y, +Y_cam -> +Z)
+
+so with ``ZXY``: ``pan = ry``, ``tilt = rx``, ``roll = -rz`` (Nuke's rz turns the picture counter-clockwise,
+stage roll turns its up direction to the right).  A Nuke camera with ``ry = 90`` looks along Nuke -X, which
+is stage -X: pan +90.  The optional 8th column is the vertical field of view in degrees (Nuke, Blender)
+or, with ``lens_column="focal"``, the focal length in mm; vfov <-> zoom uses ``sensor_height_mm``
+(default Nuke's vertical aperture, 18.672 mm).  Positions are metres unless ``units`` is ``cm`` or ``mm``.
+
+USD (needs ``pip install usd-core``): one ``UsdGeom.Camera``, its local-to-world transform (any scale
+removed), ``focalLength`` (in tenths of a scene unit, per the schema), ``focusDistance`` (scene units) and
+``fStop`` per time code (time code = frame).  The stage's ``upAxis`` (Y: the mapping above; Z: none, only
+the camera's own axes are mapped) and ``metersPerUnit`` are honoured; ``customLayerData["motionctl"]``
+carries the exact rate and start timecode.  Files are written Y up in centimetres (USD's defaults, where
+``focalLength`` is millimetres).  ``.usdz`` is read only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from motionctl.errors import InputError, TimecodeError
+from motionctl.fileio import write_atomic
+from motionctl.rotations import rot_x, rot_y, rot_z
+from motionctl.timecode import FRAME_RATES, FrameRate, RateLike, Timecode, frame_to_label, label_to_frame
+from motionctl.vcam.tracks import CAMERA_COLUMNS, LENS_AXES, CameraTrack, continuous_ptr
+
+FORMATS = ("csv", "json", "chan", "usd")
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".chan": "chan", ".usd": "usd", ".usda": "usd", ".usdc": "usd",
+               ".usdz": "usd"}
+UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+ROW_COLUMNS = ("frame", "timecode", "t_s", *CAMERA_COLUMNS, *LENS_AXES)
+NUKE_SENSOR_HEIGHT_MM = 18.672
+#: Y-up tool (Nuke, Maya, USD) -> stage frame; the same matrix maps the camera's own axes.
+Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+_ROT = {"X": rot_x, "Y": rot_y, "Z": rot_z}
+_USD_HINT = "reading or writing USD needs the pxr module: pip install usd-core"
+
+
+def format_of(path: Path | str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise InputError(f'cannot tell the camera track format from "{suffix or Path(path).name}": use .csv, '
+                         ".json, .chan or .usd, or give the format", file=str(path))
+    return _EXTENSIONS[suffix]
+
+
+def _suggest(word: str, choices) -> str:
+    from motionctl.spec.source import suggest
+    return suggest(word, choices)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise InputError(f"cannot read the file: {reason}", file=str(path)) from None
+
+
+def read(path: Path, fmt: str, fps: RateLike | None, units: str | None, **options: Any) -> CameraTrack:
+    allowed = {"csv": (), "json": (), "chan": ("start", "rotation_order", "lens_column", "sensor_height_mm"),
+               "usd": ("camera",)}[fmt]
+    for key in options:
+        if key not in allowed:
+            raise InputError(f'option "{key}" does not apply to {fmt} files', file=str(path))
+    if fmt in ("csv", "json") and units not in (None, "m"):
+        raise InputError(f"{fmt} camera tracks are in metres (x_m ...): units apply to .chan and USD files",
+                         file=str(path))
+    if fmt == "usd":
+        return read_usd(path, fps, units, **options)
+    text = _read_text(path)
+    reader = {"csv": read_csv, "json": read_json, "chan": read_chan}[fmt]
+    return reader(text, str(path), fps, **({"units": units} if fmt == "chan" else {}), **options)
+
+
+def write(track: CameraTrack, path: Path, fmt: str, **options: Any) -> Path:
+    allowed = {"csv": (), "json": (), "chan": ("units", "rotation_order", "lens_column", "sensor_height_mm"),
+               "usd": ()}[fmt]
+    for key, value in options.items():
+        if key not in allowed and not (key == "units" and value in (None, "m")):
+            raise InputError(f'option "{key}" does not apply to {fmt} files', file=str(path))
+    if fmt != "chan":
+        options.pop("units", None)
+    if fmt == "usd":
+        return write_usd(track, path)
+    text = {"csv": csv_text, "json": json_text, "chan": chan_text}[fmt](track, **options)
+    return write_atomic(path, text)
+
+
+def _at(line: Any) -> int | None:
+    """A line number, or a function that finds it (JSON lines are only looked up for an error)."""
+    return line() if callable(line) else line
+
+
+def _rate(fps: RateLike | None, from_file: tuple[Any, Any] | None, file: str) -> FrameRate | None:
+    """The caller's rate, the file's, or both when they agree."""
+    given = None
+    if fps is not None:
+        try:
+            given = FrameRate.parse(fps)
+        except TimecodeError as exc:
+            raise InputError(f"fps: {exc.message}") from None
+    if from_file is None:
+        return given
+    value, where = from_file
+    try:
+        found = FrameRate.parse(value)
+    except TimecodeError as exc:
+        raise InputError(exc.message, file=file, key="fps", line=_at(where)) from None
+    if given is not None and given != found:
+        raise InputError(f"the file says {found} but {given} was given", file=file, key="fps", line=_at(where))
+    return found
+
+
+# -- rows (CSV and JSON) ------------------------------------------------------------------------------
+
+def _rows_to_track(rows: list[dict[str, Any]], where: Callable[[int, str | None], int | None], file: str,
+                   fps: RateLike | None, meta: dict[str, tuple[Any, int | None]], name: str) -> CameraTrack:
+    """Rows of column -> text or number into a track; ``where(row, column)`` gives the line of a cell."""
+    def fail(i: int | None, column: str | None, message: str) -> InputError:
+        return InputError(message, file=file, key=column, line=where(i, column))
+
+    def column_fail(column: str | None, message: str) -> InputError:   # CSV: the header; JSON: the first row
+        line = meta["header"][1] if "header" in meta else where(0, column)
+        return InputError(message, file=file, key=column, line=line)
+
+    if not rows:
+        raise fail(None, None, "the track has no rows")
+    columns = list(rows[0])
+    for c in columns:
+        if c not in ROW_COLUMNS:
+            raise column_fail(c, f'unknown column "{c}"{_suggest(c, ROW_COLUMNS)}')
+    for c in CAMERA_COLUMNS:
+        if c not in columns:
+            raise column_fail(None, f'missing column "{c}"')
+    if "frame" not in columns and "timecode" not in columns:
+        raise column_fail(None, 'missing column "frame" (or "timecode")')
+    numbers = [c for c in columns if c not in ("frame", "timecode")]
+    values = np.empty((len(rows), len(numbers)))
+    raw_frames: list[int] = []
+    labels: list[str] = []
+    for i, row in enumerate(rows):
+        if list(row) != columns:
+            missing = [c for c in columns if c not in row]
+            extra = [c for c in row if c not in columns]
+            raise fail(i, None, f'missing "{missing[0]}"' if missing else f'unexpected "{extra[0]}"'
+                       if extra else "columns in a different order from the first row")
+        for j, c in enumerate(numbers):
+            values[i, j] = _number(row[c], lambda m, c=c: fail(i, c, m))
+        if "frame" in row:
+            raw_frames.append(_whole(row["frame"], lambda m: fail(i, "frame", m)))
+        if "timecode" in row:
+            if not isinstance(row["timecode"], str):
+                raise fail(i, "timecode", f"timecode must be a label (10:00:00:00), not {row['timecode']!r}")
+            labels.append(row["timecode"].strip())
+    col = {c: values[:, j] for j, c in enumerate(numbers)}
+    rate = _rate(fps, meta.get("fps"), file)
+    if rate is None:
+        rate = _rate_from_times(raw_frames, labels, col.get("t_s"))
+    if rate is None:
+        raise fail(None, None, "no frame rate: give fps (--fps) or add a line '# fps=25'")
+    start_meta = meta.get("start")
+    start = None
+    if start_meta is not None:
+        try:
+            start = Timecode.parse(str(start_meta[0]), rate)
+        except TimecodeError as exc:
+            raise InputError(exc.message, file=file, key="start", line=_at(start_meta[1])) from None
+    day = rate.frames_per_day
+    parsed = []
+    for i, label in enumerate(labels):
+        try:
+            parsed.append(label_to_frame(label, rate))
+        except TimecodeError as exc:
+            raise fail(i, "timecode", exc.message) from None
+    if raw_frames:
+        frames = raw_frames
+        if parsed:
+            if start is None:
+                start = Timecode((parsed[0] - frames[0]) % day, rate)
+            for i, (f, tc) in enumerate(zip(frames, parsed)):
+                if (start.frame + f) % day != tc:
+                    raise fail(i, "timecode", f"timecode {labels[i]} is not frame {f} from the start "
+                               f"{start.label} (that is {frame_to_label(start.frame + f, rate)})")
+    else:
+        if start is None:          # the first row is frame 0, or the frame t_s says it is
+            first = round(col["t_s"][0] / float(rate.frame_duration)) if "t_s" in col else 0
+            start = Timecode((parsed[0] - max(first, 0)) % day, rate)
+        frames = [(tc - start.frame) % day for tc in parsed]
+    start = start or Timecode(0, rate)
+    for i in range(len(frames)):
+        if frames[i] < 0:
+            raise fail(i, "frame", f"frame {frames[i]} is negative")
+        if i and frames[i] <= frames[i - 1]:
+            raise fail(i, "frame", f"frame {frames[i]} does not come after frame {frames[i - 1]}")
+    if "t_s" in col:
+        expected = np.array(frames) * float(rate.frame_duration)
+        off = np.flatnonzero(np.abs(col["t_s"] - expected) > 1e-6 + 1e-9 * np.abs(expected))
+        if len(off):
+            i = int(off[0])
+            raise fail(i, "t_s", f"t_s {col['t_s'][i]!r} is not the time of frame {frames[i]} at {rate} "
+                       f"({expected[i]!r} s): is the frame rate right?")
+    lens = {k: col[k] for k in LENS_AXES if k in col}
+    return CameraTrack(rate, start, np.array(frames, dtype=np.int64),
+                       np.stack([col[c] for c in CAMERA_COLUMNS[:3]], 1),
+                       np.stack([col[c] for c in CAMERA_COLUMNS[3:]], 1), lens, name)
+
+
+def _number(value: Any, fail: Callable[[str], InputError]) -> float:
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise fail(f'"{value}" is not a number') from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise fail(f"{json.dumps(value)} is not a number")
+    if not math.isfinite(number):
+        raise fail(f"{value} is not a finite number")
+    return number
+
+
+def _whole(value: Any, fail: Callable[[str], InputError]) -> int:
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise fail(f"frame must be a whole number, not {value!r}")
+
+
+def _rate_from_times(frames: list[int], labels: list[str], times: NDArray[np.float64] | None,
+                     ) -> FrameRate | None:
+    """The rate implied by ``t_s`` and the frame numbers, or by ``t_s`` and the timecodes (unique match)."""
+    if times is None or len(times) < 2 or times[-1] <= times[0]:
+        return None
+    drop = any(";" in label or "." in label for label in labels)
+    if frames:
+        if frames[-1] == frames[0]:
+            return None
+        try:
+            fps = (frames[-1] - frames[0]) / (times[-1] - times[0])
+            return FrameRate.parse(f"{fps:.6f}{'df' if drop else ''}")
+        except TimecodeError:
+            return None
+    found = []
+    for rate in FRAME_RATES.values():
+        try:
+            counts = np.array([label_to_frame(label, rate) for label in labels])
+        except TimecodeError:
+            continue
+        counts = (counts - counts[0]) % rate.frames_per_day
+        if np.all(np.abs(times - times[0] - counts * float(rate.frame_duration)) <= 1e-6):
+            found.append(rate)
+    return found[0] if len(found) == 1 else None
+
+
+# -- CSV ----------------------------------------------------------------------------------------------
+
+_META = re.compile(r"#\s*(fps|start|name)\s*[=:]\s*(.*?)\s*$", re.IGNORECASE)
+
+
+def read_csv(text: str, file: str, fps: RateLike | None = None) -> CameraTrack:
+    meta: dict[str, tuple[Any, int | None]] = {}
+    header: list[str] | None = None
+    rows: list[dict[str, str]] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            match = _META.match(stripped)
+            if match:
+                meta[match.group(1).lower()] = (match.group(2), number)
+            continue
+        cells = [c.strip() for c in next(csv.reader([stripped]))]
+        if header is None:
+            header = cells
+            meta["header"] = ("", number)
+            for i, c in enumerate(cells):
+                if c in cells[:i]:
+                    raise InputError(f'column "{c}" appears twice', file=file, line=number)
+            continue
+        if len(cells) != len(header):
+            raise InputError(f"expected {len(header)} values (one per column of the header), "
+                             f"got {len(cells)}", file=file, line=number)
+        rows.append(dict(zip(header, cells)))
+        lines.append(number)
+    if header is None:
+        raise InputError("no header line (frame,timecode,x_m,y_m,z_m,pan_deg,tilt_deg,roll_deg...)",
+                         file=file)
+
+    def where(i: int | None, column: str | None) -> int | None:
+        return meta["header"][1] if i is None or not lines else lines[i]
+
+    name = str(meta["name"][0]) if "name" in meta else Path(file).stem
+    return _rows_to_track(rows, where, file, fps, meta, name)
+
+
+def csv_text(track: CameraTrack) -> str:
+    header = ["frame", "timecode", "t_s", *CAMERA_COLUMNS, *track.lens]
+    out = [f"# fps={track.fps.label}", f"# start={track.start.label}"]
+    if track.name:
+        out.append(f"# name={' '.join(track.name.split())}")
+    out.append(",".join(header))
+    labels, times = track.timecodes, track.times_s
+    for i, f in enumerate(track.frames):
+        numbers = [times[i], *track.position[i], *track.ptr[i], *(v[i] for v in track.lens.values())]
+        out.append(",".join([str(int(f)), labels[i]] + [repr(float(x)) for x in numbers]))
+    return "\n".join(out) + "\n"
+
+
+# -- JSON ---------------------------------------------------------------------------------------------
+
+def read_json(text: str, file: str, fps: RateLike | None = None) -> CameraTrack:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg} (column {exc.colno})", file=file,
+                         line=exc.lineno) from None
+    lines: dict[str, int] | None = None
+
+    def line(path: str) -> int | None:
+        nonlocal lines
+        if lines is None:
+            lines = _json_lines(text)
+        return lines.get(path)
+
+    meta: dict[str, tuple[Any, int | None]] = {}
+    prefix = ""
+    name = Path(file).stem
+    if isinstance(doc, dict):
+        if "frames" not in doc or not isinstance(doc["frames"], list):
+            raise InputError('expected "frames": [rows] (or a list of rows)', file=file, line=1)
+        for key in ("fps", "start"):
+            if key in doc:
+                meta[key] = (doc[key], lambda key=key: line(key))
+        if "fps" not in doc and isinstance(doc.get("frame_rate"), dict):
+            rate = doc["frame_rate"]
+            meta["fps"] = (f"{rate.get('num')}/{rate.get('den')}", lambda: line("frame_rate"))
+        name = str(doc.get("move") or doc.get("name") or name)
+        rows, prefix = doc["frames"], "frames"
+        if "frame_count" in doc and doc["frame_count"] != len(rows):
+            raise InputError(f"frame_count is {doc['frame_count']} but there are {len(rows)} frames",
+                             file=file, key="frame_count", line=line("frame_count"))
+    elif isinstance(doc, list):
+        rows = doc
+    else:
+        raise InputError("expected an object with \"frames\" or a list of rows", file=file, line=1)
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise InputError(f"row {i} is not an object", file=file, key=f"{prefix}[{i}]",
+                             line=line(f"{prefix}[{i}]"))
+
+    def where(i: int | None, column: str | None) -> int | None:
+        path = f"{prefix}[{i}]" if i is not None else prefix
+        return line(f"{path}.{column}") or line(path) if column else line(path)
+
+    return _rows_to_track(rows, where, file, fps, meta, name)
+
+
+def _json_lines(text: str) -> dict[str, int]:
+    """Line of every value of a (valid) JSON document by path: ``frames[3].x_m``."""
+    decoder = json.JSONDecoder()
+    space = re.compile(r"[ \t\n\r]*")
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    out: dict[str, int] = {}
+
+    def skip(i: int) -> int:
+        return space.match(text, i).end()
+
+    def value(i: int, path: str) -> int:
+        i = skip(i)
+        out[path] = bisect.bisect_left(newlines, i) + 1
+        if text[i] == "{":
+            i = skip(i + 1)
+            while text[i] != "}":
+                key, i = json.decoder.scanstring(text, i + 1)
+                i = value(skip(i) + 1, f"{path}.{key}" if path else key)
+                i = skip(i)
+                i = skip(i + 1) if text[i] == "," else i
+            return i + 1
+        if text[i] == "[":
+            i, n = skip(i + 1), 0
+            while text[i] != "]":
+                i = skip(value(i, f"{path}[{n}]"))
+                i, n = (skip(i + 1) if text[i] == "," else i), n + 1
+            return i + 1
+        return decoder.raw_decode(text, i)[1]
+
+    value(0, "")
+    return out
+
+
+def json_text(track: CameraTrack) -> str:
+    labels, times = track.timecodes, track.times_s
+    rows = []
+    for i, f in enumerate(track.frames):
+        row: dict[str, Any] = {"frame": int(f), "timecode": labels[i], "t_s": float(times[i])}
+        row.update({c: float(v) for c, v in zip(CAMERA_COLUMNS, [*track.position[i], *track.ptr[i]])})
+        row.update({k: float(v[i]) for k, v in track.lens.items()})
+        rows.append(row)
+    doc = {"move": track.name, "fps": track.fps.label, "start": track.start.label, "frame_count": len(rows),
+           "frame_rate": {"num": track.fps.num, "den": track.fps.den}, "frames": rows}
+    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
+
+
+# -- Nuke .chan ---------------------------------------------------------------------------------------
+
+def _order(rotation_order: str) -> str:
+    order = str(rotation_order).upper()
+    if sorted(order) != ["X", "Y", "Z"]:
+        raise InputError(f'rotation order must be a permutation of XYZ (Nuke\'s default: ZXY), '
+                         f'not "{rotation_order}"')
+    return order
+
+
+def _scale(units: str | None) -> float:
+    if units is None:
+        return 1.0
+    if units not in UNITS:
+        raise InputError(f'units must be one of {", ".join(UNITS)}, not "{units}"')
+    return UNITS[units]
+
+
+def yup_rotation(rx: NDArray, ry: NDArray, rz: NDArray, order: str = "ZXY") -> NDArray[np.float64]:
+    """Rotation matrices (n, 3, 3) of a Y-up tool's Euler angles (degrees), first letter applied first."""
+    angles = {"X": rx, "Y": ry, "Z": rz}
+    out = np.broadcast_to(np.eye(3), (len(np.atleast_1d(rx)), 3, 3))
+    for axis in _order(order):
+        out = _ROT[axis](np.radians(np.atleast_1d(angles[axis]))) @ out
+    return out
+
+
+def chan_to_stage(rows: NDArray[np.float64], order: str = "ZXY") -> tuple[NDArray, NDArray]:
+    """``tx ty tz rx ry rz`` rows (n, 6) of a Y-up tool -> stage positions (n, 3) and pan/tilt/roll (n, 3)."""
+    position = rows[:, :3] @ Y_UP.T
+    rx, ry, rz = rows[:, 3], rows[:, 4], rows[:, 5]
+    if _order(order) == "ZXY":
+        ptr = np.stack([ry, rx, -rz], axis=1)
+        outside = np.abs(rx) > 90.0
+        if outside.any():
+            ptr[outside] = continuous_ptr(Y_UP @ yup_rotation(rx, ry, rz)[outside] @ Y_UP.T, ptr[outside])
+        return position, ptr
+    return position, continuous_ptr(Y_UP @ yup_rotation(rx, ry, rz, order) @ Y_UP.T)
+
+
+def stage_to_chan(track: CameraTrack, order: str = "ZXY") -> NDArray[np.float64]:
+    """Inverse of :func:`chan_to_stage`: rows (n, 6) of ``tx ty tz rx ry rz``."""
+    position = track.position @ Y_UP                       # Y_UP is orthogonal: its inverse is its transpose
+    if _order(order) == "ZXY":
+        angles = np.stack([track.tilt, track.pan, -track.roll], axis=1)
+    else:
+        from scipy.spatial.transform import Rotation
+        local = Y_UP.T @ track.rotations @ Y_UP
+        euler = Rotation.from_matrix(local).as_euler(order.lower(), degrees=False)   # lower case: extrinsic
+        euler = np.degrees(np.unwrap(euler, axis=0))
+        angles = np.stack([euler[:, order.index(a)] for a in "XYZ"], axis=1)
+    return np.concatenate([position, angles], axis=1)
+
+
+def read_chan(text: str, file: str, fps: RateLike | None = None, units: str | None = None,
+              start: str | Timecode | None = None, rotation_order: str = "ZXY", lens_column: str = "vfov",
+              sensor_height_mm: float = NUKE_SENSOR_HEIGHT_MM) -> CameraTrack:
+    order, scale = _order(rotation_order), _scale(units)
+    if lens_column not in ("vfov", "focal"):
+        raise InputError(f'lens_column must be "vfov" or "focal", not "{lens_column}"')
+    rate = _rate(fps, None, file)
+    if rate is None:
+        raise InputError("a .chan file does not say its frame rate: give fps (--fps)", file=file)
+    names = ("frame", "tx", "ty", "tz", "rx", "ry", "rz", lens_column)
+    frames: list[int] = []
+    values: list[list[float]] = []
+    width = None
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        if len(parts) not in (7, 8) or (width is not None and len(parts) != width):
+            raise InputError(f"expected {width or '7 or 8'} columns (frame tx ty tz rx ry rz "
+                             f"[{lens_column}]), got {len(parts)}", file=file, line=number)
+        width = len(parts)
+        row = []
+        for name, cell in zip(names, parts):
+            row.append(_number(cell, lambda m, name=name: InputError(m, file=file, key=name, line=number)))
+        frame = row[0]
+        if not frame.is_integer() or frame < 0:
+            raise InputError(f"frame must be a whole number >= 0, not {parts[0]}", file=file, key="frame",
+                             line=number)
+        if frames and int(frame) <= frames[-1]:
+            raise InputError(f"frame {int(frame)} does not come after frame {frames[-1]}", file=file,
+                             key="frame", line=number)
+        if width == 8 and not (0 < row[7] < (180.0 if lens_column == "vfov" else math.inf)):
+            raise InputError(f"{lens_column} {parts[7]} is out of range", file=file, key=lens_column,
+                             line=number)
+        frames.append(int(frame))
+        values.append(row[1:])
+    if not frames:
+        raise InputError("the file has no frames", file=file)
+    data = np.array(values)
+    data[:, :3] *= scale
+    position, ptr = chan_to_stage(data[:, :6], order)
+    lens = {}
+    if width == 8:
+        lens["zoom"] = data[:, 6] if lens_column == "focal" else vfov_to_focal(data[:, 6], sensor_height_mm)
+    try:
+        start_tc = start if isinstance(start, Timecode) else Timecode.parse(str(start or "00:00:00:00"), rate)
+    except TimecodeError as exc:
+        raise InputError(f"start: {exc.message}", file=file) from None
+    return CameraTrack(rate, start_tc, np.array(frames, dtype=np.int64), position, ptr, lens, Path(file).stem)
+
+
+def vfov_to_focal(vfov_deg: NDArray, sensor_height_mm: float = NUKE_SENSOR_HEIGHT_MM) -> NDArray[np.float64]:
+    return 0.5 * sensor_height_mm / np.tan(np.radians(vfov_deg) / 2.0)
+
+
+def focal_to_vfov(focal_mm: NDArray, sensor_height_mm: float = NUKE_SENSOR_HEIGHT_MM) -> NDArray[np.float64]:
+    return np.degrees(2.0 * np.arctan(0.5 * sensor_height_mm / np.asarray(focal_mm, dtype=float)))
+
+
+def chan_text(track: CameraTrack, units: str | None = None, rotation_order: str = "ZXY",
+              lens_column: str = "vfov", sensor_height_mm: float = NUKE_SENSOR_HEIGHT_MM) -> str:
+    rows = stage_to_chan(track, rotation_order)
+    rows[:, :3] /= _scale(units)
+    if "zoom" in track.lens:
+        zoom = track.lens["zoom"]
+        column = zoom if lens_column == "focal" else focal_to_vfov(zoom, sensor_height_mm)
+        rows = np.concatenate([rows, np.asarray(column)[:, None]], axis=1)
+    return "".join(" ".join([str(int(f))] + [repr(float(v)) for v in row]) + "\n"
+                   for f, row in zip(track.frames, rows))
+
+
+# -- USD (optional) -----------------------------------------------------------------------------------
+
+def _pxr(file: str):
+    try:
+        from pxr import Gf, Usd, UsdGeom
+    except ImportError:
+        raise InputError(_USD_HINT, file=file) from None
+    return Gf, Usd, UsdGeom
+
+
+def read_usd(path: Path, fps: RateLike | None = None, units: str | None = None, camera: str | None = None,
+             ) -> CameraTrack:
+    file = str(path)
+    Gf, Usd, UsdGeom = _pxr(file)
+    if not path.is_file():
+        raise InputError("file not found", file=file)
+    try:
+        stage = Usd.Stage.Open(file)
+    except Exception as exc:                     # pxr raises Tf.ErrorException
+        raise InputError(f"cannot open the USD stage: {' '.join(str(exc).split())}", file=file) from None
+    if camera is not None:
+        prim = stage.GetPrimAtPath(camera)
+        if not prim or not prim.IsA(UsdGeom.Camera):
+            raise InputError(f"no camera at {camera}", file=file)
+    else:
+        cameras = [p for p in stage.Traverse() if p.IsA(UsdGeom.Camera)]
+        if len(cameras) != 1:
+            found = ", ".join(str(p.GetPath()) for p in cameras) or "none"
+            raise InputError(f"expected one UsdGeom.Camera, found {found}: name one (camera=...)", file=file)
+        prim = cameras[0]
+    custom = dict(stage.GetRootLayer().customLayerData.get("motionctl", {}) or {})
+    rate = _rate(fps, (custom["fps"], None) if "fps" in custom else None, file)
+    if rate is None:
+        rate = _rate(stage.GetTimeCodesPerSecond(), None, file)
+    scale = _scale(units) if units is not None else float(UsdGeom.GetStageMetersPerUnit(stage))
+    world = Y_UP if UsdGeom.GetStageUpAxis(stage) == UsdGeom.Tokens.y else np.eye(3)
+    cam = UsdGeom.Camera(prim)
+    # The frames are the time samples of the camera's transform (its own and its parents') and focal length;
+    # with none (a still camera), every frame of the stage's time range.
+    samples: set[float] = set(cam.GetFocalLengthAttr().GetTimeSamples())
+    p = prim
+    while p and not p.IsPseudoRoot():
+        if p.IsA(UsdGeom.Xformable):
+            samples.update(UsdGeom.Xformable(p).GetTimeSamples())
+        p = p.GetParent()
+    if samples:
+        times = np.array(sorted(samples))
+    elif stage.HasAuthoredTimeCodeRange():
+        times = np.arange(math.ceil(stage.GetStartTimeCode()), math.floor(stage.GetEndTimeCode()) + 1.0)
+    else:
+        times = np.zeros(1)
+    if np.any(np.abs(times - np.round(times)) > 1e-6) or times[0] < 0:
+        raise InputError("time codes must be whole frame numbers >= 0", file=file)
+    cache = UsdGeom.XformCache()
+    position, rotation, zoom, focus, iris = [], [], [], [], []
+    attrs = {"focus": cam.GetFocusDistanceAttr(), "iris": cam.GetFStopAttr()}
+    for t in times:
+        code = Usd.TimeCode(float(t))
+        cache.SetTime(code)
+        m = np.array(cache.GetLocalToWorldTransform(prim), dtype=float)     # row vectors: translation row 3
+        u, _, vt = np.linalg.svd(m[:3, :3].T)                               # drop any scale
+        rotation.append(world @ (u @ vt) @ Y_UP.T)
+        position.append(world @ m[3, :3] * scale)
+        zoom.append(float(cam.GetFocalLengthAttr().Get(code)) * scale * 100.0)    # tenths of a unit -> mm
+        focus.append(float(attrs["focus"].Get(code) or 0.0) * scale)
+        iris.append(float(attrs["iris"].Get(code) or 0.0))
+    lens = {"zoom": np.array(zoom)}
+    if attrs["focus"].HasAuthoredValue() and min(focus) > 0:
+        lens["focus"] = np.array(focus)
+    if attrs["iris"].HasAuthoredValue() and min(iris) > 0:
+        lens["iris"] = np.array(iris)
+    start = Timecode.parse(str(custom.get("start", "00:00:00:00")), rate)
+    return CameraTrack.from_poses(rate, start, np.round(times).astype(np.int64),
+                                  _homogeneous(np.array(rotation), np.array(position)), lens,
+                                  str(custom.get("name") or prim.GetName()))
+
+
+def _homogeneous(rotation: NDArray, position: NDArray) -> NDArray[np.float64]:
+    from motionctl.rotations import homogeneous
+    return homogeneous(rotation, position)
+
+
+def write_usd(track: CameraTrack, path: Path) -> Path:
+    file = str(path)
+    Gf, Usd, UsdGeom = _pxr(file)
+    if path.suffix.lower() == ".usdz":
+        raise InputError("cannot write .usdz (a package): write .usda or .usdc", file=file)
+    unit = 0.01                          # centimetres, USD's default: lens values in tenths of a unit are mm
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        stage = Usd.Stage.CreateNew(str(tmp))
+        UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y)
+        UsdGeom.SetStageMetersPerUnit(stage, unit)
+        stage.SetTimeCodesPerSecond(float(track.fps.fps))
+        stage.SetFramesPerSecond(float(track.fps.fps))
+        stage.SetStartTimeCode(float(track.frames[0]))
+        stage.SetEndTimeCode(float(track.frames[-1]))
+        stage.GetRootLayer().customLayerData = {
+            "motionctl": {"fps": track.fps.label, "start": track.start.label, "name": track.name}}
+        cam = UsdGeom.Camera.Define(stage, "/camera")
+        stage.SetDefaultPrim(cam.GetPrim())
+        op = cam.AddTransformOp()
+        local = Y_UP.T @ track.rotations @ Y_UP
+        position = track.position @ Y_UP / unit
+        for i, f in enumerate(track.frames):
+            code = Usd.TimeCode(float(f))
+            m = np.eye(4)
+            m[:3, :3] = local[i].T                               # USD matrices act on row vectors
+            m[3, :3] = position[i]
+            op.Set(Gf.Matrix4d(*[float(v) for v in m.ravel()]), code)
+            if "zoom" in track.lens:
+                cam.GetFocalLengthAttr().Set(float(track.lens["zoom"][i]), code)
+            if "focus" in track.lens:
+                cam.GetFocusDistanceAttr().Set(float(track.lens["focus"][i] / unit), code)
+            if "iris" in track.lens:
+                cam.GetFStopAttr().Set(float(track.lens["iris"][i]), code)
+        stage.GetRootLayer().Save()
+        os.replace(tmp, path)
+    except InputError:
+        raise
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write the USD file: {' '.join(str(exc).split())}", file=file) from None
+    return path
