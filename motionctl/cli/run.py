@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--override", "--speed", dest="override", type=float, default=100.0, metavar="PCT",
                    help="rehearsal speed override in percent (0-100); the path stays the same")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    r.add_argument("--freed", metavar="HOST:PORT", default=None,
+                   help="stream the measured camera as FreeD D1 (default host 127.0.0.1, port 40000)")
+    r.add_argument("--otrk", metavar="HOST:PORT", default=None,
+                   help="stream the measured camera as OpenTrackIO JSON over UDP (default 127.0.0.1:55555)")
+    r.add_argument("--vcam-bind", metavar="ADDR", default="127.0.0.1",
+                   help="local interface address the vcam sockets bind to (default loopback; name one to send "
+                   "to another machine)")
     r.add_argument("--timecode", metavar="SOURCE", default=None,
                    help="chase timecode: internal[:HH:MM:SS:FF] (a generator rolling when armed; default 2 s "
                    "before the move's start) or ltc:FILE.wav; frame 0 starts exactly on the move's start timecode")
@@ -165,8 +172,9 @@ def run_move(args: argparse.Namespace) -> int:
             if args.timecode:
                 from motionctl.runtime.chase import timecode_source
                 source = timecode_source(args.timecode, plan.move.rate, plan.move.start)
+            publisher = _vcam_publisher(args, scene, driver)
             result = run_take(plan, driver, takes_dir=args.takes, speed=args.override / 100.0, interrupt=monitor,
-                              on_state=on_state, timecode=source)
+                              on_state=on_state, timecode=source, vcam=publisher)
     finally:
         signal.signal(signal.SIGINT, previous)
         if stop_sim is not None:
@@ -178,6 +186,39 @@ def run_move(args: argparse.Namespace) -> int:
         return 0 if result.state is RunState.DONE else 1
     print(render_summary(result, plan))
     return 0 if result.state is RunState.DONE else 1
+
+
+def destination(text: str | None, default_port: int):
+    """``HOST:PORT``, ``:PORT``, ``PORT`` or ``HOST`` -> (host, port); host defaults to loopback."""
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":") if ":" in text else ("", "", text) if text.isdigit() else (text, "", "")
+    try:
+        number = int(port) if port else default_port
+    except ValueError:
+        raise InputError(f'"{text}" is not HOST:PORT') from None
+    if not 0 < number < 65536:
+        raise InputError(f'"{text}": port must be within 1..65535')
+    return (host or "127.0.0.1", number)
+
+
+def _vcam_publisher(args, scene, driver):
+    if not (args.freed or args.otrk):
+        return None
+    from motionctl.runtime.vcam_out import VcamPublisher
+
+    return VcamPublisher(vcam_sender(args), scene.rig, scene.stage, driver.axis_names)
+
+
+def vcam_sender(args):
+    """A VcamSender for --freed/--otrk/--vcam-bind; bad addresses are one-line input errors."""
+    from motionctl.vcam import FREED_DEFAULT_PORT, OPENTRACKIO_PORT, VcamSender
+
+    freed, otrk = destination(args.freed, FREED_DEFAULT_PORT), destination(args.otrk, OPENTRACKIO_PORT)
+    try:
+        return VcamSender(freed, otrk, bind=args.vcam_bind)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"vcam output: {exc}") from None
 
 
 def render_summary(result, plan) -> str:
@@ -207,6 +248,11 @@ def render_summary(result, plan) -> str:
     if rows:
         lines.append("  max following error:")
         lines += ["    " + line for line in table(["axis", "max"], rows)]
+    vcam = link.get("vcam")
+    if vcam:
+        lines.append(f"  vcam: {vcam['samples']} samples ({vcam['freed_sent']} FreeD, {vcam['otrk_samples_sent']} "
+                     f"OpenTrackIO), {vcam['send_errors']} send errors; measured -> datagram mean "
+                     f"{vcam['freed_latency_mean_us']:.0f} us, max {vcam['freed_latency_max_us']:.0f} us")
     if result.take is not None:
         lines.append(f"  take: {result.take}")
     return "\n".join(lines)

@@ -30,7 +30,7 @@ class TakeResult:
 def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "takes", speed: float = 1.0,
              options: StreamerOptions = StreamerOptions(), on_state: Callable[[RunState, str], None] | None = None,
              interrupt: Callable[[Streamer], None] | None = None, timeout_s: float | None = None,
-             timecode: object | None = None) -> TakeResult:
+             timecode: object | None = None, vcam: object | None = None) -> TakeResult:
     """Run ``plan`` once on an opened ``driver``.  ``interrupt(streamer)`` is polled so a caller can stop it."""
     take = None
     if takes_dir is not None:
@@ -38,7 +38,7 @@ def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "take
                                       "fps": plan.move.rate.label, "start_timecode": plan.move.start.label,
                                       "transport": driver.url, "speed": speed,
                                       "duration_s": plan.trajectory.duration_s}, driver.axis_names, plan.rate_hz)
-    streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state, timecode=timecode)
+    streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state, timecode=timecode, vcam=vcam)
     streamer.set_override(speed)
     streamer.override = speed
     streamer.run_in_thread()            # probes the drives, then streams "hold here" every tick

@@ -32,6 +32,7 @@ from motionctl.planner.transitions import Transition, go_to_start, stop_along_pa
 from motionctl.runtime.chase import TimecodeLock
 from motionctl.runtime.clock import ServoClock
 from motionctl.runtime.takes import TakeWriter
+from motionctl.timecode import Timecode
 
 
 #: A controlled stop starts this long after it is asked for: time to compute it off the servo thread.
@@ -144,7 +145,7 @@ class Streamer:
     def __init__(self, plan: Plan, driver: Driver, *, take: TakeWriter | None = None,
                  options: StreamerOptions = StreamerOptions(),
                  on_state: Callable[[RunState, str], None] | None = None,
-                 timecode: object | None = None) -> None:
+                 timecode: object | None = None, vcam: object | None = None) -> None:
         if plan.trajectory is None or plan.joint_path is None:
             raise PlanningError("the move has no trajectory to run")
         self.plan, self.driver, self.take, self.options = plan, driver, take, options
@@ -177,6 +178,8 @@ class Streamer:
         self._over_window = np.zeros(len(names), dtype=int)
         self._last_feedback_ns = 0
         self.start_error: NDArray[np.float64] | None = None
+        self.vcam = vcam                                  # a VcamPublisher, or None
+        self.vcam_summary: dict[str, object] = {}
         # Timecode chase (None: start on command, run at the override).
         self.timecode_source = timecode
         self.lock = TimecodeLock(plan.move.rate) if timecode is not None else None
@@ -305,6 +308,8 @@ class Streamer:
             self.last_state = fresh
             self._last_feedback_ns = fresh.host_time_ns
         self._watchdogs()
+        if self.vcam is not None and fresh is not None:
+            self._offer_vcam(fresh)
         command = self._command_for_tick()
         if command is not None:
             self.driver.write_setpoints(command)
@@ -352,6 +357,21 @@ class Streamer:
                     self._tau = 0.0
                     self._s_history = [0.0]
                 self._fire(event)
+
+    def _offer_vcam(self, state: RigState) -> None:
+        """One camera sample per frame to the engine, from what the drives measured."""
+        fps = float(self.plan.move.rate.fps)
+        if self.lock is not None and self.lock.locked:
+            frame = int(np.floor(self.lock.frame_at(state.host_time_ns) + 1e-9))
+            timecode = Timecode(frame, self.plan.move.rate)
+        elif self.state is RunState.RUNNING or self.state is RunState.STOPPING:
+            frame = self.start_frame + int(np.floor(self._tau * fps + 1e-9))
+            timecode = Timecode(frame, self.plan.move.rate)
+        else:   # not running: keep the engine fed at the frame rate, labelled with the move's start
+            frame = -1 - int(self.clock.tick * fps / self.rate)
+            timecode = self.plan.move.start
+        lens = {l.name: float(v) for l, v in zip(self.plan.rig.lens, self.plan.trajectory.lens[0])}
+        self.vcam.offer(state.positions, frame, timecode, state.host_time_ns, lens)
 
     def _tick_ns(self) -> int:
         """Host time of the current tick's deadline (when its setpoint is meant to apply)."""
@@ -709,6 +729,16 @@ class Streamer:
         self.summary.p50_late_us = stats.percentile_us(50)
         self.summary.p99_late_us = stats.percentile_us(99)
         self.summary.p999_late_us = stats.percentile_us(99.9)
+        if self.vcam is not None:
+            sent = self.vcam.sender.stats
+            self.vcam_summary = {
+                "samples": self.vcam.published, "freed_sent": sent.freed_sent,
+                "otrk_samples_sent": sent.otrk_samples_sent, "send_errors": sent.send_errors,
+                "freed_latency_mean_us": (sent.freed_latency.mean_ns or 0) / 1000,
+                "freed_latency_max_us": (sent.freed_latency.max_ns or 0) / 1000,
+                "otrk_latency_mean_us": (sent.otrk_latency.mean_ns or 0) / 1000,
+                "otrk_latency_max_us": (sent.otrk_latency.max_ns or 0) / 1000}
+            self.vcam.close()
         if self.timecode_source is not None:
             self.summary.start_error_ticks = self.start_error_ticks
             self.summary.max_sync_error_ticks = self.max_sync_error_ticks
@@ -716,5 +746,7 @@ class Streamer:
         self.summary.overruns = stats.overruns
         self.summary.link = {"sent": self.driver.stats.sent, "received": self.driver.stats.received,
                              "dropped": dict(self.driver.stats.dropped)}
+        if self.vcam_summary:
+            self.summary.link["vcam"] = self.vcam_summary
         if self.take is not None:
             self.take.finish(self.summary.__dict__)
