@@ -15,6 +15,7 @@ from motionctl.cli import check as check_cmd
 from motionctl.cli import plan as plan_cmd
 from motionctl.cli import run as run_cmd
 from motionctl.cli import tc as tc_cmd
+from motionctl.cli import vcam as vcam_cmd
 from motionctl.errors import InputError, MotionctlError
 
 EXIT_OK, EXIT_ILLEGAL, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (check_cmd, plan_cmd, run_cmd, tc_cmd):
+    for module in (check_cmd, plan_cmd, run_cmd, tc_cmd, vcam_cmd):
         module.register(sub)
     return parser
 

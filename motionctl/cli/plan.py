@@ -1,4 +1,4 @@
-"""``motionctl plan`` (servo-rate CSV) and ``motionctl export`` (per-frame camera track)."""
+"""``motionctl plan``: the servo-rate trajectory as CSV (``export`` lives in ``cli/vcam.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from motionctl.cli.progress import progress_bar
 from motionctl.cli.render import render_check
 from motionctl.fileio import write_atomic
 from motionctl.planner import plan_scene
-from motionctl.planner.export import frame_track, frame_track_csv, frame_track_json, plan_csv
+from motionctl.planner.export import plan_csv
 from motionctl.spec import load_scene
 
 
@@ -30,12 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the check report as JSON")
     p.set_defaults(handler=run_plan)
 
-    e = sub.add_parser("export", help="export the planned camera track, one row per frame, with timecode")
-    e.add_argument("move", metavar="MOVE")
-    e.add_argument("--format", choices=("csv", "json"), required=True)
-    e.add_argument("--out", required=True)
-    add_plan_options(e)
-    e.set_defaults(handler=run_export)
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -52,19 +46,4 @@ def run_plan(args: argparse.Namespace) -> int:
             print(f"wrote {args.out}: {len(result.trajectory)} ticks at {result.rate_hz} Hz")
         else:
             print(f"no trajectory: nothing written to {args.out}", file=sys.stderr)
-    return 0 if result.ok else 1
-
-
-def run_export(args: argparse.Namespace) -> int:
-    scene = load_scene(args.move)
-    with progress_bar(f"planning {args.move}") as update:
-        result = plan_scene(scene, args.rate, progress=update)
-    if result.trajectory is None:
-        print(render_check(result.report))
-        print(f"no trajectory: nothing written to {args.out}", file=sys.stderr)
-        return 1
-    track = frame_track(result)
-    write_atomic(args.out, frame_track_json(track) if args.format == "json" else frame_track_csv(track))
-    print(f"wrote {args.out}: {track['frame_count']} frames at {track['fps']} fps"
-          + ("" if result.ok else " (the move is NOT legal: see motionctl check)"))
     return 0 if result.ok else 1

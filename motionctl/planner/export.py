@@ -1,4 +1,4 @@
-"""Plans as text: the servo-rate CSV and the per-frame camera track (CSV or JSON).
+"""Plans as text: the servo-rate CSV, and the per-frame camera rows that ``vcam.tracks`` writes out.
 
 Pure functions returning strings; the CLI writes them with :func:`motionctl.fileio.write_atomic`.
 Numbers are written with 17 significant digits so the file round-trips the float64 samples exactly:
@@ -8,8 +8,6 @@ anyone can recompute velocities, accelerations and jerks from it, and two runs g
 from __future__ import annotations
 
 import io
-import json
-import math
 from typing import Any
 
 import numpy as np
@@ -81,22 +79,3 @@ def frame_track(plan: Plan) -> dict[str, Any]:
     return {"move": plan.move.name, "rig": plan.rig.name, "fps": plan.move.rate.label,
             "start": plan.move.start.label, "frame_count": len(rows),
             "frame_rate": {"num": plan.move.rate.num, "den": plan.move.rate.den}, "frames": rows}
-
-
-def frame_track_csv(track: dict[str, Any]) -> str:
-    rows = track["frames"]
-    header = list(rows[0].keys()) if rows else ["frame", "timecode", "t_s", *CAMERA_COLUMNS]
-    out = io.StringIO()
-    out.write(",".join(header) + "\n")
-    for row in rows:
-        out.write(",".join(repr(v) if isinstance(v, float) else str(v) for v in row.values()) + "\n")
-    return out.getvalue()
-
-
-def frame_track_json(track: dict[str, Any]) -> str:
-    def clean(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-    track = {**track, "frames": [{k: clean(v) for k, v in row.items()} for row in track["frames"]]}
-    return json.dumps(track, indent=1, allow_nan=False) + "\n"

@@ -79,7 +79,7 @@ def test_export_camera_track_per_frame(tmp_path, fmt):
         assert frames[0]["timecode"] == "00:59:50;00"
         assert frames[-1]["timecode"] == "00:59:59;00"   # 270 frames (9 s of labels) after 00:59:50;00
     else:
-        rows = list(csv.DictReader(out.open()))
+        rows = list(csv.DictReader(line for line in out.open() if not line.startswith("#")))
         assert len(rows) == 271
         assert set(rows[0]) >= {"frame", "timecode", "t_s", "x_m", "y_m", "z_m", "pan_deg", "tilt_deg", "roll_deg"}
 

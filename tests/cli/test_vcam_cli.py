@@ -1,0 +1,76 @@
+"""End to end: ``motionctl vcam`` to a receiver on 127.0.0.1, ``export`` of planned and actual camera,
+and ``import`` of a track back into a checked move."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+from motionctl.vcam import decode_d1, decode_udp
+from motionctl.vcam.tracks import read_track
+from tests.conftest import MOVES, RIGS
+
+
+def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "motionctl", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _receiver() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.5)
+    return sock
+
+
+def _drain(sock: socket.socket) -> list[bytes]:
+    out = []
+    try:
+        while True:
+            out.append(sock.recvfrom(65536)[0])
+    except socket.timeout:
+        return out
+
+
+def test_vcam_streams_every_frame_with_timecode():
+    freed, otrk = _receiver(), _receiver()
+    result = motionctl("vcam", str(MOVES / "product_shot.toml"), "--freed", f"127.0.0.1:{freed.getsockname()[1]}",
+                       "--otrk", f"127.0.0.1:{otrk.getsockname()[1]}")
+    assert result.returncode == 0, result.stderr
+    poses = [decode_d1(d) for d in _drain(freed)]
+    samples = [decode_udp([d]) for d in _drain(otrk)]
+    assert len(poses) == len(samples) == 156                     # 3.1 s at 50 fps, frames 0..155
+    first, last = samples[0]["timing"]["timecode"], samples[-1]["timing"]["timecode"]
+    assert (first["hours"], first["minutes"], first["seconds"], first["frames"]) == (2, 0, 0, 0)
+    assert (last["seconds"], last["frames"]) == (3, 5)
+
+
+def test_vcam_refuses_a_remote_destination_without_an_interface():
+    result = motionctl("vcam", str(MOVES / "product_shot.toml"), "--freed", "10.1.2.3:40000")
+    assert result.returncode == 2
+    assert "vcam output" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_planned_and_actual_camera_and_import_it_back(tmp_path):
+    planned = tmp_path / "orbit.chan"
+    assert motionctl("export", str(MOVES / "orbit.toml"), "--format", "chan", "--out", str(planned)).returncode == 0
+    track = read_track(planned, fps="25")
+    assert len(track.frames) == 251
+    ran = motionctl("run", str(MOVES / "orbit.toml"), "--sim", "--transport", "serial", "--takes", str(tmp_path),
+                    "--json")
+    take = json.loads(ran.stdout)["take"]
+    actual = tmp_path / "actual.json"
+    exported = motionctl("export", take, "--format", "json", "--out", str(actual))
+    assert exported.returncode == 0, exported.stderr
+    assert "actual camera" in exported.stdout
+    moved = read_track(actual)
+    assert abs(len(moved.frames) - 251) <= 1
+    move = tmp_path / "reimported.toml"
+    imported = motionctl("import", str(actual), "--rig", str(RIGS / "ur10e_track.toml"), "--stage",
+                         str(RIGS / "stages" / "led_volume.toml"), "--out", str(move), "--mode", "fit",
+                         "--tolerance-mm", "1.0", "--tolerance-deg", "0.1")
+    assert imported.returncode in (0, 1), imported.stderr            # written and checked; legality reported
+    assert move.exists() and "keys from" in imported.stdout
+    assert "LEGAL" in imported.stdout or "ILLEGAL" in imported.stdout
