@@ -137,6 +137,8 @@ class RunSummary:
     link: dict[str, object] = field(default_factory=dict)
     start_error_ticks: float | None = None
     max_sync_error_ticks: float | None = None
+    final_sync_error_ticks: float | None = None
+    timecode_speed: float | None = None
 
 
 class Streamer:
@@ -186,6 +188,7 @@ class Streamer:
         self.start_frame = plan.move.start.frame
         self.start_error_ticks: float | None = None
         self.max_sync_error_ticks = 0.0
+        self.last_sync_error_ticks = 0.0
         peaks = plan.report.extra.get("axis_peaks") or []
         tightest = max([max(p["v_pct"], 100 * (p["a_pct"] / 100) ** 0.5, 100 * (p["j_pct"] / 100) ** (1 / 3))
                         for p in peaks] or [100.0]) / 100.0
@@ -410,6 +413,7 @@ class Streamer:
         wanted = (self.lock.frame_at(now) - self.start_frame) * float(self.plan.move.rate.frame_duration)
         error = wanted - self._tau
         self.max_sync_error_ticks = max(self.max_sync_error_ticks, abs(error) * self.rate)
+        self.last_sync_error_ticks = error * self.rate
         correction = float(np.clip(self.options.chase_gain_per_s * error, -self.options.chase_max_slew,
                                    self._speed_up_room))
         self._override_target = 1.0 + correction
@@ -742,6 +746,9 @@ class Streamer:
         if self.timecode_source is not None:
             self.summary.start_error_ticks = self.start_error_ticks
             self.summary.max_sync_error_ticks = self.max_sync_error_ticks
+            self.summary.final_sync_error_ticks = self.last_sync_error_ticks
+            if self.lock is not None:
+                self.summary.timecode_speed = self.lock.speed()
             self.timecode_source.close()
         self.summary.overruns = stats.overruns
         self.summary.link = {"sent": self.driver.stats.sent, "received": self.driver.stats.received,
