@@ -14,10 +14,10 @@ A take is a directory ``takes/<date>-<time>_<move>/`` holding
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,7 +37,12 @@ def _slug(text: str) -> str:
 
 
 class TakeWriter:
-    """Append-only, crash-safe writer of one take."""
+    """Append-only, crash-safe writer of one take.
+
+    The servo thread only queues raw values (no formatting, no I/O); a writer thread formats them and
+    writes, flushes and fsyncs the file at least once a second (events at once), so a slow disk never
+    stalls a servo cycle and a crash loses at most the last second.
+    """
 
     def __init__(self, root: Path | str, meta: dict[str, Any], axis_names: tuple[str, ...], rate_hz: int) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -60,43 +65,73 @@ class TakeWriter:
         for name in axis_names:
             header += [f"cmd_{name}", f"meas_{name}", f"ferr_{name}"]
         self._samples.write(",".join(header) + "\n")
-        self._buffer = io.StringIO()
-        self._last_flush = time.monotonic()
+        self._rows: list[tuple] = []
+        self._event_lines: list[str] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
         self.rows = 0
         self.closed = False
+        self._thread = threading.Thread(target=self._writer, name="take-writer", daemon=True)
+        self._thread.start()
 
     def sample(self, tick: int, t_s: float, state: str, frame: int, timecode: str, late_us: float,
                commanded: NDArray[np.float64], measured: NDArray[np.float64] | None,
                following: NDArray[np.float64] | None) -> None:
+        """Queue one servo tick (cheap: the arrays are copied, formatting happens on the writer thread)."""
+        row = (tick, t_s, state, frame, timecode, late_us, np.array(commanded, dtype=float),
+               None if measured is None else np.array(measured, dtype=float),
+               None if following is None else np.array(following, dtype=float))
+        with self._lock:
+            self._rows.append(row)
+        self.rows += 1
+
+    def event(self, kind: str, message: str, **data: Any) -> None:
+        record = {"t_host": time.monotonic(), "wall": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                  "kind": kind, "message": message, **data}
+        with self._lock:
+            self._event_lines.append(json.dumps(record, default=str) + "\n")
+        self._wake.set()
+
+    def _format(self, row: tuple) -> str:
+        tick, t_s, state, frame, timecode, late_us, commanded, measured, following = row
         cells = [str(tick), repr(float(t_s)), state, str(frame), timecode, f"{late_us:.1f}"]
         for i in range(len(self.axis_names)):
             cells.append(repr(float(commanded[i])))
             cells.append(repr(float(measured[i])) if measured is not None else "")
             cells.append(repr(float(following[i])) if following is not None else "")
-        self._buffer.write(",".join(cells) + "\n")
-        self.rows += 1
-        if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
-            self.flush()
+        return ",".join(cells) + "\n"
 
-    def event(self, kind: str, message: str, **data: Any) -> None:
-        record = {"t_host": time.monotonic(), "wall": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                  "kind": kind, "message": message, **data}
-        self._events.write(json.dumps(record, default=str) + "\n")
-        self._events.flush()
-        os.fsync(self._events.fileno())
+    def _drain(self) -> None:
+        with self._lock:
+            rows, self._rows = self._rows, []
+            events, self._event_lines = self._event_lines, []
+        if rows:
+            self._samples.write("".join(self._format(r) for r in rows))
+            self._samples.flush()
+            os.fsync(self._samples.fileno())
+        if events:
+            self._events.write("".join(events))
+            self._events.flush()
+            os.fsync(self._events.fileno())
+
+    def _writer(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_EVERY_S)
+            self._wake.clear()
+            self._drain()
 
     def flush(self) -> None:
-        if self._buffer.tell():
-            self._samples.write(self._buffer.getvalue())
-            self._buffer = io.StringIO()
-        self._samples.flush()
-        os.fsync(self._samples.fileno())
-        self._last_flush = time.monotonic()
+        """Write everything queued so far, now (from the caller's thread)."""
+        self._drain()
 
     def finish(self, summary: dict[str, Any]) -> None:
         if self.closed:
             return
-        self.flush()
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(5.0)
+        self._drain()
         self._samples.close()
         self._events.close()
         self.meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
