@@ -116,7 +116,6 @@ def controlled_stop(plan: Plan, tick: int) -> Transition:
     traj = plan.trajectory
     if traj is None:
         raise PlanningError("the move has no trajectory to stop from")
-    rate = plan.rate_hz
     tick = int(np.clip(tick, 0, len(traj) - 1))
     s = traj.s
     lead = s[max(0, tick - 3): tick + 1]

@@ -19,6 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
+from motionctl.runtime.states import Event
 from motionctl.timecode import FrameRate, Timecode
 
 LOCK_OBSERVATIONS = 3            # frames seen before the lock is trusted
@@ -211,3 +214,48 @@ def timecode_source(spec: str, rate: FrameRate, move_start: Timecode, preroll_s:
     if kind == "ltc" and argument:
         return LtcFileTimecode(argument, rate)
     raise InputError(f'--timecode "{spec}": expected internal, internal:HH:MM:SS:FF or ltc:FILE.wav')
+
+
+class ChaseMixin:
+    """The timecode half of :class:`~motionctl.runtime.streamer.Streamer`: start on the start frame, stay on it."""
+
+    def _maybe_start_on_timecode(self) -> None:
+        """ARMED on timecode: start frame 0 on the tick nearest the start frame's instant."""
+        if not self.lock.locked:
+            return
+        start_ns = self.lock.host_ns_of(self.start_frame)
+        now = self._tick_ns()
+        if now - start_ns > self.clock.period_ns:
+            self._fault(f"the start timecode {self.plan.move.start.label} had already passed when armed "
+                        "(roll the timecode back before it)", quick=False)
+            return
+        if now >= start_ns - self.clock.period_ns / 2:
+            self.start_error_ticks = (now - start_ns) / self.clock.period_ns
+            self._tau = 0.0
+            self._s_history = [0.0]
+            self._fire(Event.START, f"started on timecode {self.plan.move.start.label} "
+                       f"({self.start_error_ticks:+.2f} ticks)")
+
+    def _chase(self) -> None:
+        """Keep the run on the timecode: slew the speed within bounds; stop if the timecode is lost or jumps."""
+        now = self._tick_ns()
+        if self.lock.jumps:
+            predicted, observed = self.lock.jumps[-1]
+            self._fault(f"timecode jumped from frame {predicted} to {observed}", quick=False)
+            self.lock = None
+            return
+        if self.lock.lost(time.monotonic_ns()):
+            self._fault("timecode lost: no frame for "
+                        f"{(time.monotonic_ns() - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
+            self.lock = None
+            return
+        wanted = (self.lock.frame_at(now) - self.start_frame) * float(self.plan.move.rate.frame_duration)
+        error = wanted - self._tau
+        self.max_sync_error_ticks = max(self.max_sync_error_ticks, abs(error) * self.rate)
+        self.last_sync_error_ticks = error * self.rate
+        correction = float(np.clip(self.options.chase_gain_per_s * error, -self.options.chase_max_slew,
+                                   self._speed_up_room))
+        self._override_target = 1.0 + correction
+        self.override = float(np.clip(self._override_target, self.override - self.options.chase_slew_rate_per_s
+                                      * self.dt, self.override + self.options.chase_slew_rate_per_s * self.dt))
+        self._override_target = self.override

@@ -19,129 +19,28 @@ from collections import deque
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
 
 import numpy as np
 from numpy.typing import NDArray
 
 from motionctl.errors import HardwareError, MotionctlError, PlanningError
-from motionctl.hal.driver import Driver, DriveStatus, RigState
+from motionctl.hal.driver import Driver, RigState
 from motionctl.planner.plan import Plan
-from motionctl.planner.transitions import Transition, go_to_start, stop_along_path, stop_joint_transition
-from motionctl.runtime.chase import TimecodeLock
+from motionctl.planner.transitions import Transition, go_to_start
+from motionctl.runtime.chase import ChaseMixin, TimecodeLock
 from motionctl.runtime.clock import ServoClock
+from motionctl.runtime.states import TRANSITIONS, Event, RunState, RunSummary, StreamerOptions
+from motionctl.runtime.stops import StopMixin, _StopJob
+from motionctl.runtime.watchdogs import WatchdogMixin
 from motionctl.runtime.takes import TakeWriter
 from motionctl.timecode import Timecode
 
 
-#: A controlled stop starts this long after it is asked for: time to compute it off the servo thread.
-STOP_LEAD_S = 0.06
 #: After a go-to-start the rig gets this long to settle on the start pose before AT_START is declared.
 SETTLE_S = 2.0
 
 
-@dataclass
-class _StopJob:
-    at_tick: int
-    reason: str
-    ready: threading.Event = field(default_factory=threading.Event)
-    transition: Transition | None = None
-    error: str | None = None
-
-
-class RunState(Enum):
-    IDLE = "idle"
-    GOING_TO_START = "going to start"
-    AT_START = "at start"
-    ARMED = "armed"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    DONE = "done"
-    FAULTED = "faulted"
-    ESTOPPED = "e-stopped"
-
-
-class Event(Enum):
-    GO_TO_START = "go_to_start"
-    REACHED = "reached"          # a transition (go-to-start or stop) finished
-    ARM = "arm"
-    START = "start"
-    END = "end"                  # the plan ran to its last sample
-    STOP = "stop"
-    FAULT = "fault"
-    ESTOP = "estop"
-    RESET = "reset"
-
-
-S, E = RunState, Event
-TRANSITIONS: dict[tuple[RunState, Event], RunState] = {
-    (S.IDLE, E.GO_TO_START): S.GOING_TO_START,
-    (S.STOPPED, E.GO_TO_START): S.GOING_TO_START,
-    (S.DONE, E.GO_TO_START): S.GOING_TO_START,
-    (S.AT_START, E.GO_TO_START): S.GOING_TO_START,
-    (S.GOING_TO_START, E.REACHED): S.AT_START,
-    (S.AT_START, E.ARM): S.ARMED,
-    (S.ARMED, E.START): S.RUNNING,
-    (S.ARMED, E.STOP): S.AT_START,
-    (S.RUNNING, E.END): S.DONE,
-    (S.RUNNING, E.STOP): S.STOPPING,
-    (S.GOING_TO_START, E.STOP): S.STOPPING,
-    (S.STOPPING, E.REACHED): S.STOPPED,
-    (S.RUNNING, E.FAULT): S.STOPPING,
-    (S.GOING_TO_START, E.FAULT): S.STOPPING,
-    (S.ARMED, E.FAULT): S.FAULTED,
-    (S.AT_START, E.FAULT): S.FAULTED,
-    (S.IDLE, E.FAULT): S.FAULTED,
-    (S.STOPPED, E.FAULT): S.FAULTED,
-    (S.DONE, E.FAULT): S.FAULTED,
-    (S.STOPPING, E.FAULT): S.STOPPING,
-    (S.FAULTED, E.RESET): S.IDLE,
-    (S.ESTOPPED, E.RESET): S.IDLE,
-}
-#: E-stop is accepted in every state.
-for _state in RunState:
-    TRANSITIONS[(_state, E.ESTOP)] = S.ESTOPPED
-
-
-@dataclass(frozen=True)
-class StreamerOptions:
-    following_error_m: float = 0.010          # linear axes
-    following_error_rad: float = 0.035        # rotary axes (2 degrees)
-    following_error_lens: float = 0.05        # lens axes, in normalised encoder units (5 % of travel)
-    following_error_ticks: int = 3            # consecutive ticks over the window before it trips
-    stale_feedback_s: float = 0.05
-    start_tolerance_m: float = 0.001
-    start_tolerance_rad: float = 0.0017       # 0.1 degree
-    override_rate_per_s: float = 0.5          # how fast the speed override may change
-    stall_cycles: int = 3                     # this many missed deadlines in a row: the stream stalled
-    chase_gain_per_s: float = 2.0             # timecode chase: speed correction per second of error
-    chase_max_slew: float = 0.005             # ... at most +-0.5 % of speed (less upwards if the plan is tight)
-    chase_slew_rate_per_s: float = 0.05       # ... changing by at most 5 % per second
-    late_budget: float = 0.05                 # fraction of ticks a whole period late tolerated per second
-
-
-@dataclass
-class RunSummary:
-    state: str = ""
-    ticks: int = 0
-    max_following_error: dict[str, float] = field(default_factory=dict)
-    mean_late_us: float = 0.0
-    max_late_us: float = 0.0
-    p50_late_us: float = 0.0
-    p99_late_us: float = 0.0
-    p999_late_us: float = 0.0
-    overruns: int = 0
-    faults: list[str] = field(default_factory=list)
-    link: dict[str, object] = field(default_factory=dict)
-    start_error_ticks: float | None = None
-    max_sync_error_ticks: float | None = None
-    final_sync_error_ticks: float | None = None
-    timecode_speed: float | None = None
-
-
-class Streamer:
+class Streamer(StopMixin, WatchdogMixin, ChaseMixin):
     """Streams a :class:`Plan` to a :class:`Driver`.  Control methods are thread-safe and return at once."""
 
     def __init__(self, plan: Plan, driver: Driver, *, take: TakeWriter | None = None,
@@ -380,47 +279,6 @@ class Streamer:
         """Host time of the current tick's deadline (when its setpoint is meant to apply)."""
         return self.clock.deadline(self.clock.tick)
 
-    def _maybe_start_on_timecode(self) -> None:
-        """ARMED on timecode: start frame 0 on the tick nearest the start frame's instant."""
-        if not self.lock.locked:
-            return
-        start_ns = self.lock.host_ns_of(self.start_frame)
-        now = self._tick_ns()
-        if now - start_ns > self.clock.period_ns:
-            self._fault(f"the start timecode {self.plan.move.start.label} had already passed when armed "
-                        "(roll the timecode back before it)", quick=False)
-            return
-        if now >= start_ns - self.clock.period_ns / 2:
-            self.start_error_ticks = (now - start_ns) / self.clock.period_ns
-            self._tau = 0.0
-            self._s_history = [0.0]
-            self._fire(Event.START, f"started on timecode {self.plan.move.start.label} "
-                       f"({self.start_error_ticks:+.2f} ticks)")
-
-    def _chase(self) -> None:
-        """Keep the run on the timecode: slew the speed within bounds; stop if the timecode is lost or jumps."""
-        now = self._tick_ns()
-        if self.lock.jumps:
-            predicted, observed = self.lock.jumps[-1]
-            self._fault(f"timecode jumped from frame {predicted} to {observed}", quick=False)
-            self.lock = None
-            return
-        if self.lock.lost(time.monotonic_ns()):
-            self._fault("timecode lost: no frame for "
-                        f"{(time.monotonic_ns() - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
-            self.lock = None
-            return
-        wanted = (self.lock.frame_at(now) - self.start_frame) * float(self.plan.move.rate.frame_duration)
-        error = wanted - self._tau
-        self.max_sync_error_ticks = max(self.max_sync_error_ticks, abs(error) * self.rate)
-        self.last_sync_error_ticks = error * self.rate
-        correction = float(np.clip(self.options.chase_gain_per_s * error, -self.options.chase_max_slew,
-                                   self._speed_up_room))
-        self._override_target = 1.0 + correction
-        self.override = float(np.clip(self._override_target, self.override - self.options.chase_slew_rate_per_s
-                                      * self.dt, self.override + self.options.chase_slew_rate_per_s * self.dt))
-        self._override_target = self.override
-
     def _newer_than_reset(self, state: RigState) -> bool:
         """Feedback answering setpoints sent before a fault reset still shows the old fault: skip it."""
         if self._reset_mark is None or state.sequence < 0:
@@ -461,71 +319,6 @@ class Streamer:
                        f"({getattr(self.timecode_source, 'description', 'timecode')})")
             return
         self._fire(Event.ARM, "armed at the start")
-
-    def _request_stop(self, reason: str) -> None:
-        """Ask the worker for a controlled stop that begins ``STOP_LEAD_S`` from now; keep streaming meanwhile.
-
-        The stop is computed off the servo thread from where the rig *will be* at the switch-over tick
-        (the plan and the override ramp are deterministic), so the servo loop never waits for it.
-        """
-        if self._stop_job is not None:
-            return
-        lead_ticks = max(4, int(STOP_LEAD_S * self.rate))
-        if self.state is RunState.RUNNING:
-            future = self._predict_s(lead_ticks)
-            job = ("path", np.array(future[-4:]))
-        else:
-            job = ("joints", self._transition_index + lead_ticks)
-        self._stop_job = _StopJob(self.clock.tick + lead_ticks, reason)
-        threading.Thread(target=self._compute_stop, args=(self._stop_job, job), daemon=True,
-                         name="motionctl-stop-planner").start()
-
-    def _compute_stop(self, ticket: _StopJob, job: tuple[str, object]) -> None:
-        kind, data = job
-        try:
-            if kind == "path":
-                ticket.transition = stop_along_path(self.plan, data)
-            else:
-                ticket.transition = stop_joint_transition(self._transition, int(data), self.plan)
-        except (PlanningError, MotionctlError) as exc:
-            ticket.error = str(exc)
-        ticket.ready.set()
-
-    def _switch_to_stop(self) -> bool:
-        """At the switch-over tick: start the stop if it is ready (True), else keep going a tick."""
-        job = self._stop_job
-        if job is None or self.clock.tick < job.at_tick:
-            return False
-        if not job.ready.is_set():
-            if self.clock.tick > job.at_tick + self.rate:       # a second late: something is badly wrong
-                self._stop_job = None
-                self._event("fault", "the controlled stop could not be computed in time: quick stop")
-                self.driver.quick_stop()
-                self._transition = None
-                self._fire(Event.FAULT if self.fault_message else Event.STOP, job.reason)
-                return True
-            return False
-        self._stop_job = None
-        if job.error or job.transition is None:
-            self._event("fault", f"no controlled stop possible ({job.error}): quick stop")
-            self.driver.quick_stop()
-            self._transition = None
-        else:
-            self._transition, self._transition_index = job.transition, 1
-        self._fire(Event.FAULT if self.fault_message else Event.STOP, job.reason)
-        return True
-
-    def _predict_s(self, ticks: int) -> list[float]:
-        """Keyed instants of the next ``ticks`` run ticks, following the override ramp as it will go."""
-        traj = self.plan.trajectory
-        tau, f = self._tau, self.override
-        step = self.options.override_rate_per_s * self.dt
-        out = []
-        for _ in range(ticks):
-            f += float(np.clip(self._override_target - f, -step, step))
-            tau = min(tau + f * self.dt, float(traj.t[-1]))
-            out.append(float(np.interp(tau, traj.t, traj.s)))
-        return out
 
     def _reset(self) -> None:
         self.fault_message = ""
@@ -601,95 +394,6 @@ class Streamer:
             out[column] = plan_values[n + lens_index]
         return out
 
-    def _watchdogs(self) -> None:
-        if self.state in (RunState.ESTOPPED, RunState.FAULTED):
-            return
-        now = time.monotonic_ns()
-        moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.STOPPING, RunState.ARMED,
-                                RunState.AT_START)
-        if moving and now - self._last_feedback_ns > self.options.stale_feedback_s * 1e9:
-            self._fault(f"no feedback from the drives for {(now - self._last_feedback_ns) / 1e6:.0f} ms "
-                        "(cable, bus-off, or drive power?)", quick=False)
-            self._last_feedback_ns = now
-            return
-        state = self.last_state
-        if state is None:
-            return
-        faulted = state.faulted
-        if faulted:
-            axis = faulted[0]
-            self._fault(f"drive fault on {axis.name}: {axis.fault_text or f'code 0x{axis.fault_code:04X}'}", quick=True)
-            return
-        offline = [a for a in state.axes if a.status is DriveStatus.OFFLINE]
-        if offline:
-            self._fault(f"drive {offline[0].name} went silent (no heartbeat or feedback): every axis stopped",
-                        quick=True)
-            return
-        stopped = [a for a in state.axes if a.status is DriveStatus.QUICK_STOP]
-        if stopped and self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.ARMED, RunState.AT_START):
-            detail = stopped[0].fault_text or "it no longer heard the host (heartbeat) or hit a limit"
-            self._fault(f"drive {stopped[0].name} stopped on its own ({detail}): every axis stopped", quick=True)
-            return
-        ferr = np.array([abs(a.following_error) for a in state.axes])
-        window = np.where(self._is_lens, self.options.following_error_lens,
-                          np.where(self._linear, self.options.following_error_m, self.options.following_error_rad))
-        over = ferr > window
-        self._over_window = np.where(over, self._over_window + 1, 0)
-        for name, value in zip(self.driver.axis_names, ferr):
-            self.summary.max_following_error[name] = max(self.summary.max_following_error.get(name, 0.0), float(value))
-        if moving and (self._over_window >= self.options.following_error_ticks).any():
-            i = int(np.argmax(self._over_window))
-            unit, scale = (("% of travel", 100.0) if self._is_lens[i] else ("mm", 1000.0) if self._linear[i]
-                           else ("deg", 180.0 / np.pi))
-            self._fault(f"following error on {self.driver.axis_names[i]}: {ferr[i] * scale:.2f} {unit} "
-                        f"(window {window[i] * scale:.2f} {unit})", quick=False)
-
-    def _timing_watchdog(self, late_ns: int) -> None:
-        """The host itself: a stalled setpoint stream, or too many late cycles, ends in a controlled stop."""
-        moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START)
-        period = self.clock.period_ns
-        late = late_ns > period or self.clock.last_missed > 0   # a setpoint left a cycle (or more) late
-        self._late_window.append(late)
-        self._late_count += late
-        if len(self._late_window) > self.rate:
-            self._late_count -= self._late_window.popleft()
-        if not moving:
-            return
-        if self.clock.last_missed >= self.options.stall_cycles:
-            self._fault(f"the setpoint stream stalled for {self.clock.last_missed} cycles "
-                        f"({self.clock.last_missed * period / 1e6:.0f} ms): the host could not keep up", quick=False)
-        elif len(self._late_window) == self.rate and self._late_count > self.options.late_budget * self.rate:
-            self._fault(f"{self._late_count} of the last {self.rate} cycles were late (budget "
-                        f"{self.options.late_budget:.0%}): the host is overloaded", quick=False)
-
-    def _link_lost(self, message: str) -> None:
-        """Nothing can be streamed any more: quick stop (best effort; the drives' own watchdogs stop them
-        if the command cannot get through) and latch the fault, whatever was in progress."""
-        self._fault(message, quick=True)
-        self.driver.quick_stop()
-        self._stop_job = None
-        if self.state is RunState.STOPPING:
-            self._transition = None
-            self._fire(Event.REACHED)
-        if self.state not in (RunState.FAULTED, RunState.ESTOPPED):
-            self._fire(Event.FAULT, self.fault_message)
-
-    def _fault(self, message: str, *, quick: bool) -> None:
-        if self.fault_message:
-            return
-        self.fault_message = message
-        self.summary.faults.append(message)
-        self._event("fault", message)
-        if quick or self.state not in (RunState.RUNNING, RunState.GOING_TO_START):
-            if quick:
-                self.driver.quick_stop()
-            self._fire(Event.FAULT, message)
-            if self.state is RunState.STOPPING:     # quick-stopped: nothing left to stream
-                self._transition = None
-            return
-        self._request_stop(message)
-
-    # -- measurements and records ----------------------------------------------------------------------
     def _measured_all(self) -> NDArray[np.float64] | None:
         return None if self.last_state is None else self.last_state.positions
 

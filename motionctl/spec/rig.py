@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from motionctl.rotations import frozen, homogeneous
 from motionctl.spec.chain import LinkSpec, UrdfJointLimits, load_urdf, parse_ets
-from motionctl.spec.shapes import Capsule, read_capsule, read_rotation
+from motionctl.spec.shapes import read_capsule, read_rotation
 from motionctl.spec.source import Source, Table, check_number, read_toml, suggest
 
 LENS_UNITS = {"focus": "m", "iris": "f-stop", "zoom": "mm"}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from motionctl.errors import HardwareError
 from motionctl.planner.limits import derivatives
 from motionctl.runtime.session import run_take
 from motionctl.runtime.streamer import RunState, Streamer, StreamerOptions
