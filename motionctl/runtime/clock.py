@@ -9,27 +9,41 @@ quantum).  Lateness of every tick is measured and kept for the loop-timing stati
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
+
+import numpy as np
 
 SPIN_NS = 300_000      # sleep until this close to the deadline, then spin
 
 
+#: Lateness histogram: 1 us bins up to 100 ms (later wakes land in the last bin; ``max_late_ns`` is exact).
+HIST_BINS = 100_000
+
+
 @dataclass
 class JitterStats:
-    """Lateness of every tick (how long after its absolute deadline the loop woke), and missed deadlines."""
+    """Lateness of every tick (how long after its absolute deadline the loop woke), and missed deadlines.
+
+    Percentiles come from a 1 us histogram rather than a list of every sample, so memory stays constant
+    over a whole shoot day in the terminal UI (a list grows by 250-1000 entries a second).  ``recent``
+    holds the last second or so for live displays.
+    """
 
     ticks: int = 0
     late_ticks: int = 0          # woke more than half a period late
     max_late_ns: int = 0
     total_late_ns: int = 0
     overruns: int = 0            # deadlines missed entirely (the tick was skipped)
-    samples: list[int] = field(default_factory=list)
+    histogram: np.ndarray = field(default_factory=lambda: np.zeros(HIST_BINS, dtype=np.int64))
+    recent: deque = field(default_factory=lambda: deque(maxlen=1000))
 
     def add(self, late_ns: int, period_ns: int) -> None:
         self.ticks += 1
         self.total_late_ns += late_ns
         self.max_late_ns = max(self.max_late_ns, late_ns)
-        self.samples.append(late_ns)
+        self.histogram[min(max(late_ns, 0) // 1000, HIST_BINS - 1)] += 1
+        self.recent.append(late_ns)
         if late_ns > period_ns // 2:
             self.late_ticks += 1
 
@@ -38,10 +52,14 @@ class JitterStats:
         return self.total_late_ns / self.ticks / 1000 if self.ticks else 0.0
 
     def percentile_us(self, q: float) -> float:
-        if not self.samples:
+        """The q-th percentile of lateness, to the 1 us bin (the bin's upper edge: never flattering)."""
+        if not self.ticks:
             return 0.0
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))] / 1000.0
+        rank = min(self.ticks - 1, int(q / 100.0 * self.ticks))
+        index = int(np.searchsorted(np.cumsum(self.histogram), rank + 1))
+        if index >= HIST_BINS - 1:
+            return self.max_late_ns / 1000.0
+        return min(float(index + 1), self.max_late_ns / 1000.0)
 
 
 class ServoClock:

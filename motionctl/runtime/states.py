@@ -4,6 +4,8 @@
     RUNNING --(end)--> DONE;  RUNNING/GOING_TO_START --stop--> STOPPING --(done)--> STOPPED
     any moving state --fault--> STOPPING (controlled stop), then FAULTED (latched)
     any state --estop--> ESTOPPED (drives quick-stop on their own ramps; latched)
+    IDLE/AT_START/STOPPED/DONE --jog--> JOGGING --(at rest, key released)--> IDLE
+    IDLE/AT_START/STOPPED/DONE --load--> IDLE (another move on the same rig and streamer)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class RunState(Enum):
     DONE = "done"
     FAULTED = "faulted"
     ESTOPPED = "e-stopped"
+    JOGGING = "jogging"
 
 
 class Event(Enum):
@@ -35,6 +38,8 @@ class Event(Enum):
     FAULT = "fault"
     ESTOP = "estop"
     RESET = "reset"
+    JOG = "jog"
+    LOAD = "load"
 
 
 S, E = RunState, Event
@@ -62,6 +67,13 @@ TRANSITIONS: dict[tuple[RunState, Event], RunState] = {
     (S.FAULTED, E.RESET): S.IDLE,
     (S.ESTOPPED, E.RESET): S.IDLE,
 }
+#: States where the rig is at rest under the streamer's control: it may jog or take another move.
+AT_REST = (S.IDLE, S.AT_START, S.STOPPED, S.DONE)
+for _state in AT_REST:
+    TRANSITIONS[(_state, E.JOG)] = S.JOGGING
+    TRANSITIONS[(_state, E.LOAD)] = S.IDLE
+TRANSITIONS[(S.JOGGING, E.REACHED)] = S.IDLE          # jog keys released and the rig at rest again
+TRANSITIONS[(S.JOGGING, E.FAULT)] = S.FAULTED         # (after the jog has braked to rest)
 #: E-stop is accepted in every state.
 for _state in RunState:
     TRANSITIONS[(_state, E.ESTOP)] = S.ESTOPPED

@@ -195,3 +195,17 @@ def list_takes(root: Path | str) -> list[Take]:
             except (OSError, json.JSONDecodeError, UnicodeDecodeError):
                 continue
     return takes
+
+
+def take_headers(root: Path | str, last: int = 50) -> list[tuple[Path, dict[str, Any]]]:
+    """(path, meta) of the newest ``last`` takes, reading only their meta.json (cheap enough for a UI)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for entry in sorted(root.iterdir())[-last:]:
+        try:
+            out.append((entry, json.loads((entry / "meta.json").read_text(encoding="utf-8"))))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+    return out

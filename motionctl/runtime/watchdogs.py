@@ -23,7 +23,7 @@ class WatchdogMixin:
             return
         now = time.monotonic_ns()
         moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.STOPPING, RunState.ARMED,
-                                RunState.AT_START)
+                                RunState.AT_START, RunState.JOGGING)
         if moving and now - self._last_feedback_ns > self.options.stale_feedback_s * 1e9:
             self._fault(f"no feedback from the drives for {(now - self._last_feedback_ns) / 1e6:.0f} ms "
                         "(cable, bus-off, or drive power?)", quick=False)
@@ -43,7 +43,8 @@ class WatchdogMixin:
                         quick=True)
             return
         stopped = [a for a in state.axes if a.status is DriveStatus.QUICK_STOP]
-        if stopped and self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.ARMED, RunState.AT_START):
+        if stopped and self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.ARMED, RunState.AT_START,
+                                      RunState.JOGGING):
             detail = stopped[0].fault_text or "it no longer heard the host (heartbeat) or hit a limit"
             self._fault(f"drive {stopped[0].name} stopped on its own ({detail}): every axis stopped", quick=True)
             return
@@ -63,7 +64,7 @@ class WatchdogMixin:
 
     def _timing_watchdog(self, late_ns: int) -> None:
         """The host itself: a stalled setpoint stream, or too many late cycles, ends in a controlled stop."""
-        moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START)
+        moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.JOGGING)
         period = self.clock.period_ns
         late = late_ns > period or self.clock.last_missed > 0   # a setpoint left a cycle (or more) late
         self._late_window.append(late)
@@ -97,6 +98,8 @@ class WatchdogMixin:
         self.fault_message = message
         self.summary.faults.append(message)
         self._event("fault", message)
+        if self.state is RunState.JOGGING and not quick:
+            return                  # the jog brakes to rest (jerk-limited), then latches the fault
         if quick or self.state not in (RunState.RUNNING, RunState.GOING_TO_START):
             if quick:
                 self.driver.quick_stop()
