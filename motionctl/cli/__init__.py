@@ -15,6 +15,7 @@ from motionctl.cli import check as check_cmd
 from motionctl.cli import plan as plan_cmd
 from motionctl.cli import run as run_cmd
 from motionctl.cli import tc as tc_cmd
+from motionctl.cli import tui as tui_cmd
 from motionctl.cli import vcam as vcam_cmd
 from motionctl.errors import InputError, MotionctlError
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (check_cmd, plan_cmd, run_cmd, tc_cmd, vcam_cmd):
+    for module in (check_cmd, plan_cmd, run_cmd, tc_cmd, vcam_cmd, tui_cmd):
         module.register(sub)
     return parser
 

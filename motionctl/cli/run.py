@@ -76,18 +76,21 @@ def _simulator_command(rig_file: str, transport: str, faults: list[str]) -> list
     return cmd
 
 
-def _start_simulator(scene, url: str | None, faults: list[str]):
-    """A simulator next to the run: a separate process on a pty for serial rigs; the in-process bus for CAN."""
-    target = url or (scene.rig.hardware.transport if scene.rig.hardware else "serial://")
+def start_simulator(rig, url: str | None, faults: list[str]):
+    """A simulator next to the run: a separate process on a pty for serial rigs; the in-process bus for CAN.
+
+    Returns (a function that stops it, the transport URL to open).
+    """
+    target = url or (rig.hardware.transport if rig.hardware else "serial://")
     if target.startswith("can://"):
         import simulator
         from simulator.faults import FaultInjector, parse_fault
         injector = FaultInjector()
         for spec in faults:
             injector.add(parse_fault(spec))
-        device, address = simulator.launch(scene.rig, target, injector)
+        device, address = simulator.launch(rig, target, injector)
         return device.stop, address
-    process = subprocess.Popen(_simulator_command(scene.rig.file, "serial", faults), stdout=subprocess.PIPE,
+    process = subprocess.Popen(_simulator_command(rig.file, "serial", faults), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                cwd=Path(__file__).resolve().parents[2])
     line = process.stdout.readline()
@@ -129,7 +132,7 @@ def run_move(args: argparse.Namespace) -> int:
             wire = "serial://"
         elif args.transport == "can":
             wire = args.hw if args.hw and args.hw.startswith("can://") else f"can://virtual/motionctl-sim-{os.getpid()}"
-        stop_sim, url = _start_simulator(scene, wire, args.fault)
+        stop_sim, url = start_simulator(scene.rig, wire, args.fault)
     elif args.transport:
         raise InputError("--transport needs --sim (without it the rig's [hardware] or --hw names the wire)")
     elif args.fault:

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class TakeWriter:
     """
 
     def __init__(self, root: Path | str, meta: dict[str, Any], axis_names: tuple[str, ...], rate_hz: int) -> None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         base = root / f"{stamp}_{_slug(str(meta.get('move', 'take')))}"
@@ -57,7 +57,7 @@ class TakeWriter:
         self.path = path
         self.axis_names = axis_names
         self.meta = {**meta, "axes": list(axis_names), "rate_hz": rate_hz,
-                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                     "created": datetime.now(UTC).isoformat(timespec="seconds")}
         write_atomic(path / "meta.json", json.dumps(self.meta, indent=1, default=str) + "\n")
         self._samples = open(path / "samples.csv", "w", newline="", encoding="utf-8")
         self._events = open(path / "events.jsonl", "a", encoding="utf-8")
@@ -87,7 +87,7 @@ class TakeWriter:
         self.rows += 1
 
     def event(self, kind: str, message: str, **data: Any) -> None:
-        record = {"t_host": time.monotonic(), "wall": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        record = {"t_host": time.monotonic(), "wall": datetime.now(UTC).isoformat(timespec="milliseconds"),
                   "kind": kind, "message": message, **data}
         with self._lock:
             self._event_lines.append(json.dumps(record, default=str) + "\n")
@@ -134,7 +134,7 @@ class TakeWriter:
         self._drain()
         self._samples.close()
         self._events.close()
-        self.meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.meta["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         self.meta["summary"] = summary
         write_atomic(self.path / "meta.json", json.dumps(self.meta, indent=1, default=str) + "\n")
         self.closed = True

@@ -8,8 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from motionctl.planner.limits import axis_limits
-from motionctl.runtime.jog import (FIRST_HOLD_S, JOG_ACCEL_FRACTION, JOG_SPEED_FRACTION, CameraJog, Jogger,
-                                   JogRequest)
+from motionctl.runtime.jog import (
+    FIRST_HOLD_S,
+    JOG_ACCEL_FRACTION,
+    JOG_SPEED_FRACTION,
+    CameraJog,
+    Jogger,
+    JogRequest,
+)
 from motionctl.runtime.states import RunState, StreamerOptions
 from motionctl.runtime.streamer import Streamer
 

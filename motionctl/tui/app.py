@@ -1,0 +1,142 @@
+"""``motionctl tui``: the operator's terminal UI (Textual).
+
+The app owns a :class:`~motionctl.tui.controller.RigController` and never blocks on it: every action
+returns at once (the controller's worker plans, connects and waits), and a 10 Hz timer pulls one
+coalesced telemetry snapshot and the new log lines.  E-stop is a priority binding handled right here,
+on the UI thread, straight to the drives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+
+from motionctl.tui.controller import RigController
+from motionctl.tui.keys import GLOBAL, bindings
+from motionctl.tui.screens import HelpScreen, JogScreen, LibraryScreen, MoveScreen, OperatorScreen, RigScreen
+
+REFRESH_S = 0.1
+
+
+class MotionctlApp(App):
+    TITLE = "motionctl"
+    BINDINGS = bindings(GLOBAL, priority_estop=True)
+
+    def __init__(self, controller: RigController, initial_move: Path | None = None) -> None:
+        super().__init__()
+        self.controller = controller
+        self.initial_move = initial_move
+        self.last_message = ""
+        self.estops = 0                     # E-stop presses handled (tests read it)
+        self._takes_seen = 0
+        self.refreshes = 0
+
+    def on_mount(self) -> None:
+        self.rig_screen = RigScreen()
+        for name, screen in (("rig", self.rig_screen), ("library", LibraryScreen()), ("move", MoveScreen()),
+                             ("jog", JogScreen())):
+            self.install_screen(screen, name)
+        self.push_screen("rig")
+        if self.initial_move is not None:
+            self.controller.library.add(self.initial_move)
+            self.load_move(self.initial_move)
+        else:
+            self.push_screen("library")
+        self.set_interval(REFRESH_S, self.refresh_telemetry)
+
+    # -- the refresh --------------------------------------------------------------------------------
+    def refresh_telemetry(self) -> None:
+        rig = self.rig_screen
+        if not rig.is_mounted:          # starting up or shutting down
+            return
+        self.refreshes += 1
+        controller = self.controller
+        controller.poll()
+        while controller.log:
+            level, text = controller.log.popleft()
+            self.last_message = text
+            rig.add_log(level, text)
+        if controller.takes_closed != self._takes_seen:
+            self._takes_seen = controller.takes_closed
+            self.set_timer(0.5, rig.reload_takes)      # the take's files close on a helper thread
+        telemetry = controller.telemetry()
+        screen = self.screen
+        if isinstance(screen, OperatorScreen):
+            screen.refresh_telemetry(telemetry, self.last_message)
+
+    # -- global actions ------------------------------------------------------------------------------
+    def action_estop(self) -> None:
+        self.controller.estop()
+        self.estops += 1
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_screen(self, name: str) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+        self.switch_screen(name)
+
+    def load_move(self, path: Path) -> None:
+        future = self.controller.select_move(Path(path))
+
+        def loaded(_future) -> None:
+            if self.is_running:
+                self.call_from_thread(self._after_load)
+        future.add_done_callback(loaded)
+
+    def _after_load(self) -> None:
+        try:
+            move = self.get_screen("move")
+        except KeyError:                # shutting down
+            return
+        if move.is_mounted:
+            move.reload()
+        if self.controller.plan is not None and isinstance(self.screen, LibraryScreen):
+            self.switch_screen("move")
+
+    def action_go_to_start(self) -> None:
+        self.controller.go_to_start()
+
+    def action_arm(self) -> None:
+        self._guard(self.controller.arm)
+
+    def action_run(self) -> None:
+        self._guard(self.controller.run)
+
+    def action_stop(self) -> None:
+        self.controller.stop()
+
+    def action_direction(self) -> None:
+        self.controller.toggle_direction()
+
+    def action_loop(self) -> None:
+        self.controller.toggle_loop()
+
+    def action_timecode(self) -> None:
+        self.controller.cycle_timecode()
+
+    def action_override(self, step: int) -> None:
+        self.controller.set_override(self.controller.override_pct + step)
+        self.controller.say(f"speed override {self.controller.override_pct} %")
+
+    def action_reset(self) -> None:
+        self.controller.reset()
+
+    def action_quit(self) -> None:
+        if not self.controller.at_rest:
+            self.controller.say("the rig is moving: stop it (s) before quitting", "warn")
+            return
+        self.exit()
+
+    def _guard(self, action) -> None:
+        from motionctl.errors import MotionctlError
+        try:
+            action()
+        except MotionctlError as exc:
+            self.controller.say(str(exc), "warn")
+
+    def on_unmount(self) -> None:
+        self.controller.close()

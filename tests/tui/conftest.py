@@ -1,0 +1,60 @@
+"""A workspace (moves, rigs, takes) in a temporary folder, and an app on the serial simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from motionctl.runtime.states import StreamerOptions
+from motionctl.tui.app import MotionctlApp
+from motionctl.tui.controller import RigController, Settings
+from motionctl.tui.library import Library
+from tests.conftest import ROOT
+
+CALM = StreamerOptions(stale_feedback_s=0.5, stall_cycles=50, late_budget=0.5)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """Moves and rigs copied (teach writes move files), takes in the same place."""
+    shutil.copytree(ROOT / "rigs", tmp_path / "rigs")
+    (tmp_path / "moves").mkdir()
+    for name in ("product_shot.toml", "push_in.toml"):
+        shutil.copy(ROOT / "moves" / name, tmp_path / "moves" / name)
+    return tmp_path
+
+
+@pytest.fixture
+def make_app(workspace: Path):
+    made: list[MotionctlApp] = []
+
+    def make(move: str | None = "product_shot.toml", faults: tuple[str, ...] = (), transport: str = "serial"):
+        settings = Settings(sim=True, transport=transport, takes_dir=workspace / "takes", faults=list(faults),
+                            options=CALM)
+        controller = RigController(settings, Library([workspace / "moves"]))
+        app = MotionctlApp(controller, workspace / "moves" / move if move else None)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.controller.close()
+
+
+async def wait_until(pilot, condition, timeout: float, what: str) -> None:
+    """Let the app run until ``condition()`` holds (the app keeps refreshing meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            from textual.widgets import RichLog
+            lines = [line.text for line in pilot.app.get_screen("rig").query_one("#log", RichLog).lines]
+            raise AssertionError(f"timed out waiting for {what}; the log says: {lines[-6:]}")
+        await pilot.pause(0.05)
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)

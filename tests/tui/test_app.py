@@ -1,0 +1,194 @@
+"""The operator's flows, driven through the keyboard against the serial simulator (a real pty)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from textual.widgets import RichLog
+
+from motionctl.hal.driver import DriveStatus
+from motionctl.runtime.states import RunState
+from motionctl.spec import load_scene
+from tests.tui.conftest import run, wait_until
+
+SIZE = (150, 48)
+
+
+def _log_text(app) -> str:
+    log = app.get_screen("rig").query_one("#log", RichLog)
+    return " ".join(line.text.strip() for line in log.lines)
+
+
+def _rendered(renderable) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_load_check_go_to_start_and_run_to_the_end(make_app, workspace):
+    app = make_app()
+
+    async def flow():
+        async with app.run_test(size=SIZE) as pilot:
+            c = app.controller
+            await wait_until(pilot, lambda: c.streamer is not None and c.plan is not None, 90, "the move to load")
+            await pilot.press("3")
+            summary = _rendered(app.screen.query_one("#summary").content)
+            assert "LEGAL" in summary and "product-shot" in summary
+            await pilot.press("g")
+            await wait_until(pilot, lambda: c.state is RunState.AT_START, 60, "at start")
+            await pilot.press("a")
+            await wait_until(pilot, lambda: c.state is RunState.ARMED, 10, "armed")
+            await pilot.press("r")
+            await wait_until(pilot, lambda: c.state is RunState.DONE, 60, "the end of the move")
+            await pilot.press("1")
+            await wait_until(pilot, lambda: app.get_screen("rig").query_one("#takes").row_count > 0, 10, "takes")
+    run(flow())
+    takes = sorted((workspace / "takes").iterdir())
+    assert len(takes) == 1
+    meta = json.loads((takes[0] / "meta.json").read_text())
+    assert meta["summary"]["state"] == "done" and meta["move"] == "product-shot"
+
+
+def test_estop_during_a_run_stops_every_axis(make_app):
+    app = make_app()
+
+    async def flow():
+        async with app.run_test(size=SIZE) as pilot:
+            c = app.controller
+            await wait_until(pilot, lambda: c.streamer is not None, 90, "the rig")
+            await pilot.press("g")
+            await wait_until(pilot, lambda: c.state is RunState.AT_START, 60, "at start")
+            await pilot.press("a", "r")
+            await wait_until(pilot, lambda: c.state is RunState.RUNNING and c.streamer.run_time > 0.8, 10, "running")
+            await pilot.press("space")
+            await wait_until(pilot, lambda: c.state is RunState.ESTOPPED, 2, "e-stopped")
+            await wait_until(pilot, lambda: c.streamer.last_state is not None and all(
+                a.status is DriveStatus.QUICK_STOP for a in c.streamer.last_state.axes), 5, "every drive quick-stopped")
+            await pilot.pause(0.8)
+            speeds = np.abs([a.velocity for a in c.streamer.last_state.axes])
+            assert np.all(speeds < 1e-3), speeds
+            await pilot.press("g")                       # latched: no go-to-start until reset
+            await pilot.pause(0.3)
+            assert c.state is RunState.ESTOPPED
+            assert "E-STOP" in _log_text(app)
+    run(flow())
+
+
+def test_a_simulator_fault_shows_in_plain_words(make_app):
+    app = make_app(faults=("drive:elbow@3=0x0010",))
+
+    async def flow():
+        async with app.run_test(size=SIZE) as pilot:
+            c = app.controller
+            await wait_until(pilot, lambda: c.state is RunState.FAULTED, 90, "the drive fault")
+            await pilot.pause(0.3)
+            text = _log_text(app)
+            assert "FAULT: drive fault on elbow: motor current too high" in text
+            assert "press x to reset" in text
+            status = _rendered(app.screen.query_one("#status").content)
+            assert "FAULT" in status
+    run(flow())
+
+
+def test_jog_and_teach_write_a_move_file_that_reloads(make_app, workspace):
+    app = make_app()
+    path = workspace / "moves" / "product_shot.toml"
+
+    async def flow():
+        async with app.run_test(size=SIZE) as pilot:
+            c = app.controller
+            await wait_until(pilot, lambda: c.streamer is not None, 90, "the rig")
+            await pilot.press("4")
+            track = c.plan.rig.axis_names.index("track")
+            for _ in range(track):
+                await pilot.press("down")
+            before = c.streamer.last_state.positions[track]
+            # A held key: the terminal's auto-repeat, every 40 ms.  (simulate_key does not wait for the app to
+            # go idle, which pilot.press does, for up to 2 s while the servo thread keeps the process busy.)
+            for _ in range(25):
+                app.simulate_key("right")
+                await pilot.pause(0.04)
+            await wait_until(pilot, lambda: c.state is RunState.IDLE, 10, "the jog to end")
+            await pilot.pause(0.3)
+            after = c.streamer.last_state.positions[track]
+            assert after > before + 0.03
+            await pilot.press("greater_than_sign")        # frame cursor to 24 ...
+            for _ in range(6):                           # ... then 30
+                app.simulate_key("full_stop")
+            await wait_until(pilot, lambda: c.frame_cursor == 30, 5, "the frame cursor")
+            original = path.read_text()
+            await pilot.press("k")
+            await wait_until(pilot, lambda: path.read_text() != original, 30, "the move file to be written")
+            await wait_until(pilot, lambda: c.busy == "", 60, "the re-check")
+            return after
+    after = run(flow())
+    scene = load_scene(path)                              # valid, and it re-loads
+    taught = next(k for k in scene.move.keys if k.frame == 30)
+    assert taught.joints["track"] == pytest.approx(after, abs=2e-4)
+    assert (workspace / "moves" / "product_shot.toml.bak").read_text() != path.read_text()
+
+
+
+def test_estop_reaches_the_runtime_within_one_refresh_while_the_ui_is_busy(make_app):
+    """The UI thread is kept busy (a 30 ms job every 40 ms, and the library planning every move in the
+    background); E-stop must still reach the streamer before the next telemetry refresh."""
+    import threading
+    import time
+
+    app = make_app()
+
+    async def flow():
+        async with app.run_test(size=SIZE) as pilot:
+            c = app.controller
+            await wait_until(pilot, lambda: c.streamer is not None, 90, "the rig")
+            await pilot.press("g")
+            await wait_until(pilot, lambda: c.state is RunState.AT_START, 60, "at start")
+
+            def hog() -> None:
+                end = time.perf_counter() + 0.03
+                while time.perf_counter() < end:
+                    pass
+            app.set_interval(0.04, hog)
+            await pilot.press("2")                       # the library starts checking every move
+            await pilot.press("a", "r")
+            await wait_until(pilot, lambda: c.state is RunState.RUNNING, 10, "running")
+            # A watcher thread notes the app's refresh count when the streamer reaches ESTOPPED (the UI
+            # thread is the busy one, so it cannot be the one to look).
+            seen: list[int] = []
+
+            def watch() -> None:
+                end = time.monotonic() + 10
+                while c.state is not RunState.ESTOPPED and time.monotonic() < end:
+                    time.sleep(0.001)
+                seen.append(app.refreshes)
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            refreshes = app.refreshes
+            await pilot.press("space")
+            watcher.join()
+            assert c.state is RunState.ESTOPPED
+            assert seen[0] - refreshes <= 1, f"E-stop took {seen[0] - refreshes} refreshes"
+    run(flow())
+
+
+def test_help_lists_every_bound_key(make_app):
+    from motionctl.tui.keys import SCREENS, display
+
+    app = make_app(move=None)
+
+    async def flow():
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("question_mark")
+            text = _rendered(app.screen.query_one("#keys").content)
+            for keys in SCREENS.values():
+                for key in keys:
+                    assert display(key.key) in text, key
+            await pilot.press("escape")
+            assert app.screen.__class__.__name__ == "LibraryScreen"
+    run(flow())
