@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sim", action="store_true", help="drive simulated drives over a real wire (the default "
                    "unless --hw names hardware)")
     p.add_argument("--transport", choices=("serial", "can"), default=None,
-                   help="with --sim: simulate over this wire (serial: a pty; can: the virtual bus)")
+                   help="with --sim: simulate over this wire (default serial: simulated drives in their own "
+                   "process on a pty; can: CiA 402 drives on python-can's virtual bus, in this process)")
     p.add_argument("--hw", metavar="URL", help="transport URL of real drives (overrides the rig's)")
     p.add_argument("--moves", action="append", default=[], metavar="DIR",
                    help="a folder of moves for the library (repeatable; default ./moves)")
@@ -46,7 +47,8 @@ def run_tui(args: argparse.Namespace) -> int:
         raise InputError(f"{move}: no such move file")
     if args.ltc and not Path(args.ltc).is_file():
         raise InputError(f"--ltc {args.ltc}: no such file")
-    settings = Settings(sim=sim, transport=args.transport, hw=args.hw, takes_dir=Path(args.takes),
+    transport = (args.transport or "serial") if sim else None
+    settings = Settings(sim=sim, transport=transport, hw=args.hw, takes_dir=Path(args.takes),
                         rate_hz=args.rate, ltc_file=args.ltc, faults=list(args.fault))
     controller = RigController(settings, Library(folders, args.rate))
     MotionctlApp(controller, move).run()
