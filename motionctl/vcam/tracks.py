@@ -235,13 +235,12 @@ def track_from_plan(plan: Any) -> CameraTrack:
                        {k: np.array([r[k] for r in rows]) for k in lens_names}, plan.move.name)
 
 
-def track_from_take(take: Any, rig: Any) -> CameraTrack:
-    """The camera the rig actually carried in a take: FK of the measured joints, one sample per frame.
+def take_joints(take: Any, rig: Any) -> tuple[NDArray[np.int64], NDArray[np.float64], dict[str, NDArray[np.float64]]]:
+    """(frames, measured joints (F, axes), measured lens values by axis) of a take, one sample per frame.
 
     The sample of frame ``f`` is the first tick of frame ``f`` while the state is ``running``; lens values
     are the measured lens columns (physical units) where the take has them.
     """
-    from motionctl.kinematics import Kinematics
     file = str(Path(take.path) / "samples.csv")
     columns = list(take.columns)
     needed = ["state", "frame"] + [f"meas_{a}" for a in rig.axis_names]
@@ -281,10 +280,18 @@ def track_from_take(take: Any, rig: Any) -> CameraTrack:
                          file=file, line=picked[bad[0]] + 2)
     lens = {}
     for axis in rig.lens:
-        if f"meas_{axis.name}" in columns and axis.name in LENS_AXES:
+        if f"meas_{axis.name}" in columns:
             v = values(f"meas_{axis.name}")
             if np.all(np.isfinite(v)):
                 lens[axis.name] = v
+    return frames, q, lens
+
+
+def track_from_take(take: Any, rig: Any) -> CameraTrack:
+    """The camera the rig actually carried in a take: FK of the measured joints, one sample per frame."""
+    from motionctl.kinematics import Kinematics
+    frames, q, measured_lens = take_joints(take, rig)
+    lens = {name: v for name, v in measured_lens.items() if name in LENS_AXES}
     meta = take.meta
     if "fps" not in meta:
         raise InputError('the take\'s meta.json has no "fps"', file=str(Path(take.path) / "meta.json"))

@@ -1,0 +1,194 @@
+"""PNG pictures for paper and chat, and an animated GIF, drawn with matplotlib (Agg, no display needed).
+
+* a contact sheet: top, side and front orthographic views at regular frames, the set drawn in, the rig's
+  capsules coloured by clearance;
+* clearance over time (worst pair per link group) against the margin;
+* per-axis velocity and acceleration against their limits;
+* an animated GIF of the move from a chosen viewpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from motionctl.preview.scene import PreviewData
+from motionctl.spec.rig import Rig
+
+COLOURS = ("#2e7d32", "#f9a825", "#c62828")
+#: Orthographic views: (name, horizontal axis, vertical axis) of the stage frame (x right, y towards the
+#: wall, z up).
+VIEWS = {"top": (0, 1), "side": (1, 2), "front": (0, 2)}
+
+
+def _matplotlib():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _draw_set(ax, data: PreviewData, h: int, v: int) -> None:
+    from matplotlib.patches import Circle, Polygon
+
+    for solid in data.solids:
+        colour = "#e8893a" if solid.kind == "keepout" else "#9aa0a8"
+        alpha = 0.25 if solid.kind == "keepout" else 0.35
+        if "floor" in solid.name.lower():
+            continue
+        for face in solid.faces:
+            points = np.asarray(face)[:, [h, v]]
+            ax.add_patch(Polygon(points, closed=True, facecolor=colour, edgecolor="none", alpha=alpha))
+        if solid.sphere is not None:
+            centre, radius = solid.sphere
+            ax.add_patch(Circle((centre[h], centre[v]), radius, facecolor=colour, alpha=alpha))
+        if solid.capsule is not None:
+            a, b, radius = solid.capsule
+            ax.plot([a[h], b[h]], [a[v], b[v]], color=colour, alpha=alpha, linewidth=2, solid_capstyle="round")
+
+
+def _draw_rig(ax, data: PreviewData, i: int, h: int, v: int, scale: float, ghost: bool = False) -> None:
+    capsules = data.ghost if ghost else data.capsules
+    for c in range(capsules.shape[1]):
+        a, b = capsules[i, c]
+        width = max(1.0, 2 * data.radii[c] * scale)
+        colour = "#3a5ac8" if ghost else COLOURS[int(data.colours[i, c])]
+        ax.plot([a[h], b[h]], [a[v], b[v]], color=colour, linewidth=width, solid_capstyle="round",
+                alpha=0.3 if ghost else 0.95)
+    m = data.camera[i]
+    o, f = m[:3, 3], m[:3, 1]
+    ax.plot([o[h], o[h] + 0.5 * f[h]], [o[v], o[v] + 0.5 * f[v]], color="#1a237e", linewidth=1.2)
+
+
+def _limits(data: PreviewData, h: int, v: int, pad: float = 0.4):
+    points = data.capsules[..., [h, v]].reshape(-1, 2)
+    lo, hi = points.min(axis=0) - pad, points.max(axis=0) + pad
+    span = max(hi - lo)
+    centre = (lo + hi) / 2
+    return (centre[0] - span / 2, centre[0] + span / 2), (centre[1] - span / 2, centre[1] + span / 2), span
+
+
+def contact_sheet(data: PreviewData, path: Path, columns: int = 6) -> Path:
+    plt = _matplotlib()
+    picks = np.unique(np.linspace(0, len(data.frames) - 1, columns).round().astype(int))
+    if data.min_frame_index not in picks:
+        picks = np.sort(np.append(picks[:-1] if len(picks) >= columns else picks, data.min_frame_index))
+    fig, axes = plt.subplots(3, len(picks), figsize=(2.6 * len(picks), 8.4), squeeze=False)
+    for row, (name, (h, v)) in enumerate(VIEWS.items()):
+        xlim, ylim, span = _limits(data, h, v)
+        for col, i in enumerate(picks):
+            ax = axes[row][col]
+            _draw_set(ax, data, h, v)
+            scale = 2.6 * 72 / span * 0.8
+            if data.ghost is not None:
+                _draw_rig(ax, data, i, h, v, scale, ghost=True)
+            _draw_rig(ax, data, i, h, v, scale)
+            ax.set_xlim(*xlim)
+            ax.set_ylim(*ylim)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            worst = float(np.min(data.slack_m[i]))
+            title = f"{name}  f{data.frames[i]}\n{data.timecodes[i]}"
+            ax.set_title(title, fontsize=8, color=COLOURS[2] if worst < 0 else "black")
+    fig.suptitle(f"{data.title}: {data.verdict}" + (f" - {data.violations[0]}" if data.violations else ""),
+                 fontsize=10, color=COLOURS[2] if data.verdict == "ILLEGAL" else "black")
+    fig.text(0.01, 0.005, f"green clear, amber close to a margin, red inside it; {data.min_text}", fontsize=8)
+    fig.tight_layout(rect=(0, 0.02, 1, 0.96))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def clearance_plot(data: PreviewData, path: Path) -> Path:
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    links = sorted(set(data.capsule_links), key=data.capsule_links.index)
+    for link in links:
+        columns = [k for k, name in enumerate(data.capsule_links) if name == link]
+        values = np.min(data.slack_m[:, columns], axis=1) * 1000
+        if np.all(values > 900):
+            continue
+        ax.plot(data.frames, values, linewidth=1, label=link)
+    ax.axhline(0, color=COLOURS[2], linestyle="--", linewidth=1, label="margin")
+    ax.axhline(50, color=COLOURS[1], linestyle=":", linewidth=1)
+    ax.axvline(data.frames[data.min_frame_index], color="black", linewidth=0.8)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("clearance beyond the margin (mm)")
+    ax.set_ylim(min(-20, ax.get_ylim()[0]), min(ax.get_ylim()[1], 600))
+    ax.set_title(f"{data.title}: {data.verdict}; {data.min_text}", fontsize=9)
+    ax.legend(fontsize=7, ncol=4, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def axis_plots(data: PreviewData, rig: Rig, path: Path, fps: float) -> Path:
+    """Velocity and acceleration of every arm axis against frames, with the limits drawn."""
+    plt = _matplotlib()
+    n = data.joints.shape[1]
+    frames = np.asarray(data.frames, dtype=float)
+    t = frames / fps
+    fig, axes = plt.subplots(n, 2, figsize=(11, 1.5 * n + 0.6), sharex=True, squeeze=False)
+    for k, axis in enumerate(rig.axes[:n]):
+        scale = 1.0 if axis.linear else 180.0 / math.pi
+        unit = "m" if axis.linear else "deg"
+        q = data.joints[:, k] * scale
+        v = np.gradient(q, t) if len(t) > 1 else np.zeros_like(q)
+        a = np.gradient(v, t) if len(t) > 1 else np.zeros_like(q)
+        for col, (values, limit, label) in enumerate(((v, axis.vmax * scale, f"{unit}/s"),
+                                                       (a, axis.amax * scale, f"{unit}/s²"))):
+            ax = axes[k][col]
+            over = np.abs(values) > limit
+            ax.plot(frames, values, linewidth=1, color="#1565c0")
+            ax.axhline(limit, color=COLOURS[2], linestyle="--", linewidth=0.8)
+            ax.axhline(-limit, color=COLOURS[2], linestyle="--", linewidth=0.8)
+            if over.any():
+                ax.fill_between(frames, -limit, limit, where=over, color=COLOURS[2], alpha=0.2)
+            ax.set_ylabel(f"{axis.name}\n{label}", fontsize=7)
+            ax.tick_params(labelsize=7)
+    axes[0][0].set_title("velocity (limits dashed)", fontsize=9)
+    axes[0][1].set_title("acceleration (limits dashed)", fontsize=9)
+    axes[-1][0].set_xlabel("frame")
+    axes[-1][1].set_xlabel("frame")
+    fig.suptitle(f"{data.title}: {data.verdict}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def animation(data: PreviewData, path: Path, view: str = "side", max_frames: int = 120) -> Path:
+    """An animated GIF of the rig moving through the set from ``view`` (top, side or front)."""
+    plt = _matplotlib()
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    h, v = VIEWS[view]
+    picks = np.unique(np.linspace(0, len(data.frames) - 1, min(max_frames, len(data.frames))).round().astype(int))
+    fig, ax = plt.subplots(figsize=(6, 6))
+    xlim, ylim, span = _limits(data, h, v)
+    scale = 6 * 72 / span * 0.8
+
+    def frame(j: int):
+        ax.clear()
+        i = picks[j]
+        _draw_set(ax, data, h, v)
+        if data.ghost is not None:
+            _draw_rig(ax, data, i, h, v, scale, ghost=True)
+        _draw_rig(ax, data, i, h, v, scale)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{data.title} ({view})  frame {data.frames[i]}  {data.timecodes[i]}", fontsize=9)
+        return []
+
+    step_s = max((data.frames[picks[-1]] - data.frames[0]) / data.fps / max(len(picks) - 1, 1), 0.02)
+    movie = FuncAnimation(fig, frame, frames=len(picks), blit=False)
+    movie.save(path, writer=PillowWriter(fps=max(1, round(1 / step_s))))
+    plt.close(fig)
+    return path

@@ -1,0 +1,96 @@
+"""The preview page in a real headless browser (Debian's chromium, driven by Playwright), network off."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from motionctl import preview
+from motionctl.planner import plan_scene
+from motionctl.spec import load_scene
+from tests.conftest import MOVES
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no browser: install Debian's chromium (sudo apt-get install chromium) to run the "
+    "preview page in a headless browser; .ci/run installs it")
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page_and_plan(tmp_path_factory):
+    plan = plan_scene(load_scene(MOVES / "orbit.toml"), 250)
+    data = preview.from_plan(plan)
+    out = tmp_path_factory.mktemp("page")
+    files = preview.write(data, plan.rig, out)
+    return files.html, plan, data
+
+
+def _browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+
+
+def test_page_loads_offline_draws_and_scrubs(page_and_plan):
+    from playwright.sync_api import sync_playwright
+
+    html, plan, data = page_and_plan
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = _browser(p)
+        context = browser.new_context(offline=True, viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(html.resolve().as_uri())
+        page.wait_for_function("document.body.dataset.frame !== undefined")
+        assert not errors, errors
+        assert requests == [html.resolve().as_uri()]          # nothing but the page itself
+
+        # the 3D canvas is not blank: many pixels differ from the background
+        drawn = page.evaluate("""() => {
+            const c = document.getElementById('view'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 244) + Math.abs(d[i+1] - 244) + Math.abs(d[i+2] - 242) > 30) n++;
+            return n; }""")
+        assert drawn > 5000
+
+        # scrub to a frame: its timecode and its pose show
+        index = len(data.frames) // 2
+        page.evaluate(f"() => {{ const s = document.getElementById('scrub'); s.value = {index}; "
+                      "s.dispatchEvent(new Event('input')); }")
+        frame = data.frames[index]
+        assert page.text_content("#tc").strip() == f"frame {frame}  {plan.move.timecode_at(frame)}"
+        pose = page.inner_text("#pose")
+        track = plan.rig.axis_names.index("track")
+        expected = data.joints[index, track]
+        shown = float(pose.split("track ")[1].split(" m")[0])
+        assert shown == pytest.approx(expected, abs=1e-3)
+
+        # the tightest moment is one click away
+        page.click("#tightest")
+        assert page.text_content("#tc").startswith(f"frame {data.frames[data.min_frame_index]} ")
+        browser.close()
+
+
+def test_play_advances_at_real_speed(page_and_plan):
+    from playwright.sync_api import sync_playwright
+
+    html, plan, data = page_and_plan
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_context(offline=True).new_page()
+        page.goto(html.resolve().as_uri())
+        page.wait_for_function("document.body.dataset.frame !== undefined")
+        start = page.evaluate("() => performance.now()")
+        page.click("#play")
+        page.wait_for_timeout(1000)
+        frame = int(page.evaluate("() => document.body.dataset.frame"))
+        elapsed = (page.evaluate("() => performance.now()") - start) / 1000
+        fps = float(plan.move.rate.fps)
+        # frames shown track the page's own clock (no timing assertion against the test machine)
+        assert 0 < frame <= np.ceil(elapsed * fps) + 2
+        browser.close()
