@@ -192,3 +192,23 @@ def test_help_lists_every_bound_key(make_app):
             await pilot.press("escape")
             assert app.screen.__class__.__name__ == "LibraryScreen"
     run(flow())
+
+
+def test_arm_on_internal_timecode_starts_the_move_by_itself(make_app, workspace):
+    app = make_app()
+
+    async def flow():
+        async with app.run_test(size=SIZE) as pilot:
+            c = app.controller
+            await wait_until(pilot, lambda: c.streamer is not None, 90, "the rig")
+            await pilot.press("t")
+            assert c.timecode_mode == "internal"
+            await pilot.press("g")
+            await wait_until(pilot, lambda: c.state is RunState.AT_START, 60, "at start")
+            await pilot.press("a")
+            await wait_until(pilot, lambda: c.state is RunState.RUNNING, 10, "the move to start on timecode")
+            assert c.telemetry().locked is True
+            await wait_until(pilot, lambda: c.state is RunState.DONE, 30, "the end of the move")
+    run(flow())
+    meta = json.loads(next((workspace / "takes").iterdir()).joinpath("meta.json").read_text())
+    assert meta["timecode"] == "internal" and abs(meta["summary"]["start_error_ticks"]) <= 1.0
