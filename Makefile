@@ -26,7 +26,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/plan_speed.py
+	$(BIN)/python benchmarks/loop_jitter.py
+	$(BIN)/python benchmarks/tui_jitter.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -165,8 +165,9 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
     # -- thread -----------------------------------------------------------------------------------------
     def run_in_thread(self) -> threading.Thread:
         # Other threads (planning a go-to-start, a UI) hold the GIL for up to the switch interval (5 ms by
-        # default): longer than a servo period.  Ask the interpreter to switch more often.
-        sys.setswitchinterval(min(sys.getswitchinterval(), self.dt / 4))
+        # default): longer than a servo period.  Ask the interpreter to switch more often (a twentieth of
+        # a period: with a UI redrawing, a quarter still left the loop a millisecond late at p50).
+        sys.setswitchinterval(min(sys.getswitchinterval(), self.dt / 20))
         quiet_garbage_collector()
         self._thread = threading.Thread(target=self.loop, name="motionctl-streamer", daemon=True)
         self._thread.start()
