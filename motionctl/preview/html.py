@@ -37,7 +37,8 @@ li.bad {{ color: #c62828; }}
 <canvas id="view" width="960" height="600"></canvas><br>
 <button id="play">play</button>
 <input id="scrub" type="range" min="0" value="0" style="width: 640px">
-<button id="tightest">go to the tightest clearance</button><br>
+<button id="tightest">go to the tightest clearance</button>
+<input id="goto" size="13" placeholder="frame or timecode" title="a frame number or a timecode, then Enter"><br>
 views: <button data-view="iso">3/4</button><button data-view="top">top</button><button data-view="side">side</button><button data-view="front">front</button>
 &nbsp; drag to orbit, wheel to zoom, arrow keys step, space plays
 <div class="key">clearance: <span style="background:#2e7d32"></span>clear <span style="background:#f9a825"></span>within {amber} mm of the margin <span style="background:#c62828"></span>inside the margin <span style="background:rgba(230,110,20,0.5)"></span>keep-out zone</div>

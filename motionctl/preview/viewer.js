@@ -128,6 +128,18 @@
     if (playing) { if (index >= F - 1) show(0); playStart = performance.now(); playFrom = D.frames[index]; requestAnimationFrame(tick); }
   };
   document.getElementById("tightest").onclick = () => show(D.minIndex);
+  // Scrub by frame number or timecode: the nearest shown frame at or after it.
+  const gotoBox = document.getElementById("goto");
+  gotoBox.onkeydown = e => {
+    e.stopPropagation();
+    if (e.key !== "Enter") return;
+    const text = gotoBox.value.trim();
+    let i = D.timecodes.indexOf(text);
+    if (i < 0 && /^\d+$/.test(text)) i = D.frames.findIndex(f => f >= +text);
+    if (i < 0) { const tc = D.timecodes.findIndex(t => t.replace(/;/g, ":") >= text.replace(/;/g, ":")); i = tc; }
+    gotoBox.style.background = i < 0 ? "#fdd" : "";
+    if (i >= 0) show(i);
+  };
   slider.max = F - 1; slider.oninput = () => show(+slider.value);
   document.querySelectorAll("[data-view]").forEach(b => b.onclick = () => { [yaw, pitch] = VIEWS[b.dataset.view]; draw(); });
   let drag = null;

@@ -70,6 +70,12 @@ def test_page_loads_offline_draws_and_scrubs(page_and_plan):
         shown = float(pose.split("track ")[1].split(" m")[0])
         assert shown == pytest.approx(expected, abs=1e-3)
 
+        # ... or type a timecode
+        target = len(data.frames) // 4
+        page.fill("#goto", data.timecodes[target])
+        page.press("#goto", "Enter")
+        assert page.text_content("#tc").strip() == f"frame {data.frames[target]}  {data.timecodes[target]}"
+
         # the tightest moment is one click away
         page.click("#tightest")
         assert page.text_content("#tc").startswith(f"frame {data.frames[data.min_frame_index]} ")
