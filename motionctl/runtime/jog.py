@@ -29,6 +29,7 @@ from enum import Enum
 
 import numpy as np
 from numpy.typing import NDArray
+from ruckig import ControlInterface, InputParameter, OutputParameter, Result, Ruckig
 
 from motionctl.collision import ClearanceChecker
 from motionctl.kinematics import Kinematics
@@ -84,8 +85,6 @@ class Jogger:
 
     def __init__(self, rig: Rig, stage: Stage | None, rate_hz: int, position: NDArray[np.float64], *,
                  speed_fraction: float = JOG_SPEED_FRACTION) -> None:
-        from ruckig import ControlInterface, InputParameter, OutputParameter, Ruckig
-
         self.rig, self.rate = rig, rate_hz
         self.limits: list[AxisLimits] = axis_limits(rig)
         self.n_arm = len(rig.axes)
@@ -146,8 +145,6 @@ class Jogger:
         ``inline_guard`` evaluates the guard here on every guard tick (tests and offline use); the
         streamer instead posts :meth:`snapshot` to a worker and hands the verdict to :meth:`grant`.
         """
-        from ruckig import Result
-
         if self.request is not None and now_ns >= self._lease_until_ns:
             self.request = None                 # the key is no longer held: brake
         if inline_guard and self.guard_due:

@@ -39,11 +39,11 @@ class ShootMixin:
 
     def begin_take(self, take: TakeWriter) -> None:
         """Record from now into ``take`` (ending the take in progress, if any), with fresh statistics."""
-        self._commands.put((Event.LOAD, take))
+        self._commands.put((Event.TAKE, take))
 
     def end_take(self) -> None:
         """Close the take in progress (its summary covers the ticks since it began)."""
-        self._commands.put((Event.LOAD, None))
+        self._commands.put((Event.TAKE, None))
 
     def jog(self, request: JogRequest) -> None:
         """A jog key press or auto-repeat; the rig moves only while they keep coming (see runtime.jog)."""

@@ -40,6 +40,7 @@ class Event(Enum):
     RESET = "reset"
     JOG = "jog"
     LOAD = "load"
+    TAKE = "take"                # begin or end a take (a command to the loop; never changes the state)
 
 
 S, E = RunState, Event

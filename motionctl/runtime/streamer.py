@@ -270,10 +270,9 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
             elif event is Event.JOG:
                 self._jog_command(payload)
             elif event is Event.LOAD:
-                if isinstance(payload, tuple):
-                    self._load(*payload)
-                else:
-                    self._swap_take(payload)
+                self._load(*payload)
+            elif event is Event.TAKE:
+                self._swap_take(payload)
             else:
                 if event is Event.START:
                     self._tau = 0.0

@@ -94,7 +94,7 @@ class MotionctlApp(App):
             return
         if move.is_mounted:
             move.reload()
-        if self.controller.plan is not None and isinstance(self.screen, LibraryScreen):
+        if self.controller.shown_plan is not None and isinstance(self.screen, LibraryScreen):
             self.switch_screen("move")
 
     def action_go_to_start(self) -> None:

@@ -49,7 +49,8 @@ class RigController:
         self.streamer: Streamer | None = None
         self.driver = None
         self._stop_sim = None
-        self.plan: Plan | None = None               # the selected move's (forward) plan
+        self.plan: Plan | None = None               # the loaded (legal) move's forward plan
+        self.shown_plan: Plan | None = None         # the last move selected, legal or not (move screen)
         self.backwards = False
         self.loop = False
         self.override_pct = 100
@@ -101,8 +102,8 @@ class RigController:
         if not self.at_rest:
             raise HardwareError("stop the rig before loading another move")
         entry = self.library.check(path)
+        self.shown_plan = entry.plan               # the move screen shows it, legal or not
         if entry.verdict is not Verdict.LEGAL or entry.plan is None:
-            self.plan = entry.plan if self.streamer is None else self.plan
             raise InputError(f"{path.name} is {entry.verdict.value}: {entry.summary} (nothing runs that breaks a "
                              "limit or a clearance)")
         plan = entry.plan
@@ -301,6 +302,7 @@ class RigController:
         self.say(f"taught key at frame {frame} ({plan.move.timecode_at(frame)}) into {path.name}"
                  f" (previous version kept as {backup.name})")
         entry = self.library.check(path)
+        self.shown_plan = entry.plan
         if entry.verdict is Verdict.LEGAL and entry.plan is not None:
             self.plan = entry.plan
             self.say(f"{path.name} re-checked: legal ({entry.summary}); go to start to run it")

@@ -50,7 +50,7 @@ def test_rig_screen_before_connecting(snap_compare, offline_app):
 def test_move_screen(snap_compare, offline_app):
     async def select(pilot) -> None:
         entry = pilot.app.controller.library.check(ROOT / "moves" / "illegal" / "too_fast_through_obstacle.toml")
-        pilot.app.controller.plan = entry.plan          # show it without connecting a rig
+        pilot.app.controller.shown_plan = entry.plan    # show it without connecting a rig
         await pilot.press("3")
         await pilot.pause(0.3)
     assert snap_compare(offline_app, terminal_size=SIZE, run_before=select)

@@ -65,7 +65,8 @@ class MoveScreen(OperatorScreen):
 
     @property
     def plan(self) -> Plan | None:
-        return self.controller.plan
+        """The last move selected in the library (an illegal one too: to see where it fails)."""
+        return self.controller.shown_plan or self.controller.plan
 
     def reload(self) -> None:
         plan = self.plan
