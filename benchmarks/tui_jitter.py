@@ -2,7 +2,8 @@
 
 Both dry-run ``benchmarks/moves/sweep_60s.toml`` at 250 Hz over the serial simulator (its own process, a
 pty).  The CLI run is ``motionctl run --sim``; the UI run drives ``motionctl tui`` headless through
-Textual's pilot (load, go to start, arm, run), refreshing at 10 Hz with the rig screen shown.  Reported:
+Textual's pilot (load, go to start, arm, run), refreshing at 10 Hz with the rig screen shown; its servo
+loop runs in the UI's rig process.  Reported:
 the take's loop lateness p50/p99/p99.9/max and missed deadlines, and the UI/CLI ratio.
 """
 
@@ -33,10 +34,11 @@ def cli_run(takes: Path) -> dict:
 def tui_run(takes: Path) -> dict:
     from motionctl.runtime.states import RunState
     from motionctl.tui.app import MotionctlApp
-    from motionctl.tui.controller import RigController, Settings
+    from motionctl.tui.controller import Settings
     from motionctl.tui.library import Library
+    from motionctl.tui.rig_process import RigProcess
 
-    controller = RigController(Settings(sim=True, transport="serial", takes_dir=takes), Library([MOVE.parent]))
+    controller = RigProcess(Settings(sim=True, transport="serial", takes_dir=takes), Library([MOVE.parent]))
     app = MotionctlApp(controller, MOVE)
 
     async def until(pilot, condition, timeout):
@@ -46,7 +48,7 @@ def tui_run(takes: Path) -> dict:
 
     async def flow():
         async with app.run_test(size=(150, 48)) as pilot:
-            await until(pilot, lambda: controller.streamer is not None, 120)
+            await until(pilot, lambda: controller.telemetry().connected, 120)
             await pilot.press("1", "g")
             await until(pilot, lambda: controller.state is RunState.AT_START, 120)
             await pilot.press("a")

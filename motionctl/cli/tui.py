@@ -32,8 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_tui(args: argparse.Namespace) -> int:
     from motionctl.tui.app import MotionctlApp
-    from motionctl.tui.controller import RigController, Settings
+    from motionctl.tui.controller import Settings
     from motionctl.tui.library import Library
+    from motionctl.tui.rig_process import RigProcess
 
     sim = args.sim or args.hw is None
     if args.transport and not sim:
@@ -50,6 +51,6 @@ def run_tui(args: argparse.Namespace) -> int:
     transport = (args.transport or "serial") if sim else None
     settings = Settings(sim=sim, transport=transport, hw=args.hw, takes_dir=Path(args.takes),
                         rate_hz=args.rate, ltc_file=args.ltc, faults=list(args.fault))
-    controller = RigController(settings, Library(folders, args.rate))
+    controller = RigProcess(settings, Library(folders, args.rate))
     MotionctlApp(controller, move).run()
     return 0

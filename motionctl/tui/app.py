@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.app import App
+from textual.css.query import NoMatches
 
 from motionctl.tui.controller import RigController
 from motionctl.tui.keys import GLOBAL, bindings
@@ -56,7 +57,11 @@ class MotionctlApp(App):
         while controller.log:
             level, text = controller.log.popleft()
             self.last_message = text
-            rig.add_log(level, text)
+            try:
+                rig.add_log(level, text)
+            except NoMatches:           # the rig screen is not composed yet: keep the line for later
+                controller.log.appendleft((level, text))
+                break
         if controller.takes_closed != self._takes_seen:
             self._takes_seen = controller.takes_closed
             self.set_timer(0.5, rig.reload_takes)      # the take's files close on a helper thread

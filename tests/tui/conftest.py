@@ -1,4 +1,5 @@
-"""A workspace (moves, rigs, takes) in a temporary folder, and an app on the serial simulator."""
+"""A workspace (moves, rigs, takes) in a temporary folder, and an app whose rig process drives the serial
+simulator (exactly what ``motionctl tui --sim`` runs)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 from motionctl.runtime.states import StreamerOptions
 from motionctl.tui.app import MotionctlApp
-from motionctl.tui.controller import RigController, Settings
+from motionctl.tui.controller import Settings
+from motionctl.tui.rig_process import RigProcess
 from motionctl.tui.library import Library
 from tests.conftest import ROOT
 
@@ -35,7 +37,7 @@ def make_app(workspace: Path):
     def make(move: str | None = "product_shot.toml", faults: tuple[str, ...] = (), transport: str = "serial"):
         settings = Settings(sim=True, transport=transport, takes_dir=workspace / "takes", faults=list(faults),
                             options=CALM)
-        controller = RigController(settings, Library([workspace / "moves"]))
+        controller = RigProcess(settings, Library([workspace / "moves"]))
         app = MotionctlApp(controller, workspace / "moves" / move if move else None)
         made.append(app)
         return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -34,7 +35,11 @@ class OperatorScreen(Screen):
         yield Footer()
 
     def refresh_telemetry(self, telemetry: Telemetry, last_message: str) -> None:
-        self.query_one(StatusLine).show(telemetry, last_message)
+        try:
+            status = self.query_one(StatusLine)
+        except NoMatches:           # not composed yet (or being torn down): nothing to draw on
+            return
+        status.show(telemetry, last_message)
         self.show(telemetry)
 
     def show(self, telemetry: Telemetry) -> None:
