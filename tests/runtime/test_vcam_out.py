@@ -19,8 +19,7 @@ from motionctl.vcam import VcamSender, decode_d1, decode_udp, engine_pose, engin
 from motionctl.rotations import matrix_to_ptr, rotation_angle
 
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.3)
-SCHEMA = json.loads(Path("/work/shared/reference/opentrackio/schema.json").read_text()) if Path(
-    "/work/shared/reference/opentrackio/schema.json").exists() else None
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "vcam" / "opentrackio" / "schema.json").read_text())
 
 
 def _receiver() -> socket.socket:
@@ -59,8 +58,7 @@ def test_stream_equals_fk_of_measured_joints(product_plan, serial_rig, tmp_path)
     measured = np.array([[float(r[col(f"meas_{a}")]) for a in names] for r in take.rows if r[col(f"meas_{names[0]}")]])
     engine = np.array([engine_pose(p, product_plan.stage) for p in kin.camera(measured)])
     for sample in otrk:
-        if SCHEMA is not None:
-            jsonschema.validate(sample, SCHEMA)
+        jsonschema.validate(sample, SCHEMA)
         t = sample["transforms"][0]["translation"]
         gap = np.linalg.norm(engine[:, :3, 3] - [t["x"], t["y"], t["z"]], axis=1)
         best = int(np.argmin(gap))

@@ -23,7 +23,7 @@ from motionctl.vcam.opentrackio import (PROTOCOL_VERSION, build_sample, decode_u
 from motionctl.vcam.sender import VcamSender, camera_pose_from_joints
 from tests.conftest import ROOT
 
-REFERENCE = ROOT.parent / "shared" / "reference" / "opentrackio"
+REFERENCE = ROOT / "tests" / "vcam" / "opentrackio"     # the official schema and examples, vendored
 EXAMPLES = ("recommended_dynamic_example.json", "complete_dynamic_example.json",
             "complete_static_example.json")
 SOURCE = "urn:uuid:0b0e6d1c-4a52-4f3e-9a51-6a3f1f3b9c11"
