@@ -1,6 +1,7 @@
 # motionctl: the two commands of the README's quick start, and their set-up.
-#   make demo   set up .venv if needed, check the default move on the default rig and stage, then dry-run
-#               it against simulated drives over a serial pty
+#   make demo   set up .venv if needed, check the default move on the default rig and stage, write its
+#               preview (out/preview/preview.html and pictures), then dry-run it against simulated drives
+#               over a serial pty
 #   make test   set up .venv if needed, then run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,6 +21,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/motionctl check $(DEMO_MOVE)
+	$(BIN)/motionctl preview $(DEMO_MOVE) --out out/preview
 	$(BIN)/motionctl run $(DEMO_MOVE) --sim --transport serial --takes takes
 
 test: $(STAMP)
