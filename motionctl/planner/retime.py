@@ -33,6 +33,9 @@ Resample = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float
 _GRID_PER_SECOND = 200          # TOPP-RA grid density along the move (per second of keyed time)
 _VIRTUAL_V = 20.0               # at most 20x the keyed speed ...
 _VIRTUAL_A = 400.0              # ... and this path acceleration, where no real axis moves
+#: FIR smoothing widths tried, in units of max(amax / jmax): wider lowers the jerk the path's curvature adds
+#: (less uniform slow-down afterwards) but costs its own width in time; the fastest legal result wins.
+_FIR_WIDTHS = (1.0, 1.25, 1.5, 1.75, 2.0)
 
 
 def _ticks(duration: float, rate: int) -> NDArray[np.float64]:
@@ -246,9 +249,10 @@ def _segment_time_law(joint_path: JointPath, reference: ReferencePath, limits: l
     """Jerk-limited, near time-optimal time law for one rest-to-rest segment.
 
     1. TOPP-RA under the velocity and acceleration limits plus a path-speed cap (:func:`jerk_speed_cap`).
-    2. FIR smoothing in time (:func:`_fir_time_law`), ``tau = max(amax / jmax)``.
-    3. Curvature terms the steps above do not see can still push a tick over a limit: the law is then
-       slowed by the largest uniform factor that passes every check (bisection).
+    2. FIR smoothing in time (:func:`_fir_time_law`) of width ``tau = max(amax / jmax)`` times each of
+       ``_FIR_WIDTHS``.
+    3. Curvature terms the steps above do not see can still push a tick over a limit: each law is then
+       slowed by the largest uniform factor that passes every check (bisection); the fastest one wins.
     Returns run ticks, keyed instants, and plain TOPP-RA's duration (velocity and acceleration only).
     """
     path = _SegmentPath(joint_path, reference, s0, s1)
@@ -258,27 +262,38 @@ def _segment_time_law(joint_path: JointPath, reference: ReferencePath, limits: l
     probe = np.linspace(s0, s1, 4 * count + 1)
     cap = jerk_speed_cap(path, limits, probe)
     tau = max(l.amax / l.jmax for l in limits)
+    sd, _ = toppra_speed(path, limits, grid, (probe, cap))
+    fastest: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+    for width in _FIR_WIDTHS:           # the smoothing width that leaves the least uniform slow-down wins
+        law_t, law_s = _fir_time_law(grid, sd, tau * width, rate)
+        found = _legal_law(make_interp_spline(law_t, law_s, k=3), float(law_t[-1]), s0, s1, limits, rate, resample)
+        if found is not None and (fastest is None or found[0][-1] < fastest[0][-1]):
+            fastest = found
+    if fastest is None:
+        raise PlanningError("could not make the time-optimal timing respect the jerk limits")
+    return fastest[0], fastest[1], optimum
 
-    def law_at(scale: float, law_t, law) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        ticks = _ticks(float(law_t[-1]) / scale, rate)
-        s_ticks = law(np.minimum(ticks * scale, law_t[-1]))
+
+def _legal_law(law, length: float, s0: float, s1: float, limits: list[AxisLimits], rate: int,
+               resample: Resample) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """``law`` (keyed instant of law time), sampled at the servo rate, slowed by the smallest uniform
+    factor that passes every check (bisection); None if even a 16000th of its speed fails."""
+
+    def at(scale: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        ticks = _ticks(length / scale, rate)
+        s_ticks = law(np.minimum(ticks * scale, length))
         return ticks, np.clip(np.maximum.accumulate(s_ticks), s0, s1)
 
-    sd, _ = toppra_speed(path, limits, grid, (probe, cap))
-    law_t, law_s = _fir_time_law(grid, sd, tau, rate)
-    law = make_interp_spline(law_t, law_s, k=3)
-    ticks, s_ticks = law_at(1.0, law_t, law)
+    ticks, s_ticks = at(1.0)
     if _fits(resample(ticks, s_ticks), rate, limits) <= 1.0:
-        return ticks, s_ticks, optimum
-    low, high = 0.0, 1.0              # bisection on a uniform speed factor: holds at low, fails at high
-    best: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        return ticks, s_ticks
+    low, high = 0.0, 1.0              # holds at low, fails at high
+    best = None
     for _ in range(14):
         scale = 0.5 * (low + high)
-        ticks, s_ticks = law_at(scale, law_t, law)
+        ticks, s_ticks = at(scale)
         if _fits(resample(ticks, s_ticks), rate, limits) <= 1.0:
             best, low = (ticks, s_ticks), scale
         else:
             high = scale
-    if best is None:
-        raise PlanningError("could not make the time-optimal timing respect the jerk limits")
-    return best[0], best[1], optimum
+    return best
