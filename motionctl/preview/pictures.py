@@ -62,6 +62,19 @@ def _draw_rig(ax, data: PreviewData, i: int, h: int, v: int, scale: float, ghost
     ax.plot([o[h], o[h] + 0.5 * f[h]], [o[v], o[v] + 0.5 * f[v]], color="#1a237e", linewidth=1.2)
 
 
+def _panel(ax, data: PreviewData, i: int, h: int, v: int, scale: float, xlim, ylim) -> None:
+    """One orthographic picture of frame ``i``: the set, the plan's ghost under a take, the rig."""
+    _draw_set(ax, data, h, v)
+    if data.ghost is not None:
+        _draw_rig(ax, data, i, h, v, scale, ghost=True)
+    _draw_rig(ax, data, i, h, v, scale)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _limits(data: PreviewData, h: int, v: int, pad: float = 0.4):
     points = data.capsules[..., [h, v]].reshape(-1, 2)
     lo, hi = points.min(axis=0) - pad, points.max(axis=0) + pad
@@ -80,16 +93,7 @@ def contact_sheet(data: PreviewData, path: Path, columns: int = 6) -> Path:
         xlim, ylim, span = _limits(data, h, v)
         for col, i in enumerate(picks):
             ax = axes[row][col]
-            _draw_set(ax, data, h, v)
-            scale = 2.6 * 72 / span * 0.8
-            if data.ghost is not None:
-                _draw_rig(ax, data, i, h, v, scale, ghost=True)
-            _draw_rig(ax, data, i, h, v, scale)
-            ax.set_xlim(*xlim)
-            ax.set_ylim(*ylim)
-            ax.set_aspect("equal")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _panel(ax, data, i, h, v, 2.6 * 72 / span * 0.8, xlim, ylim)
             worst = float(np.min(data.slack_m[i]))
             title = f"{name}  f{data.frames[i]}\n{data.timecodes[i]}"
             ax.set_title(title, fontsize=8, color=COLOURS[2] if worst < 0 else "black")
@@ -175,15 +179,7 @@ def animation(data: PreviewData, path: Path, view: str = "side", max_frames: int
     def frame(j: int):
         ax.clear()
         i = picks[j]
-        _draw_set(ax, data, h, v)
-        if data.ghost is not None:
-            _draw_rig(ax, data, i, h, v, scale, ghost=True)
-        _draw_rig(ax, data, i, h, v, scale)
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _panel(ax, data, i, h, v, scale, xlim, ylim)
         ax.set_title(f"{data.title} ({view})  frame {data.frames[i]}  {data.timecodes[i]}", fontsize=9)
         return []
 

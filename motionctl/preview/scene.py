@@ -103,22 +103,22 @@ def frame_samples(count: int, limit: int) -> NDArray[np.int64]:
     return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
 
 
-def link_slack(rig: Rig, stage: Stage | None, kin: Kinematics, q: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(F, C) clearance minus the required margin, per capsule, taking the worst pair of its link."""
+def link_slack(rig: Rig, stage: Stage | None, kin: Kinematics, a: NDArray[np.float64],
+               b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(F, C) clearance minus the required margin, per capsule, taking the worst pair of its link.
+
+    ``a``, ``b``: the capsules' endpoints at each frame, ``(F, C, 3)`` (from the caller's FK pass).
+    """
     checker = ClearanceChecker(rig, stage, kin.capsules)
-    link_of = {name: i for i, name in enumerate(l.name for l in rig.links)}
     capsule_link = np.asarray(kin.capsules.link)
-    out = np.full((len(q), len(capsule_link)), np.inf)
-    frames = kin.link_frames(q)
-    a, b = kin.capsules_world(frames)
-    for k in range(len(q)):
-        result = checker.check(a[k:k + 1], b[k:k + 1])
-        for pair in result.pairs:
+    columns = {link.name: capsule_link == i for i, link in enumerate(rig.links)}
+    out = np.full(a.shape[:2], np.inf)
+    for k in range(len(a)):
+        for pair in checker.check(a[k:k + 1], b[k:k + 1]).pairs:
             slack = pair.min_m - pair.required_m
             for link in (pair.link, pair.other):
-                if link in link_of:
-                    column = capsule_link == link_of[link]
-                    out[k, column] = np.minimum(out[k, column], slack)
+                if link in columns:
+                    out[k, columns[link]] = np.minimum(out[k, columns[link]], slack)
     return out
 
 
@@ -143,7 +143,7 @@ def build(title: str, verdict: str, violations: list[str], fps: float, frames: l
     a, b = kin.capsules_world(frames_all)
     capsules = np.stack([a, b], axis=2)
     camera = kin.camera_from_frames(frames_all)
-    slack = link_slack(rig, stage, kin, q)
+    slack = link_slack(rig, stage, kin, a, b)
     positions = camera[:, :3, 3]
     steps = np.diff(frames) if len(frames) > 1 else np.ones(1)
     speed = np.zeros(len(q))
