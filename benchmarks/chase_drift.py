@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
+
+from machine_info import machine_line
 
 import numpy as np
 
@@ -44,7 +43,7 @@ def long_move(path: Path, minutes: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--speed", type=float, default=1.0, help="LTC playback speed (1.001 = 0.1 % fast)")
+    parser.add_argument("--speed", type=float, default=1.0, help="LTC playback speed (1.001 = 0.1 %% fast)")
     args = parser.parse_args()
     rate = FrameRate.parse("25")
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,12 +60,7 @@ def main() -> None:
                                  "127.0.0.1:40998", "--takes", str(tmp / "takes"), "--json"],
                                 capture_output=True, text=True, cwd=ROOT, timeout=int(args.minutes * 60 * 2 + 600))
     summary = json.loads(result.stdout) if result.stdout.strip() else {"state": result.stderr[-500:]}
-    cpu = platform.machine()
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"date: {date.today().isoformat()}; machine: {cpu}, {os.cpu_count()} cores; LTC speed {args.speed}")
+    print(f"{machine_line()}; LTC speed {args.speed}")
     print(json.dumps({k: summary.get(k) for k in ("state", "faults", "ticks", "start_error_ticks",
                                                   "max_sync_error_ticks", "final_sync_error_ticks", "timecode_speed",
                                                   "p99_late_us", "overruns")}, indent=1))

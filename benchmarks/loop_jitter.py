@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import platform
 import subprocess
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
+
+from machine_info import machine_line
 
 ROOT = Path(__file__).resolve().parent.parent
 MOVE = ROOT / "benchmarks" / "moves" / "sweep_60s.toml"
@@ -51,12 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="250,500,1000")
     args = parser.parse_args()
-    cpu = platform.machine()
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"date: {date.today().isoformat()}; machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}")
+    print(f"{machine_line()}; Python {platform.python_version()}")
     print()
     print("| rate | load | ended | ticks | p50 us | p99 us | p99.9 us | max us | p99 / period | missed deadlines |")
     print("|---|---|---|---|---|---|---|---|---|---|")

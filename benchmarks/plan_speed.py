@@ -17,12 +17,12 @@ nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
+
+from machine_info import machine_line
 
 import numpy as np
 
@@ -113,12 +113,7 @@ def main() -> None:
     duration = result.trajectory.duration_s
     naive = time_naive(result, args.naive_ticks)
     retime = time_retime()
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"date: {date.today().isoformat()}; machine: {cpu}, {os.cpu_count()} cores; Python "
+    print(f"{machine_line()}; Python "
           f"{platform.python_version()}; numpy {np.__version__}")
     print()
     print("| measurement | value |")

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
+
+from machine_info import machine_line
 
 ROOT = Path(__file__).resolve().parent.parent
 MOVE = ROOT / "benchmarks" / "moves" / "sweep_60s.toml"
@@ -65,12 +65,7 @@ def tui_run(takes: Path) -> dict:
 
 
 def main() -> None:
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"date: {date.today().isoformat()}; machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}")
+    print(f"{machine_line()}; Python {platform.python_version()}")
     rows = []
     for name, runner in (("command line", cli_run), ("terminal UI", tui_run)):
         with tempfile.TemporaryDirectory() as takes:
