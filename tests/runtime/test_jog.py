@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -117,7 +119,7 @@ def test_clearance_guard_stops_short_of_the_floor(product_plan):
     result = ClearanceChecker(rig, stage, kin.capsules).check(*kin.capsules_world(kin.link_frames(q[:, :len(rig.axes)])))
     assert not result.runs, result.runs
     # ... and once held back, a jog the other way is allowed again
-    up, _ = _run(jogger, JogRequest(+1, camera=CameraJog.PEDESTAL), 1.0, 10**12)
+    _run(jogger, JogRequest(+1, camera=CameraJog.PEDESTAL), 1.0, 10**12)
     assert jogger.blocked == ""
 
 
@@ -128,50 +130,46 @@ def test_jog_request_needs_one_target():
         JogRequest(0, axis=1)
 
 
-def test_streamer_jogs_then_returns_to_idle_and_must_go_to_start_again(product_plan, serial_rig):
-    device, driver = serial_rig()
+@pytest.fixture
+def streaming(product_plan, serial_rig):
+    """A streamer running the product shot on the serial simulator, drives enabled, at rest."""
+    _, driver = serial_rig()
     streamer = Streamer(product_plan, driver, options=CALM)
     streamer.run_in_thread()
     assert streamer.ready.wait(5)
     driver.enable()
-    try:
-        before = streamer._measured_arm().copy()
-        track = product_plan.rig.axis_names.index("track")
-        import time
-        for _ in range(30):                           # a held key: repeats every 40 ms
-            streamer.jog(JogRequest(+1, axis=track))
-            time.sleep(0.04)
-        assert streamer.state is RunState.JOGGING
-        assert streamer.wait_for({RunState.IDLE}, 10) is RunState.IDLE
-        time.sleep(0.3)
-        after = streamer._measured_arm()
-        assert after[track] > before[track] + 0.05
-        assert np.allclose(np.delete(after, track), np.delete(before, track), atol=1e-3)
-        streamer.arm()                                # moved off the start: arming is refused
-        time.sleep(0.1)
-        assert streamer.state is RunState.IDLE
-    finally:
-        streamer.shutdown()
+    yield streamer
+    streamer.shutdown()
 
 
-def test_estop_while_jogging(product_plan, serial_rig):
-    import time
-    device, driver = serial_rig()
-    streamer = Streamer(product_plan, driver, options=CALM)
-    streamer.run_in_thread()
-    assert streamer.ready.wait(5)
-    driver.enable()
-    try:
-        streamer.jog(JogRequest(+1, axis=0))
-        assert streamer.wait_for({RunState.JOGGING}, 2) is RunState.JOGGING
-        streamer.estop()
-        assert streamer.wait_for({RunState.ESTOPPED}, 2) is RunState.ESTOPPED
-        streamer.jog(JogRequest(+1, axis=0))
-        time.sleep(0.1)
-        assert streamer.state is RunState.ESTOPPED
-        assert any("jog is not possible" in r for r in streamer.refusals)
-    finally:
-        streamer.shutdown()
+def test_streamer_jogs_then_returns_to_idle_and_must_go_to_start_again(product_plan, streaming):
+    streamer = streaming
+    before = streamer._measured_arm().copy()
+    track = product_plan.rig.axis_names.index("track")
+    for _ in range(30):                           # a held key: repeats every 40 ms
+        streamer.jog(JogRequest(+1, axis=track))
+        time.sleep(0.04)
+    assert streamer.state is RunState.JOGGING
+    assert streamer.wait_for({RunState.IDLE}, 10) is RunState.IDLE
+    time.sleep(0.3)
+    after = streamer._measured_arm()
+    assert after[track] > before[track] + 0.05
+    assert np.allclose(np.delete(after, track), np.delete(before, track), atol=1e-3)
+    streamer.arm()                                # moved off the start: arming is refused
+    time.sleep(0.1)
+    assert streamer.state is RunState.IDLE
+
+
+def test_estop_while_jogging(streaming):
+    streamer = streaming
+    streamer.jog(JogRequest(+1, axis=0))
+    assert streamer.wait_for({RunState.JOGGING}, 2) is RunState.JOGGING
+    streamer.estop()
+    assert streamer.wait_for({RunState.ESTOPPED}, 2) is RunState.ESTOPPED
+    streamer.jog(JogRequest(+1, axis=0))
+    time.sleep(0.1)
+    assert streamer.state is RunState.ESTOPPED
+    assert any("jog is not possible" in r for r in streamer.refusals)
 
 
 @settings(max_examples=8, deadline=None, derandomize=True)

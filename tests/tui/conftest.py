@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from motionctl.runtime.states import StreamerOptions
+from motionctl.runtime.states import RunState, StreamerOptions
 from motionctl.tui.app import MotionctlApp
 from motionctl.tui.controller import Settings
 from motionctl.tui.rig_process import RigProcess
@@ -60,3 +60,14 @@ async def wait_until(pilot, condition, timeout: float, what: str) -> None:
 
 def run(coroutine):
     return asyncio.run(coroutine)
+
+
+async def connected(pilot) -> None:
+    """Until the rig process reports the rig connected (the move given to the app is loaded)."""
+    await wait_until(pilot, lambda: pilot.app.controller.telemetry().connected, 90, "the rig")
+
+
+async def at_start(pilot) -> None:
+    """Press g and wait for the rig to be at the start of the move."""
+    await pilot.press("g")
+    await wait_until(pilot, lambda: pilot.app.controller.state is RunState.AT_START, 60, "at start")

@@ -12,7 +12,7 @@ from textual.widgets import RichLog
 from motionctl.hal.driver import DriveStatus
 from motionctl.runtime.states import RunState
 from motionctl.spec import load_scene
-from tests.tui.conftest import run, wait_until
+from tests.tui.conftest import at_start, connected, run, wait_until
 
 SIZE = (150, 48)
 
@@ -40,8 +40,7 @@ def test_load_check_go_to_start_and_run_to_the_end(make_app, workspace):
             await pilot.press("3")
             summary = _rendered(app.screen.query_one("#summary").content)
             assert "LEGAL" in summary and "product-shot" in summary
-            await pilot.press("g")
-            await wait_until(pilot, lambda: c.state is RunState.AT_START, 60, "at start")
+            await at_start(pilot)
             await pilot.press("a")
             await wait_until(pilot, lambda: c.state is RunState.ARMED, 10, "armed")
             await pilot.press("r")
@@ -61,9 +60,8 @@ def test_estop_during_a_run_stops_every_axis(make_app):
     async def flow():
         async with app.run_test(size=SIZE) as pilot:
             c = app.controller
-            await wait_until(pilot, lambda: c.telemetry().connected, 90, "the rig")
-            await pilot.press("g")
-            await wait_until(pilot, lambda: c.state is RunState.AT_START, 60, "at start")
+            await connected(pilot)
+            await at_start(pilot)
             await pilot.press("a", "r")
             await wait_until(pilot, lambda: c.state is RunState.RUNNING and (c.telemetry().frame or 0) >= 40, 10,
                              "running")
@@ -104,7 +102,7 @@ def test_jog_and_teach_write_a_move_file_that_reloads(make_app, workspace):
     async def flow():
         async with app.run_test(size=SIZE) as pilot:
             c = app.controller
-            await wait_until(pilot, lambda: c.telemetry().connected, 90, "the rig")
+            await connected(pilot)
             await pilot.press("4")
             track = c.plan.rig.axis_names.index("track")
             for _ in range(track):
@@ -147,9 +145,8 @@ def test_estop_reaches_the_runtime_within_one_refresh_while_the_ui_is_busy(make_
     async def flow():
         async with app.run_test(size=SIZE) as pilot:
             c = app.controller
-            await wait_until(pilot, lambda: c.telemetry().connected, 90, "the rig")
-            await pilot.press("g")
-            await wait_until(pilot, lambda: c.state is RunState.AT_START, 60, "at start")
+            await connected(pilot)
+            await at_start(pilot)
 
             def hog() -> None:
                 end = time.perf_counter() + 0.03
@@ -201,11 +198,10 @@ def test_arm_on_internal_timecode_starts_the_move_by_itself(make_app, workspace)
     async def flow():
         async with app.run_test(size=SIZE) as pilot:
             c = app.controller
-            await wait_until(pilot, lambda: c.telemetry().connected, 90, "the rig")
+            await connected(pilot)
             await pilot.press("t")
             await wait_until(pilot, lambda: c.timecode_mode == "internal", 5, "the internal timecode")
-            await pilot.press("g")
-            await wait_until(pilot, lambda: c.state is RunState.AT_START, 60, "at start")
+            await at_start(pilot)
             await pilot.press("a")
             await wait_until(pilot, lambda: c.state is RunState.RUNNING, 10, "the move to start on timecode")
             assert c.telemetry().locked is True
