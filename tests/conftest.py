@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,18 @@ RIGS = ROOT / "rigs"
 MOVES = ROOT / "moves"
 LEGAL_MOVES = sorted(MOVES.glob("*.toml"))
 ILLEGAL_MOVES = sorted((MOVES / "illegal").glob("*.toml"))
+#: The official OpenTrackIO schema and examples, carried with the tests.
+OPENTRACKIO = ROOT / "tests" / "vcam" / "opentrackio"
+
+
+def udp_receiver(timeout_s: float, buffer_bytes: int | None = None) -> socket.socket:
+    """A UDP socket on 127.0.0.1 (a free port) that tests send the vcam streams to."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if buffer_bytes is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(timeout_s)
+    return sock
 
 
 @pytest.fixture(scope="session")

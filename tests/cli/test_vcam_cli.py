@@ -10,19 +10,11 @@ import sys
 
 from motionctl.vcam import decode_d1, decode_udp
 from motionctl.vcam.tracks import read_track
-from tests.conftest import MOVES, RIGS
+from tests.conftest import MOVES, RIGS, udp_receiver
 
 
 def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "motionctl", *args], capture_output=True, text=True, timeout=timeout)
-
-
-def _receiver() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.5)
-    return sock
 
 
 def _drain(sock: socket.socket) -> list[bytes]:
@@ -35,7 +27,7 @@ def _drain(sock: socket.socket) -> list[bytes]:
 
 
 def test_vcam_streams_every_frame_with_timecode():
-    freed, otrk = _receiver(), _receiver()
+    freed, otrk = udp_receiver(0.5, 4 << 20), udp_receiver(0.5, 4 << 20)
     result = motionctl("vcam", str(MOVES / "product_shot.toml"), "--freed", f"127.0.0.1:{freed.getsockname()[1]}",
                        "--otrk", f"127.0.0.1:{otrk.getsockname()[1]}")
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -17,16 +16,10 @@ from motionctl.runtime.takes import read_take
 from motionctl.runtime.vcam_out import VcamPublisher
 from motionctl.vcam import VcamSender, decode_d1, decode_udp, engine_pose, engine_pose_from_freed
 from motionctl.rotations import matrix_to_ptr, rotation_angle
+from tests.conftest import OPENTRACKIO, udp_receiver
 
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.3)
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "vcam" / "opentrackio" / "schema.json").read_text())
-
-
-def _receiver() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    return sock
+SCHEMA = json.loads((OPENTRACKIO / "schema.json").read_text())
 
 
 def _drain(sock: socket.socket) -> list[bytes]:
@@ -39,9 +32,7 @@ def _drain(sock: socket.socket) -> list[bytes]:
 
 
 def test_stream_equals_fk_of_measured_joints(product_plan, serial_rig, tmp_path):
-    freed_rx, otrk_rx = _receiver(), _receiver()
-    freed_rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    otrk_rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    freed_rx, otrk_rx = udp_receiver(0.2, 4 << 20), udp_receiver(0.2, 4 << 20)
     device, driver = serial_rig()
     sender = VcamSender(freed_rx.getsockname(), otrk_rx.getsockname())
     publisher = VcamPublisher(sender, product_plan.rig, product_plan.stage, driver.axis_names)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import socket
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from motionctl.timecode import Timecode
 from motionctl.vcam.freed import (D1_LENGTH, FreedPose, FreedRangeError, decode_d1, encode_d1,
                                   engine_pose_from_freed, freed_checksum, freed_from_pose)
 from motionctl.vcam.sender import VcamSender, camera_pose_from_joints
+from tests.conftest import udp_receiver
 
 SETTINGS = settings(derandomize=True, database=None, max_examples=300, deadline=None)
 
@@ -41,13 +41,6 @@ def _deg(pan=0.0, tilt=0.0, roll=0.0):
 def flat_stage(stage):
     """The LED volume with an identity stage -> engine transform: FreeD values are stage values."""
     return dataclasses.replace(stage, engine_from_stage=np.eye(4))
-
-
-def _receiver() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2.0)
-    return sock
 
 
 # -- wire format -----------------------------------------------------------------------------------------
@@ -234,7 +227,7 @@ def test_decode_what_was_sent_over_udp(ur_rig, stage):
     lens = {"focus": 2.0, "iris": 2.8, "zoom": 35.0}
     tc = Timecode.parse("01:00:00:00", "25")
     rng = np.random.default_rng(7)
-    with _receiver() as rx, VcamSender(freed=rx.getsockname()[1], camera_id=3) as sender:
+    with udp_receiver(2.0) as rx, VcamSender(freed=rx.getsockname()[1], camera_id=3) as sender:
         assert sender.freed_destination == rx.getsockname()
         for n in range(20):
             q = rng.uniform(ur_rig.lower, ur_rig.upper)
@@ -288,7 +281,7 @@ def test_sender_refuses_unsafe_destinations(kwargs, words):
 
 def test_send_never_raises_and_counts_errors(ur_rig, stage):
     tc = Timecode(0, "24")
-    with _receiver() as rx:
+    with udp_receiver(2.0) as rx:
         sender = VcamSender(freed=rx.getsockname()[1], otrk=rx.getsockname()[1])
         bad = np.full((4, 4), np.nan)
         assert sender.send(bad, None, tc, 0, ur_rig, stage, 0) is False
@@ -307,7 +300,7 @@ def test_send_never_raises_and_counts_errors(ur_rig, stage):
 
 def test_latency_is_measured_from_measured_at_to_sendto(ur_rig, stage):
     ticks = iter(range(1_000_500, 10_000_000, 100))
-    with _receiver() as rx, VcamSender(freed=rx.getsockname()[1], otrk=rx.getsockname()[1],
+    with udp_receiver(2.0) as rx, VcamSender(freed=rx.getsockname()[1], otrk=rx.getsockname()[1],
                                         clock=lambda: next(ticks)) as sender:
         for n in range(3):
             assert sender.send(np.eye(4), None, Timecode(n, "24"), n, ur_rig, stage, 0,

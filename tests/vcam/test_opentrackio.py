@@ -21,9 +21,9 @@ from motionctl.timecode import Timecode
 from motionctl.vcam.opentrackio import (PROTOCOL_VERSION, build_sample, decode_udp, encode_udp, fletcher16,
                                         multicast_group, new_source_id, parse_datagram)
 from motionctl.vcam.sender import VcamSender, camera_pose_from_joints
-from tests.conftest import ROOT
+from tests.conftest import OPENTRACKIO, udp_receiver
 
-REFERENCE = ROOT / "tests" / "vcam" / "opentrackio"     # the official schema and examples, vendored
+REFERENCE = OPENTRACKIO
 EXAMPLES = ("recommended_dynamic_example.json", "complete_dynamic_example.json",
             "complete_static_example.json")
 SOURCE = "urn:uuid:0b0e6d1c-4a52-4f3e-9a51-6a3f1f3b9c11"
@@ -45,13 +45,6 @@ def _assert_valid(validator: Draft202012Validator, sample: dict) -> None:
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
 
 
-def _receiver() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2.0)
-    return sock
-
-
 def _receive_sample(rx: socket.socket) -> list[bytes]:
     """Datagrams up to and including the one with the last-segment flag."""
     datagrams = []
@@ -65,7 +58,7 @@ def _receive_sample(rx: socket.socket) -> list[bytes]:
 
 def _round_trip(sample: dict, sequence: int = 1, **kwargs) -> dict:
     """Send the sample's datagrams over loopback UDP, receive them, reassemble."""
-    with _receiver() as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+    with udp_receiver(2.0) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
         tx.bind(("127.0.0.1", 0))
         datagrams = encode_udp(sample, sequence, **kwargs)
         for datagram in datagrams:
@@ -317,7 +310,7 @@ def test_stream_equals_fk_of_random_joint_vectors(validator, ur_rig, stage):
     kin = Kinematics(ur_rig)
     rng = np.random.default_rng(11)
     tc = Timecode.parse("10:00:00:00", "24")
-    with _receiver() as rx, VcamSender(otrk=rx.getsockname()[1], source_number=3) as sender:
+    with udp_receiver(2.0) as rx, VcamSender(otrk=rx.getsockname()[1], source_number=3) as sender:
         for n in range(40):
             q = rng.uniform(ur_rig.lower, ur_rig.upper)
             pose = camera_pose_from_joints(kin, q)
@@ -338,7 +331,7 @@ def test_stream_equals_fk_of_random_joint_vectors(validator, ur_rig, stage):
 
 
 def test_sender_source_id_is_stable_and_sample_ids_are_fresh(validator, ur_rig, stage):
-    with _receiver() as rx, VcamSender(otrk=rx.getsockname()[1], max_payload=200) as sender:
+    with udp_receiver(2.0) as rx, VcamSender(otrk=rx.getsockname()[1], max_payload=200) as sender:
         samples, counts = [], []
         for n in range(3):
             assert sender.send(np.eye(4), {"zoom": 35.0}, Timecode(n, "25"), 100 + n, ur_rig, stage)
