@@ -216,6 +216,10 @@ class Jogger:
 
         Follow axes (the track) stay put: the arm alone moves the camera, the operator jogs the track
         on its own.  The result is scaled so no axis exceeds its jog speed.
+
+        Numerical rather than roboticstoolbox's ``jacob0``: that gives the flange of the arm's own chain
+        in its base frame, while the jog needs the camera's nodal point (the mount offset) in the stage
+        frame, which is exactly what :meth:`Kinematics.camera` evaluates (one batched FK call).
         """
         q = position[: self.n_arm]
         h = 1e-6
