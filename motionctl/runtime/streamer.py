@@ -14,6 +14,7 @@ before the move can run again.  Nothing here reacts to the network: only the met
 from __future__ import annotations
 
 import gc
+import os
 import queue
 import sys
 import threading
@@ -49,6 +50,24 @@ def quiet_garbage_collector() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+#: How much the servo thread raises its scheduling priority (nice steps), where the system allows it.
+SERVO_PRIORITY_BOOST = 10
+
+
+def raise_thread_priority() -> None:
+    """Put the calling thread ahead of the rest of the machine for the CPU, where allowed.
+
+    On a busy two-core host a scheduler time slice (about 3 ms) is most of a 250 Hz period; a dry run
+    next to a test runner and a simulator once stalled for 20 ms.  Linux applies a nice value given to a
+    thread id to that thread alone.  It needs root, CAP_SYS_NICE or RLIMIT_NICE; without them nothing
+    changes.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -SERVO_PRIORITY_BOOST)
+    except (OSError, AttributeError):
+        pass
 
 
 #: After a go-to-start the rig gets this long to settle on the start pose before AT_START is declared.
@@ -186,6 +205,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
 
     def loop(self) -> None:
         """The servo loop: read, check, command, record, once per tick until shut down."""
+        raise_thread_priority()
         try:
             feedback = self.last_state if self.driver.enabled else self.driver.probe()
         except MotionctlError as exc:
