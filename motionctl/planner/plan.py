@@ -39,7 +39,7 @@ Progress = Callable[[str, float], None]
 class Retime(Enum):
     NONE = "none"
     STRETCH = "stretch"      # slow the whole move uniformly to the shortest legal duration
-    FASTEST = "fastest"      # time-optimal along the same path (TOPP-RA), then jerk-limited
+    FASTEST = "fastest"      # time-optimal along the same path under velocity, acceleration and jerk limits
 
 
 @dataclass(frozen=True, eq=False)

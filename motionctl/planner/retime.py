@@ -1,15 +1,14 @@
-"""Retiming along the same path: uniform stretch, or time-optimal (TOPP-RA) made jerk-limited.
+"""Retiming along the same path: uniform stretch, or time-optimal and jerk-limited.
 
 A retimed move is the same path ``q(s)`` (``s`` = instant of the move as keyed) walked with a new time
 law ``s(t)``; nothing but timing changes, so clearance and camera-path error are unchanged.
 
 ``fastest``: the move is split at its full stops (instants where every axis rests: holds keep their
-length, and corners stay stops).  On each moving segment toppra computes the time-optimal path speed
-``sdot(s)`` under velocity and acceleration limits.  TOPP-RA's profile is bang-bang in acceleration, so
-its jerk is unbounded; the path speed is therefore smoothed in time by two moving averages (an FIR
-filter, as jerk-limited CNC interpolators do) and the result scaled by the largest factor for which the
-sampled trajectory passes every velocity, acceleration and jerk check.  Filtering the path speed, not
-the joints, keeps the motion exactly on the path.
+length, and corners stay stops).  On each moving segment toppra computes the time-optimal path speed under
+velocity and acceleration limits (the reference, and the start of the next step);
+:mod:`motionctl.planner.jerk_topp` then finds the fastest path speed that also respects every jerk limit.
+The law is sampled at the servo rate and every tick checked; instants that fail become extra constraints
+of the program, and a last uniform slow-down (bisection) covers whatever is left.
 """
 
 from __future__ import annotations
@@ -19,10 +18,9 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.interpolate import make_interp_spline
-from scipy.ndimage import uniform_filter1d
 
 from motionctl.errors import PlanningError
+from motionctl.planner.jerk_topp import JerkLimitedTopp, SpeedSpline
 from motionctl.planner.limits import AxisLimits, derivatives, peaks, time_scale_needed
 from motionctl.planner.path import ReferencePath
 from motionctl.planner.tracking import JointPath
@@ -31,11 +29,17 @@ from motionctl.planner.trajectory import Trajectory
 #: (run ticks, keyed instants) -> joint and lens values at those ticks, (K, axes + lens)
 Resample = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]
 _GRID_PER_SECOND = 200          # TOPP-RA grid density along the move (per second of keyed time)
+_SPANS_PER_SECOND = 150         # jerk-limited speed spline: spans per second of TOPP-RA's duration
+_REFINEMENTS = 3                # rounds of "check every tick, add the instants that failed"
+#: The program plans to this fraction of the velocity, acceleration and jerk limits: the servo-rate
+#: differences of a profile planned exactly at a limit overshoot it a little, and removing that with a
+#: uniform slow-down, or with more constraints, costs more than the margin does.
+_PROGRAM_MARGIN = 0.995
+#: Ticks that would need more than this uniform time factor are added to the program; smaller excesses
+#: are left to the final uniform slow-down (it costs at most this factor).
+_REFINE_ABOVE = 1.001
 _VIRTUAL_V = 20.0               # at most 20x the keyed speed ...
 _VIRTUAL_A = 400.0              # ... and this path acceleration, where no real axis moves
-#: FIR smoothing widths tried, in units of max(amax / jmax): wider lowers the jerk the path's curvature adds
-#: (less uniform slow-down afterwards) but costs its own width in time; the fastest legal result wins.
-_FIR_WIDTHS = (1.0, 1.25, 1.5, 1.75, 2.0)
 
 
 def _ticks(duration: float, rate: int) -> NDArray[np.float64]:
@@ -47,19 +51,35 @@ def _fits(values: NDArray[np.float64], rate: int, limits: list[AxisLimits]) -> f
     return time_scale_needed(peaks(*derivatives(values, rate)), limits)
 
 
+def _slow_until_legal(sample: Callable[[float], tuple[NDArray[np.float64], NDArray[np.float64]]],
+                      factor: float, limits: list[AxisLimits], rate: int, resample: Resample,
+                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """``sample(k)``: ticks and keyed instants of a time law with its time scaled by ``k``.  Finds the
+    smallest ``k >= factor`` (to a millionth) for which every rate limit holds on every tick.  Scaling time
+    by k divides velocity by k, acceleration by k^2 and jerk by k^3, so the factor the peaks ask for is
+    nearly exact; a few rounds settle the servo-rate sampling.  None if eight rounds do not."""
+    for _ in range(8):
+        ticks, s_ticks = sample(factor)
+        needed = _fits(resample(ticks, s_ticks), rate, limits)
+        if needed <= 1.0:
+            return ticks, s_ticks
+        factor *= needed * (1 + 1e-6)
+    return None
+
+
 def stretch_time_map(trajectory: Trajectory, limits: list[AxisLimits], duration: float, rate: int,
                      resample: Resample) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Slow the whole move uniformly (holds included) until every rate limit holds on every tick."""
     values = np.concatenate([trajectory.q, trajectory.lens], axis=1)
-    factor = max(1.0, _fits(values, rate, limits))
-    for _ in range(8):
+
+    def sample(factor: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         t = _ticks(duration * factor, rate)
-        candidate = resample(t, t / factor)
-        needed = _fits(candidate, rate, limits)
-        if needed <= 1.0:
-            return t, t / factor
-        factor *= needed * (1 + 1e-6)
-    raise PlanningError("could not find a uniform time scale that respects the limits")
+        return t, t / factor
+
+    found = _slow_until_legal(sample, max(1.0, _fits(values, rate, limits)), limits, rate, resample)
+    if found is None:
+        raise PlanningError("could not find a uniform time scale that respects the limits")
+    return found
 
 
 class _SegmentPath:
@@ -80,6 +100,10 @@ class _SegmentPath:
             virtual[:] = 0.0
         out = np.concatenate([q, lens, virtual], axis=1)
         return out if np.ndim(s) else out[0]
+
+    def derivatives(self, s: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+        """First, second and third path derivatives of the real axes (joints and lens) at ``s``."""
+        return tuple(self(np.asarray(s, dtype=float), order)[:, :-1] for order in (1, 2, 3))
 
     @property
     def dof(self) -> int:
@@ -122,47 +146,23 @@ def _is_hold(joint_path: JointPath, reference: ReferencePath, s0: float, s1: flo
     return bool(np.all(np.abs(q - q[0]) <= 1e-12) and np.all(np.abs(lens - lens[0]) <= 1e-12))
 
 
-def jerk_speed_cap(path: _SegmentPath, limits: list[AxisLimits], probe: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Path-speed cap from jerk: along a path, jerk contains ``x_sss * sdot^3``, so
-    ``sdot <= (jmax / |x_sss|)^(1/3)`` on every axis.  TOPP-RA ignores jerk; without this cap it races
-    through the ends of a segment, where the keyed timing is slow, and no smoothing could undo that."""
-    third = np.abs(path(probe, 3))[:, :-1]
-    jmax = np.array([l.jmax for l in limits])
-    return np.minimum(np.min(np.cbrt(jmax / np.maximum(third, 1e-12)), axis=1), _VIRTUAL_V)
-
-
 def toppra_speed(path: _SegmentPath, limits: list[AxisLimits], grid: NDArray[np.float64],
-                 cap: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
-                 ) -> tuple[NDArray[np.float64], float]:
-    """TOPP-RA's optimal path speed sdot at ``grid`` (rest to rest) and its duration.
-
-    ``cap`` = (s samples, sdot bound) limits the path speed as well (on the virtual axis); without it
-    this is the plain time-optimal timing under the velocity and acceleration limits.
-    """
+                 ends: tuple[float, float] = (0.0, 0.0)) -> tuple[NDArray[np.float64], float] | None:
+    """TOPP-RA's time-optimal path speed sdot at ``grid`` under the velocity and acceleration limits, from and
+    to the path speeds ``ends``, and its duration; None if those end speeds are not reachable."""
     import toppra.algorithm as algo
     import toppra.constraint as constraint
 
     logging.getLogger("toppra").setLevel(logging.ERROR)
-    real = np.array([[-l.vmax, l.vmax] for l in limits])
-    if cap is None:
-        velocity = constraint.JointVelocityConstraint(np.vstack([real, [[-_VIRTUAL_V, _VIRTUAL_V]]]))
-    else:
-        where, bound = cap
-
-        def velocity_limits(s: float) -> NDArray[np.float64]:
-            b = float(np.interp(s, where, bound))
-            return np.vstack([real, [[-b, b]]])
-
-        velocity = constraint.JointVelocityConstraintVarying(velocity_limits)
+    vlim = np.array([[-l.vmax, l.vmax] for l in limits] + [[-_VIRTUAL_V, _VIRTUAL_V]])
     alim = np.array([[-l.amax, l.amax] for l in limits] + [[-_VIRTUAL_A, _VIRTUAL_A]])
-    instance = algo.TOPPRA([velocity, constraint.JointAccelerationConstraint(alim)], path, gridpoints=grid,
-                           parametrizer="ParametrizeConstAccel")
-    sdd, sd, _ = instance.compute_parameterization(0.0, 0.0)
-    if sd is None:
-        raise PlanningError("TOPP-RA found no feasible timing for a segment of the path")
+    instance = algo.TOPPRA([constraint.JointVelocityConstraint(vlim), constraint.JointAccelerationConstraint(alim)],
+                           path, gridpoints=grid, parametrizer="ParametrizeConstAccel")
+    _, sd, _ = instance.compute_parameterization(*ends)
+    if sd is None or np.isnan(sd).any():
+        return None
     sd = np.maximum(np.asarray(sd, dtype=float), 0.0)
-    ds = np.diff(grid)
-    duration = float(np.sum(2 * ds / np.maximum(sd[:-1] + sd[1:], 1e-12)))
+    duration = float(np.sum(2 * np.diff(grid) / np.maximum(sd[:-1] + sd[1:], 1e-12)))
     return sd, duration
 
 
@@ -179,10 +179,13 @@ def fastest_time_map(joint_path: JointPath, reference: ReferencePath, limits: li
         if s1 - s0 <= 0:
             continue
         if _is_hold(joint_path, reference, s0, s1):
-            pieces_t.append(np.array([offset, offset + (s1 - s0)]))
+            # Rounded up to whole ticks, so that every moving segment is sampled on exactly the ticks
+            # its own checks saw (nothing moves during the extra fraction of a tick).
+            length = float(np.ceil((s1 - s0) * rate - 1e-9)) / rate
+            pieces_t.append(np.array([offset, offset + length]))
             pieces_s.append(np.array([s0, s1]))
-            offset += s1 - s0
-            toppra_total += s1 - s0
+            offset += length
+            toppra_total += length
             continue
         t_local, s_local, optimum = _segment_time_law(joint_path, reference, limits, rate, s0, s1, resample)
         uniform = _uniform_segment(s0, s1, limits, rate, resample)
@@ -197,50 +200,24 @@ def fastest_time_map(joint_path: JointPath, reference: ReferencePath, limits: li
     for t_piece, s_piece in zip(pieces_t, pieces_s):
         mask = (t_all >= t_piece[0]) & (t_all <= t_piece[-1])
         if len(t_piece) == 2:   # a hold: keyed time runs at real speed, nothing moves
-            s_all[mask] = s_piece[0] + (t_all[mask] - t_piece[0])
+            s_all[mask] = np.minimum(s_piece[0] + (t_all[mask] - t_piece[0]), s_piece[1])
         else:
             s_all[mask] = np.interp(t_all[mask], t_piece, s_piece)
     s_all[t_all > offset] = reference.duration
     return t_all, s_all, toppra_total
 
 
-def _fir_time_law(grid: NDArray[np.float64], sd: NDArray[np.float64], tau: float, rate: int,
-                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Smooth a TOPP-RA speed profile in time with two moving averages of width ``tau``.
-
-    TOPP-RA's path speed is piecewise linear in time (constant path acceleration between grid points),
-    so its path acceleration jumps.  A moving average turns each jump into a ramp of length ``tau``:
-    path jerk is then bounded by (jump / tau), and the walk is still monotone along the same path,
-    starting and ending at rest (the rest is zero padding); it takes ``2 tau`` longer.
-    """
-    s0, s1 = float(grid[0]), float(grid[-1])
-    t_grid = np.concatenate([[0.0], np.cumsum(2 * np.diff(grid) / np.maximum(sd[:-1] + sd[1:], 1e-12))])
-    fine_dt = 1.0 / (4 * rate)
-    speed = np.interp(np.arange(0.0, t_grid[-1] + fine_dt, fine_dt), t_grid, sd)
-    width = max(1, int(round(tau / fine_dt)))
-    padded = np.concatenate([np.zeros(2 * width), speed, np.zeros(2 * width)])
-    for _ in range(2):   # two passes: path jerk bounded and continuous
-        padded = uniform_filter1d(padded, size=width, mode="constant")
-    travelled = np.concatenate([[0.0], np.cumsum(0.5 * (padded[1:] + padded[:-1]) * fine_dt)])
-    travelled *= (s1 - s0) / travelled[-1]
-    moving = np.flatnonzero(padded > 0.0)
-    lo, hi = max(moving[0] - 1, 0), min(moving[-1] + 1, len(padded) - 1)
-    return np.arange(hi - lo + 1) * fine_dt, s0 + travelled[lo: hi + 1]
-
-
 def _uniform_segment(s0: float, s1: float, limits: list[AxisLimits], rate: int, resample: Resample,
                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     """The segment's keyed timing scaled uniformly to its limits (a floor for ``fastest``)."""
     nominal = s0 + _ticks(s1 - s0, rate)
-    factor = _fits(resample(nominal - s0, np.minimum(nominal, s1)), rate, limits)
-    for _ in range(8):
+
+    def sample(factor: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         ticks = _ticks((s1 - s0) * factor, rate)
-        s_ticks = np.minimum(s0 + ticks / factor, s1)
-        needed = _fits(resample(ticks, s_ticks), rate, limits)
-        if needed <= 1.0:
-            return ticks, s_ticks
-        factor *= needed * (1 + 1e-6)
-    return None
+        return ticks, np.minimum(s0 + ticks / factor, s1)
+
+    return _slow_until_legal(sample, _fits(resample(nominal - s0, np.minimum(nominal, s1)), rate, limits),
+                             limits, rate, resample)
 
 
 def _segment_time_law(joint_path: JointPath, reference: ReferencePath, limits: list[AxisLimits], rate: int,
@@ -248,52 +225,71 @@ def _segment_time_law(joint_path: JointPath, reference: ReferencePath, limits: l
                       ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
     """Jerk-limited, near time-optimal time law for one rest-to-rest segment.
 
-    1. TOPP-RA under the velocity and acceleration limits plus a path-speed cap (:func:`jerk_speed_cap`).
-    2. FIR smoothing in time (:func:`_fir_time_law`) of width ``tau = max(amax / jmax)`` times each of
-       ``_FIR_WIDTHS``.
-    3. Curvature terms the steps above do not see can still push a tick over a limit: each law is then
-       slowed by the largest uniform factor that passes every check (bisection); the fastest one wins.
-    Returns run ticks, keyed instants, and plain TOPP-RA's duration (velocity and acceleration only).
+    1. TOPP-RA under the velocity and acceleration limits: the reference, and the upper estimate the
+       jerk-limited program starts from.
+    2. :class:`JerkLimitedTopp` on a speed spline of ``_SPANS_PER_SECOND`` spans per second.
+    3. The law is sampled at the servo rate and every tick checked; the instants of ticks that fail are
+       added to the program's constraints and it is solved again (``_REFINEMENTS`` rounds).
+    4. Whatever is left (rare, and small) is removed by the largest uniform slow-down that passes.
+
+    Returns run ticks, keyed instants, and TOPP-RA's duration for comparison: the smaller of rest-to-rest
+    and the same end path speeds as this law (at a full stop every axis rests, so the path speed there
+    is free; the fair reference starts and ends as fast).
     """
     path = _SegmentPath(joint_path, reference, s0, s1)
-    count = max(50, int((s1 - s0) * _GRID_PER_SECOND))
-    grid = np.linspace(s0, s1, count + 1)
-    _, optimum = toppra_speed(path, limits, grid)
-    probe = np.linspace(s0, s1, 4 * count + 1)
-    cap = jerk_speed_cap(path, limits, probe)
-    tau = max(l.amax / l.jmax for l in limits)
-    sd, _ = toppra_speed(path, limits, grid, (probe, cap))
-    fastest: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
-    for width in _FIR_WIDTHS:           # the smoothing width that leaves the least uniform slow-down wins
-        law_t, law_s = _fir_time_law(grid, sd, tau * width, rate)
-        found = _legal_law(make_interp_spline(law_t, law_s, k=3), float(law_t[-1]), s0, s1, limits, rate, resample)
-        if found is not None and (fastest is None or found[0][-1] < fastest[0][-1]):
-            fastest = found
-    if fastest is None:
+    grid = np.linspace(s0, s1, max(50, int((s1 - s0) * _GRID_PER_SECOND)) + 1)
+    found = toppra_speed(path, limits, grid)
+    if found is None:
+        raise PlanningError("TOPP-RA found no feasible timing for a segment of the path")
+    sd, optimum = found
+    program = JerkLimitedTopp(path.derivatives, _PROGRAM_MARGIN * np.array([l.vmax for l in limits]),
+                              _PROGRAM_MARGIN * np.array([l.amax for l in limits]),
+                              _PROGRAM_MARGIN * np.array([l.jmax for l in limits]),
+                              s0, s1, max(40, int(optimum * _SPANS_PER_SECOND)), _VIRTUAL_V, _VIRTUAL_A)
+    profile = program.solve(start=lambda s: np.interp(s, grid, sd ** 2))
+    for _ in range(_REFINEMENTS):
+        ticks, s_ticks, need = _check_profile(profile, s0, s1, limits, rate, resample)
+        over = need > _REFINE_ABOVE
+        if not over.any():
+            break
+        # A tick's backward differences look back up to three ticks: constrain the instants in between.
+        program.add_points(np.concatenate([s_ticks[np.maximum(np.flatnonzero(over) - k, 0)] for k in (0, 1, 2)]))
+        profile = program.resolve(profile)
+    law, length = profile.time_law()
+    legal = _legal_law(law, length, s0, s1, limits, rate, resample)
+    if legal is None:
         raise PlanningError("could not make the time-optimal timing respect the jerk limits")
-    return fastest[0], fastest[1], optimum
+    ends = np.sqrt(profile(np.array([s0, s1])))
+    same_ends = toppra_speed(path, limits, grid, (float(ends[0]), float(ends[1])))
+    if same_ends is not None:
+        optimum = min(optimum, same_ends[1])
+    return legal[0], legal[1], optimum
+
+
+def _check_profile(profile: SpeedSpline, s0: float, s1: float, limits: list[AxisLimits], rate: int,
+                   resample: Resample) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The profile's time law at the servo rate, and the uniform time factor each tick would need to meet
+    its velocity, acceleration and jerk limits (<= 1: it does)."""
+    ticks, s_ticks = _sample_law(*profile.time_law(), 1.0, s0, s1, rate)
+    v, a, j = derivatives(resample(ticks, s_ticks), rate)
+    need = np.abs(v) / np.array([l.vmax for l in limits])
+    need = np.maximum(need, np.sqrt(np.abs(a) / np.array([l.amax for l in limits])))
+    need = np.maximum(need, np.cbrt(np.abs(j) / np.array([l.jmax for l in limits])))
+    return ticks, s_ticks, need.max(axis=1)
+
+
+def _sample_law(law, length: float, scale: float, s0: float, s1: float, rate: int,
+                ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Servo ticks of ``law`` (keyed instant of law time) walked at ``scale`` times its speed, and their
+    keyed instants (monotone, within the segment; ticks past the end stay at its end)."""
+    ticks = _ticks(length / scale, rate)
+    s_ticks = law(np.minimum(ticks * scale, length))
+    return ticks, np.clip(np.maximum.accumulate(s_ticks), s0, s1)
 
 
 def _legal_law(law, length: float, s0: float, s1: float, limits: list[AxisLimits], rate: int,
                resample: Resample) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
-    """``law`` (keyed instant of law time), sampled at the servo rate, slowed by the smallest uniform
-    factor that passes every check (bisection); None if even a 16000th of its speed fails."""
-
-    def at(scale: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        ticks = _ticks(length / scale, rate)
-        s_ticks = law(np.minimum(ticks * scale, length))
-        return ticks, np.clip(np.maximum.accumulate(s_ticks), s0, s1)
-
-    ticks, s_ticks = at(1.0)
-    if _fits(resample(ticks, s_ticks), rate, limits) <= 1.0:
-        return ticks, s_ticks
-    low, high = 0.0, 1.0              # holds at low, fails at high
-    best = None
-    for _ in range(14):
-        scale = 0.5 * (low + high)
-        ticks, s_ticks = at(scale)
-        if _fits(resample(ticks, s_ticks), rate, limits) <= 1.0:
-            best, low = (ticks, s_ticks), scale
-        else:
-            high = scale
-    return best
+    """``law`` (keyed instant of law time) at the servo rate, slowed by the smallest uniform factor that
+    passes every check (usually none, or a fraction of a percent)."""
+    return _slow_until_legal(lambda factor: _sample_law(law, length, 1.0 / factor, s0, s1, rate), 1.0,
+                             limits, rate, resample)
