@@ -7,6 +7,7 @@ import io
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -44,9 +45,10 @@ def _random_move(data, rig) -> tuple:
 @settings(derandomize=True, max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
-def test_random_moves_never_exceed_a_limit_in_the_csv(ur_rig, stage, data):
+@pytest.mark.parametrize("retime", ["stretch", "fastest"])
+def test_random_moves_never_exceed_a_limit_in_the_csv(ur_rig, stage, retime, data):
     move = _random_move(data, ur_rig)
-    result = plan(move, ur_rig, stage, 250, retime="stretch")
+    result = plan(move, ur_rig, stage, 250, retime=retime)
     event("planned" if result.trajectory is not None else "unreachable")
     if result.trajectory is None:
         assert any(v.kind is ViolationKind.UNREACHABLE for v in result.report.violations)

@@ -8,14 +8,19 @@ import pytest
 from motionctl.planner import ViolationKind, plan_scene
 from motionctl.planner.limits import axis_limits, derivatives
 from motionctl.spec import load_scene
-from tests.conftest import MOVES
+from tests.conftest import MOVES, ROOT
+
+BENCHMARK_MOVE = ROOT / "benchmarks" / "moves" / "sweep_60s.toml"
 
 
-@pytest.mark.parametrize("name", ["push_in", "crane_reveal", "product_shot"])
-def test_fastest_is_legal_no_slower_than_keyed_and_never_faster_than_toppra(name):
+@pytest.mark.parametrize("name, rate", [("push_in", 250), ("crane_reveal", 250), ("product_shot", 250),
+                                        ("orbit", 500),
+                                        # a hold of 0.5005 s before the move: a fraction of a tick
+                                        ("crane_reveal", 1000)])
+def test_fastest_is_legal_no_slower_than_keyed_and_never_faster_than_toppra(name, rate):
     scene = load_scene(MOVES / f"{name}.toml")
-    keyed = plan_scene(scene, 250)
-    fast = plan_scene(scene, 250, retime="fastest")
+    keyed = plan_scene(scene, rate)
+    fast = plan_scene(scene, rate, retime="fastest")
     assert fast.ok, [v.message for v in fast.report.violations]
     info = fast.report.extra["retime"]
     assert info["toppra_duration_s"] <= fast.trajectory.duration_s + 1e-6
@@ -23,9 +28,21 @@ def test_fastest_is_legal_no_slower_than_keyed_and_never_faster_than_toppra(name
     # Same path: every retimed sample is the keyed path at some instant.
     np.testing.assert_allclose(fast.trajectory.q, fast.joint_path(fast.trajectory.s), atol=0)
     values = np.concatenate([fast.trajectory.q, fast.trajectory.lens], axis=1)
-    v, a, j = derivatives(values, 250)
+    v, a, j = derivatives(values, rate)
     for i, lim in enumerate(axis_limits(scene.rig)):
+        assert np.abs(v[:, i]).max() <= lim.vmax * (1 + 1e-9)
+        assert np.abs(a[:, i]).max() <= lim.amax * (1 + 1e-9)
         assert np.abs(j[:, i]).max() <= lim.jmax * (1 + 1e-9)
+
+
+def test_fastest_is_within_five_percent_of_toppra_on_the_benchmark_move():
+    """The issue's target on benchmarks/moves/sweep_60s.toml: jerk-limited, yet within 5 % of TOPP-RA's
+    velocity- and acceleration-only optimum (measured 1.036 at 250 Hz and at 1 kHz)."""
+    scene = load_scene(BENCHMARK_MOVE)
+    fast = plan_scene(scene, 250, retime="fastest")
+    assert fast.ok, [v.message for v in fast.report.violations]
+    ratio = fast.trajectory.duration_s / fast.report.extra["retime"]["toppra_duration_s"]
+    assert 1.0 <= ratio <= 1.05
 
 
 def test_stretch_keeps_holds_and_scales_uniformly():
