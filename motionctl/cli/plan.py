@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_plan_options(p)
     p.add_argument("--retime", choices=("stretch", "fastest"), default=None,
                    help="stretch: slow the whole move uniformly to the shortest legal duration; fastest: "
-                   "time-optimal along the same path, jerk-limited")
+                   "time-optimal along the same path under velocity, acceleration and jerk limits")
     p.add_argument("--json", action="store_true", help="print the check report as JSON")
     p.set_defaults(handler=run_plan)
 

@@ -160,7 +160,7 @@ def plan(move: Move, rig: Rig, stage: Stage | None = None, rate_hz: int | None =
                                   "frames_after": after_frames, "duration_before_s": reference.duration,
                                   "duration_after_s": trajectory.duration_s}
         if optimum is not None:
-            report.extra["retime"]["toppra_duration_s"] = optimum
+            report.extra["retime"]["toppra_duration_s"] = float(optimum)
         report.frames = after_frames
         report.duration_s = trajectory.duration_s
 
