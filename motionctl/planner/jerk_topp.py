@@ -183,11 +183,19 @@ class JerkLimitedTopp:
             jerk = sparse.diags(d1[:, k] / 2) @ b2 + sparse.diags(1.5 * d2[:, k]) @ b1 + sparse.diags(d3[:, k]) @ b0
             blocks.append(jerk)
             limits.append(("j", k))
-        self._rows = sparse.vstack(blocks + [b0]).tocsr()
+        rows = sparse.vstack(blocks + [b0]).tocsr()
+        # Each row scaled to a largest coefficient of 1, and coefficients below 1e-12 of it dropped: the raw
+        # rows span ten orders of magnitude (1/h^2 against path derivatives that vanish at a stop), which
+        # HiGHS can fail on.  Rows that are all zero (a lens axis that never moves) are left out.
+        largest = np.asarray(abs(rows).max(axis=1).todense()).ravel()
+        self._live = largest > 0
+        self._row_scale = 1.0 / np.where(self._live, largest, 1.0)
+        rows = (sparse.diags(self._row_scale) @ rows).tocsr()
+        rows.data[np.abs(rows.data) < 1e-12] = 0.0
+        rows.eliminate_zeros()
+        self._rows = rows
         self._kinds = limits
         self._b_at_points = b0
-        self._live = np.asarray(abs(self._rows).max(axis=1).todense()).ravel() > 0
-        self._live[-len(self.points):] = True
         # Objective: trapezoid rule for T over the knots.
         weights = np.full(len(self.knots), self.shape.h)
         weights[[0, -1]] *= 0.5
@@ -213,9 +221,13 @@ class JerkLimitedTopp:
 
     def _step(self, control: NDArray[np.float64], bhat: NDArray[np.float64]) -> NDArray[np.float64]:
         weights, design = self._quadrature
-        b = np.maximum(design @ control, 1e-6)
+        b = design @ control
+        # Tangent of T = sum(w / sqrt(b)).  Where b is nearly zero (a segment's ends, early on) the true
+        # tangent is so steep that every other weight falls below the solver's tolerance and the rest of
+        # the profile collapses; a floor at 1 % of the largest b keeps the weights within a factor 1000.
+        b = np.maximum(b, 0.01 * max(float(b.max()), 1e-6))
         gradient = -(design.T @ (weights / (2.0 * b ** 1.5)))
-        low, high = self._bounds(bhat)
+        low, high = (bound * self._row_scale for bound in self._bounds(bhat))
         live = self._live
         result = milp(c=gradient / np.abs(gradient).max(),
                       constraints=[LinearConstraint(self._rows[live], low[live], high[live])],
@@ -227,19 +239,20 @@ class JerkLimitedTopp:
     def solve(self, start: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> SpeedSpline:
         """Iterate the linear programs from ``start(s)``, an upper estimate of ``b`` such as TOPP-RA's
         time-optimal profile under velocity and acceleration limits only."""
-        bhat = np.minimum(np.maximum(start(self.points), 1e-6), self.speed_cap)
-        control = self._step(np.zeros_like(self.shape.control), bhat)
-        best_duration, best = self.duration(control), control
+        estimate = start(self.points)
+        bhat = np.minimum(np.maximum(estimate, 0.01 * max(float(estimate.max()), 1e-6)), self.speed_cap)
+        best = self._step(np.zeros_like(self.shape.control), bhat)
+        best_duration = self.duration(best)
         steps = 1
         for delta in TRUST_SCHEDULE:
             while steps < MAX_STEPS:      # a trust-region size is kept while it still gains
-                control = self._step(control, self._trust(control, delta))
+                control = self._step(best, self._trust(best, delta))
                 steps += 1
                 current = self.duration(control)
                 gain = (best_duration - current) / current
                 if current < best_duration:
                     best_duration, best = current, control
-                if gain < CONVERGED:
+                if gain < CONVERGED:      # including a step that lost: the next, smaller region starts from the best
                     break
         return SpeedSpline(self.shape.s0, self.shape.s1, best)
 

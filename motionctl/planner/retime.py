@@ -8,7 +8,8 @@ length, and corners stay stops).  On each moving segment toppra computes the tim
 velocity and acceleration limits (the reference, and the start of the next step);
 :mod:`motionctl.planner.jerk_topp` then finds the fastest path speed that also respects every jerk limit.
 The law is sampled at the servo rate and every tick checked; instants that fail become extra constraints
-of the program, and a last uniform slow-down (bisection) covers whatever is left.
+of the program, and a last uniform slow-down covers whatever is left.  Should any of that fail, the
+segment keeps its keyed timing scaled uniformly to the limits, which is always legal.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from motionctl.planner.limits import AxisLimits, derivatives, peaks, time_scale_
 from motionctl.planner.path import ReferencePath
 from motionctl.planner.tracking import JointPath
 from motionctl.planner.trajectory import Trajectory
+
+log = logging.getLogger(__name__)
 
 #: (run ticks, keyed instants) -> joint and lens values at those ticks, (K, axes + lens)
 Resample = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]
@@ -90,8 +93,12 @@ class _SegmentPath:
 
     def __call__(self, s, order: int = 0):
         arr = np.atleast_1d(np.asarray(s, dtype=float))
-        q = self.joint_path(arr, order)
-        lens = (np.concatenate([c(arr, order) for c in self.reference.lens], axis=-1) if self.reference.lens
+        # The segment's end is where the next piece of the path (often a hold) begins, and piecewise curves
+        # evaluate a breakpoint on their right: its derivatives would be the hold's zeros, and the jerk
+        # this segment ends with would go unchecked.  A point one ulp inside takes this segment's side.
+        inside = np.minimum(arr, np.nextafter(self.s1, -np.inf))
+        q = self.joint_path(inside, order)
+        lens = (np.concatenate([c(inside, order) for c in self.reference.lens], axis=-1) if self.reference.lens
                 else np.zeros((len(arr), 0)))
         # A virtual last axis is the keyed time itself: its bounded rate keeps TOPP-RA well conditioned
         # where every real axis comes to rest (their path derivatives vanish there).
@@ -187,8 +194,20 @@ def fastest_time_map(joint_path: JointPath, reference: ReferencePath, limits: li
             offset += length
             toppra_total += length
             continue
-        t_local, s_local, optimum = _segment_time_law(joint_path, reference, limits, rate, s0, s1, resample)
+        path = _SegmentPath(joint_path, reference, s0, s1)
+        grid = np.linspace(s0, s1, max(50, int((s1 - s0) * _GRID_PER_SECOND)) + 1)
+        reference_speed = toppra_speed(path, limits, grid)
+        if reference_speed is None:
+            raise PlanningError("TOPP-RA found no feasible timing for a segment of the path")
         uniform = _uniform_segment(s0, s1, limits, rate, resample)
+        try:
+            t_local, s_local, optimum = _segment_time_law(path, grid, reference_speed, limits, rate, resample)
+        except PlanningError:
+            if uniform is None:
+                raise
+            log.warning("jerk-limited timing failed between keyed instants %.3f and %.3f s; that segment keeps "
+                        "its keyed timing, scaled", s0, s1, exc_info=True)
+            t_local, s_local, optimum = uniform[0], uniform[1], reference_speed[1]
         if uniform is not None and uniform[0][-1] < t_local[-1]:
             t_local, s_local = uniform   # the keyed timing, sped up or slowed uniformly, is faster here
         pieces_t.append(offset + t_local)
@@ -220,35 +239,31 @@ def _uniform_segment(s0: float, s1: float, limits: list[AxisLimits], rate: int, 
                              limits, rate, resample)
 
 
-def _segment_time_law(joint_path: JointPath, reference: ReferencePath, limits: list[AxisLimits], rate: int,
-                      s0: float, s1: float, resample: Resample,
-                      ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+def _segment_time_law(path: _SegmentPath, grid: NDArray[np.float64],
+                      reference_speed: tuple[NDArray[np.float64], float], limits: list[AxisLimits], rate: int,
+                      resample: Resample) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
     """Jerk-limited, near time-optimal time law for one rest-to-rest segment.
 
-    1. TOPP-RA under the velocity and acceleration limits: the reference, and the upper estimate the
-       jerk-limited program starts from.
+    1. ``reference_speed``: TOPP-RA's path speed at ``grid`` and its duration, under the velocity and
+       acceleration limits only: the reference, and the upper estimate the program starts from.
     2. :class:`JerkLimitedTopp` on a speed spline of ``_SPANS_PER_SECOND`` spans per second.
     3. The law is sampled at the servo rate and every tick checked; the instants of ticks that fail are
        added to the program's constraints and it is solved again (``_REFINEMENTS`` rounds).
-    4. Whatever is left (rare, and small) is removed by the largest uniform slow-down that passes.
+    4. Whatever is left (rare, and small) is removed by the smallest uniform slow-down that passes.
 
     Returns run ticks, keyed instants, and TOPP-RA's duration for comparison: the smaller of rest-to-rest
     and the same end path speeds as this law (at a full stop every axis rests, so the path speed there
     is free; the fair reference starts and ends as fast).
     """
-    path = _SegmentPath(joint_path, reference, s0, s1)
-    grid = np.linspace(s0, s1, max(50, int((s1 - s0) * _GRID_PER_SECOND)) + 1)
-    found = toppra_speed(path, limits, grid)
-    if found is None:
-        raise PlanningError("TOPP-RA found no feasible timing for a segment of the path")
-    sd, optimum = found
+    s0, s1 = path.s0, path.s1
+    sd, optimum = reference_speed
     program = JerkLimitedTopp(path.derivatives, _PROGRAM_MARGIN * np.array([l.vmax for l in limits]),
                               _PROGRAM_MARGIN * np.array([l.amax for l in limits]),
                               _PROGRAM_MARGIN * np.array([l.jmax for l in limits]),
                               s0, s1, max(40, int(optimum * _SPANS_PER_SECOND)), _VIRTUAL_V, _VIRTUAL_A)
     profile = program.solve(start=lambda s: np.interp(s, grid, sd ** 2))
     for _ in range(_REFINEMENTS):
-        ticks, s_ticks, need = _check_profile(profile, s0, s1, limits, rate, resample)
+        _, s_ticks, need = _check_profile(profile, s0, s1, limits, rate, resample)
         over = need > _REFINE_ABOVE
         if not over.any():
             break

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from motionctl.errors import PlanningError
 from motionctl.planner import ViolationKind, plan_scene
+from motionctl.planner.jerk_topp import JerkLimitedTopp
 from motionctl.planner.limits import axis_limits, derivatives
 from motionctl.spec import load_scene
 from tests.conftest import MOVES, ROOT
@@ -54,3 +56,20 @@ def test_stretch_keeps_holds_and_scales_uniformly():
     factor = traj.t[1] / traj.s[1]
     assert factor > 1.0
     np.testing.assert_allclose(traj.s[traj.s < traj.s[-1]] * factor, traj.t[traj.s < traj.s[-1]], atol=1e-9)
+
+
+def test_fastest_keeps_the_scaled_keyed_timing_where_the_program_fails(monkeypatch, caplog):
+    def fail(self, start):
+        raise PlanningError("simulated solver failure")
+
+    monkeypatch.setattr(JerkLimitedTopp, "solve", fail)
+    scene = load_scene(MOVES / "push_in.toml")
+    fast = plan_scene(scene, 250, retime="fastest")
+    assert fast.ok, [v.message for v in fast.report.violations]
+    assert "keeps its keyed timing" in caplog.text
+    # The keyed timing scaled uniformly: keyed instants advance at one constant rate while moving.
+    traj = fast.trajectory
+    moving = np.flatnonzero(np.any(np.abs(np.diff(traj.q, axis=0)) > 0, axis=1))
+    steps = np.diff(traj.s)[moving[1:-1]]
+    np.testing.assert_allclose(steps, steps[0], rtol=1e-9)
+    assert fast.report.extra["retime"]["toppra_duration_s"] < traj.duration_s
