@@ -4,7 +4,7 @@ Why this is hand-written: toppra (the reference for ``--retime fastest``) is sec
 acceleration only, and smoothing its bang-bang acceleration after the fact cost 20-45 % in duration
 (docs/benchmarks.md).  ruckig plans state-to-state motion, not motion along a given path, and no maintained
 Python package parameterises a path under jerk limits.  The linear programs themselves are solved by HiGHS
-(through scipy), and the time law is a scipy Hermite spline.
+(through scipy), and the time law is a quintic Hermite spline held as a scipy PPoly.
 
 **Unknown.** ``b(s) = sdot^2`` (squared path speed) as a uniform cubic B-spline in the keyed instant ``s``
 with non-negative control points, so ``b >= 0`` everywhere and ``b`` is twice continuously differentiable:
