@@ -77,15 +77,21 @@ def peaks(v: NDArray[np.float64], a: NDArray[np.float64], j: NDArray[np.float64]
     return Peaks(np.abs(v).max(axis=0), np.abs(a).max(axis=0), np.abs(j).max(axis=0))
 
 
-def time_scale_needed(p: Peaks, limits: list[AxisLimits]) -> float:
-    """Uniform time-scale factor that brings every peak to its limit (> 1: slower; < 1: could be faster).
+def scale_needed_per_tick(v: NDArray[np.float64], a: NDArray[np.float64], j: NDArray[np.float64],
+                          limits: list[AxisLimits]) -> NDArray[np.float64]:
+    """Per row of (ticks, axes) rates: the uniform time-scale factor that row alone would need.
 
     Scaling time by k divides velocity by k, acceleration by k^2 and jerk by k^3.
     """
-    factors = [1e-9]
-    for i, lim in enumerate(limits):
-        factors += [p.v[i] / lim.vmax, math.sqrt(p.a[i] / lim.amax), (p.j[i] / lim.jmax) ** (1 / 3)]
-    return float(max(factors))
+    need = np.abs(v) / np.array([l.vmax for l in limits])
+    need = np.maximum(need, np.sqrt(np.abs(a) / np.array([l.amax for l in limits])))
+    need = np.maximum(need, np.cbrt(np.abs(j) / np.array([l.jmax for l in limits])))
+    return need.max(axis=1)
+
+
+def time_scale_needed(p: Peaks, limits: list[AxisLimits]) -> float:
+    """Uniform time-scale factor that brings every peak to its limit (> 1: slower; < 1: could be faster)."""
+    return max(1e-9, float(scale_needed_per_tick(p.v[None], p.a[None], p.j[None], limits)[0]))
 
 
 def limit_violations(values: NDArray[np.float64], v: NDArray[np.float64], a: NDArray[np.float64],

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from motionctl.errors import PlanningError
 from motionctl.planner.jerk_topp import JerkLimitedTopp, SpeedSpline
-from motionctl.planner.limits import AxisLimits, derivatives, peaks, time_scale_needed
+from motionctl.planner.limits import AxisLimits, derivatives, peaks, scale_needed_per_tick, time_scale_needed
 from motionctl.planner.path import ReferencePath
 from motionctl.planner.tracking import JointPath
 from motionctl.planner.trajectory import Trajectory
@@ -286,11 +286,7 @@ def _check_profile(profile: SpeedSpline, s0: float, s1: float, limits: list[Axis
     """The profile's time law at the servo rate, and the uniform time factor each tick would need to meet
     its velocity, acceleration and jerk limits (<= 1: it does)."""
     ticks, s_ticks = _sample_law(*profile.time_law(), 1.0, s0, s1, rate)
-    v, a, j = derivatives(resample(ticks, s_ticks), rate)
-    need = np.abs(v) / np.array([l.vmax for l in limits])
-    need = np.maximum(need, np.sqrt(np.abs(a) / np.array([l.amax for l in limits])))
-    need = np.maximum(need, np.cbrt(np.abs(j) / np.array([l.jmax for l in limits])))
-    return ticks, s_ticks, need.max(axis=1)
+    return ticks, s_ticks, scale_needed_per_tick(*derivatives(resample(ticks, s_ticks), rate), limits)
 
 
 def _sample_law(law, length: float, scale: float, s0: float, s1: float, rate: int,
