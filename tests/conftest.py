@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,30 @@ LEGAL_MOVES = sorted(MOVES.glob("*.toml"))
 ILLEGAL_MOVES = sorted((MOVES / "illegal").glob("*.toml"))
 #: The official OpenTrackIO schema and examples, carried with the tests.
 OPENTRACKIO = ROOT / "tests" / "vcam" / "opentrackio"
+
+
+#: The streamer's own faults about the host's timing (watchdogs.py), not about the move, the wire or the drives.
+HOST_TIMING_FAULTS = ("the host could not keep up", "the host is overloaded")
+
+
+def dry_run(*args: str, attempts: int = 3, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``motionctl run ARGS --sim --json`` in a fresh process, run again when the host's timing faulted it.
+
+    The streamer stops on purpose when its host stalls for three servo cycles (12 ms at 250 Hz).  The
+    shared two-core CI machine stalled that long once (17 ms, while the move and the link were fine), so a
+    run that faulted only on host timing is repeated, up to ``attempts`` runs in all.  Any other outcome,
+    and host timing faults on every attempt, is returned as it is for the test to judge.
+    """
+    command = [sys.executable, "-m", "motionctl", "run", *args, "--sim", "--json"]
+    for _ in range(attempts):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        try:
+            faults = json.loads(result.stdout).get("faults") or []
+        except ValueError:
+            return result
+        if not faults or not all(any(text in fault for text in HOST_TIMING_FAULTS) for fault in faults):
+            return result
+    return result
 
 
 def udp_receiver(timeout_s: float, buffer_bytes: int | None = None) -> socket.socket:

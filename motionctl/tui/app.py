@@ -66,7 +66,10 @@ class MotionctlApp(App):
             self._takes_seen = controller.takes_closed
             self.set_timer(0.5, rig.reload_takes)      # the take's files close on a helper thread
         telemetry = controller.telemetry()
-        screen = self.screen
+        stack = self.screen_stack
+        if not stack:                   # shutting down: the stack empties before the installed screens go
+            return
+        screen = stack[-1]
         if isinstance(screen, OperatorScreen):
             screen.refresh_telemetry(telemetry, self.last_message)
 

@@ -12,7 +12,7 @@ import time
 from motionctl.runtime.takes import list_takes, read_take
 import pytest
 
-from tests.conftest import LEGAL_MOVES, MOVES, RIGS
+from tests.conftest import LEGAL_MOVES, MOVES, RIGS, dry_run
 
 
 def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -20,8 +20,8 @@ def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
 
 
 def test_run_sim_over_serial_completes_with_summary_and_take(tmp_path):
-    result = motionctl("run", str(MOVES / "product_shot.toml"), "--sim", "--transport", "serial",
-                       "--takes", str(tmp_path), "--rate", "250", "--json")
+    result = dry_run(str(MOVES / "product_shot.toml"), "--transport", "serial", "--takes", str(tmp_path),
+                     "--rate", "250")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
     assert summary["state"] == "done"
@@ -80,7 +80,7 @@ def test_host_killed_mid_run_leaves_a_readable_take_and_the_drives_stop(tmp_path
 @pytest.mark.parametrize("transport", ["serial", "can"])
 @pytest.mark.parametrize("move", LEGAL_MOVES, ids=lambda p: p.stem)
 def test_every_legal_move_dry_runs_over_serial_and_can(move, transport, tmp_path):
-    result = motionctl("run", str(move), "--sim", "--transport", transport, "--takes", str(tmp_path), "--json")
+    result = dry_run(str(move), "--transport", transport, "--takes", str(tmp_path))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["state"] == "done" and not summary["faults"]

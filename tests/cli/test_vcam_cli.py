@@ -10,7 +10,7 @@ import sys
 
 from motionctl.vcam import decode_d1, decode_udp
 from motionctl.vcam.tracks import read_track
-from tests.conftest import MOVES, RIGS, udp_receiver
+from tests.conftest import MOVES, RIGS, dry_run, udp_receiver
 
 
 def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -50,8 +50,8 @@ def test_export_planned_and_actual_camera_and_import_it_back(tmp_path):
     assert motionctl("export", str(MOVES / "orbit.toml"), "--format", "chan", "--out", str(planned)).returncode == 0
     track = read_track(planned, fps="25")
     assert len(track.frames) == 251
-    ran = motionctl("run", str(MOVES / "orbit.toml"), "--sim", "--transport", "serial", "--takes", str(tmp_path),
-                    "--json")
+    ran = dry_run(str(MOVES / "orbit.toml"), "--transport", "serial", "--takes", str(tmp_path))
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     take = json.loads(ran.stdout)["take"]
     actual = tmp_path / "actual.json"
     exported = motionctl("export", take, "--format", "json", "--out", str(actual))

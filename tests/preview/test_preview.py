@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from motionctl.cli import main
 from motionctl.planner import plan_scene
 from motionctl.preview.scene import AMBER, GREEN, RED
 from motionctl.spec import load_scene
-from tests.conftest import MOVES
+from tests.conftest import MOVES, dry_run
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +87,9 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
 def test_a_take_and_a_move_overlaid_with_its_take(tmp_path):
     """A real dry run over the serial simulator, then the preview of the take and of the move over it."""
     move = MOVES / "product_shot.toml"
-    assert main(["run", str(move), "--sim", "--transport", "serial", "--takes", str(tmp_path / "takes"),
-                 "--json"]) == 0
-    take = next((tmp_path / "takes").iterdir())
+    ran = dry_run(str(move), "--transport", "serial", "--takes", str(tmp_path / "takes"))
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    take = Path(json.loads(ran.stdout)["take"])
     assert main(["preview", str(take), "--out", str(tmp_path / "take")]) == 0
     page = (tmp_path / "take" / "preview.html").read_text()
     assert "TAKE" in page and take.name in page
