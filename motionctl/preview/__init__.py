@@ -9,7 +9,7 @@ one of its takes overlaid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +50,21 @@ def from_plan(plan: Plan, take_q: tuple[np.ndarray, np.ndarray] | None = None) -
         index = np.clip(np.searchsorted(frames, shown), 0, len(frames) - 1)
         ghost, q = q, measured[index]            # the take in colour, the plan as a ghost
         verdict, title = "TAKE", f"{title}: take over plan"
-    return build(title, verdict, violations, fps, shown.tolist(), [move.timecode_at(int(f)) for f in shown],
+    data = build(title, verdict, violations, fps, shown.tolist(), [move.timecode_at(int(f)) for f in shown],
                  plan.rig, plan.stage, q, lens, ghost_q=ghost)
+    return data if take_q is not None else replace(data, rate_bands=rate_bands(traj.qd, traj.qdd, ticks))
+
+
+def rate_bands(qd: np.ndarray, qdd: np.ndarray, ticks: np.ndarray) -> np.ndarray:
+    """(F, axes, 4): the extreme velocity and acceleration over the ticks from each shown tick to the next.
+
+    Differencing positions at the shown frames (as a picture of a few hundred points would) smooths a
+    spike that lives between two frames; the check works per tick, and so must the picture of it.
+    ``ticks`` ascend; the last band runs to the end of the trajectory.
+    """
+    starts = np.asarray(ticks, dtype=int)
+    return np.stack([np.minimum.reduceat(qd, starts, axis=0), np.maximum.reduceat(qd, starts, axis=0),
+                     np.minimum.reduceat(qdd, starts, axis=0), np.maximum.reduceat(qdd, starts, axis=0)], axis=2)
 
 
 def from_take(take_path: Path) -> tuple[PreviewData, object]:

@@ -131,31 +131,48 @@ def clearance_plot(data: PreviewData, path: Path) -> Path:
 
 
 def axis_plots(data: PreviewData, rig: Rig, path: Path, fps: float) -> Path:
-    """Velocity and acceleration of every arm axis against frames, with the limits drawn."""
+    """Velocity and acceleration of every arm axis against frames, with the limits drawn.
+
+    A plan is drawn as a band from the lowest to the highest value over the servo ticks of each frame,
+    so a spike between frames shows at its full height; a take, which has only positions, is drawn as
+    their rate of change from frame to frame.
+    """
     plt = _matplotlib()
     n = data.joints.shape[1]
     frames = np.asarray(data.frames, dtype=float)
     t = frames / fps
+    bands = data.rate_bands
+    # a band holds from its frame to the next shown one; the last is drawn as wide as the narrowest step
+    edges = np.append(frames, frames[-1] + (np.diff(frames).min() if len(frames) > 1 else 1.0))
     fig, axes = plt.subplots(n, 2, figsize=(11, 1.5 * n + 0.6), sharex=True, squeeze=False)
     for k, axis in enumerate(rig.axes[:n]):
         scale = 1.0 if axis.linear else 180.0 / math.pi
         unit = "m" if axis.linear else "deg"
-        q = data.joints[:, k] * scale
-        v = np.gradient(q, t) if len(t) > 1 else np.zeros_like(q)
-        a = np.gradient(v, t) if len(t) > 1 else np.zeros_like(q)
-        for col, (values, limit, label) in enumerate(((v, axis.vmax * scale, f"{unit}/s"),
-                                                       (a, axis.amax * scale, f"{unit}/s²"))):
+        if bands is not None:
+            v_lo, v_hi, a_lo, a_hi = (bands[:, k, c] * scale for c in range(4))
+        else:
+            q = data.joints[:, k] * scale
+            v_lo = v_hi = np.gradient(q, t) if len(t) > 1 else np.zeros_like(q)
+            a_lo = a_hi = np.gradient(v_hi, t) if len(t) > 1 else np.zeros_like(q)
+        for col, (lo, hi, limit, label) in enumerate(((v_lo, v_hi, axis.vmax * scale, f"{unit}/s"),
+                                                      (a_lo, a_hi, axis.amax * scale, f"{unit}/s²"))):
             ax = axes[k][col]
-            over = np.abs(values) > limit
-            ax.plot(frames, values, linewidth=1, color="#1565c0")
+            over = (hi > limit) | (lo < -limit)
+            if bands is not None:
+                ax.stairs(hi, edges, baseline=lo, fill=True, color="#1565c0", alpha=0.35)
+                ax.stairs(hi, edges, baseline=lo, color="#1565c0", linewidth=0.8)
+            else:
+                ax.plot(frames, hi, linewidth=0.8, color="#1565c0")
             ax.axhline(limit, color=COLOURS[2], linestyle="--", linewidth=0.8)
             ax.axhline(-limit, color=COLOURS[2], linestyle="--", linewidth=0.8)
-            if over.any():
-                ax.fill_between(frames, -limit, limit, where=over, color=COLOURS[2], alpha=0.2)
+            flips = np.flatnonzero(np.diff(np.concatenate([[0], over.astype(np.int8), [0]])))
+            for first, after in zip(flips[::2], flips[1::2]):          # each run of frames over the limit
+                ax.axvspan(edges[first], edges[after], color=COLOURS[2], alpha=0.2, linewidth=0)
             ax.set_ylabel(f"{axis.name}\n{label}", fontsize=7)
             ax.tick_params(labelsize=7)
-    axes[0][0].set_title("velocity (limits dashed)", fontsize=9)
-    axes[0][1].set_title("acceleration (limits dashed)", fontsize=9)
+    per = "per servo tick, lowest to highest in each frame" if bands is not None else "frame to frame"
+    axes[0][0].set_title(f"velocity, {per} (limits dashed)", fontsize=9)
+    axes[0][1].set_title(f"acceleration, {per} (limits dashed)", fontsize=9)
     axes[-1][0].set_xlabel("frame")
     axes[-1][1].set_xlabel("frame")
     fig.suptitle(f"{data.title}: {data.verdict}", fontsize=10)

@@ -58,6 +58,9 @@ class PreviewData:
     min_frame_index: int                       # index into ``frames`` of the minimum clearance
     min_text: str
     ghost: NDArray[np.float64] | None = None   # (F, C, 2, 3): the plan under a take (overlay)
+    #: (F, axes, 4) SI: lowest and highest velocity, lowest and highest acceleration over the servo ticks
+    #: from each shown frame to the next (a plan's; a take has only its frames' positions)
+    rate_bands: NDArray[np.float64] | None = None
 
 
 def solids_of(stage: Stage | None) -> list[Solid]:
