@@ -16,7 +16,7 @@ import multiprocessing
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from motionctl.planner import Plan
@@ -131,6 +131,9 @@ class RigProcess:
         self._process.start()
         child.close()
         self._alive = True
+        # Outcomes of calls are finished here, in arrival order, off the reader: adopting a loaded move
+        # plans it on this side too (0.3-2 s), and telemetry must keep flowing meanwhile.
+        self._outcomes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="motionctl-rig-outcome")
         self._reader = threading.Thread(target=self._read, name="motionctl-rig-reader", daemon=True)
         self._reader.start()
 
@@ -170,10 +173,10 @@ class RigProcess:
                     name, future = self._pending.pop(call_id, ("", None))
                 if error:
                     self.log.append(("error", f"{name}: {error}"))
-                if extra is not None:
-                    self._adopt(*extra)
-                if future is not None:
-                    future.set_result(None)
+                try:
+                    self._outcomes.submit(self._finish, future, extra)
+                except RuntimeError:            # closing: nobody waits for the outcome any more
+                    pass
             elif kind == "closed":
                 break
         self._alive = False
@@ -181,6 +184,16 @@ class RigProcess:
             self.log.append(("error", "the rig process ended: the drives stop on their own watchdogs; restart "
                                       "motionctl tui"))
         self.latest = Telemetry(connected=False)
+
+    def _finish(self, future: Future | None, extra: tuple[str | None, str | None] | None) -> None:
+        try:
+            if extra is not None:
+                self._adopt(*extra)
+        except Exception as exc:            # a file changed under us, say: the UI says so and goes on
+            self.log.append(("error", f"could not show the loaded move here: {type(exc).__name__}: {exc}"))
+        finally:
+            if future is not None:
+                future.set_result(None)
 
     def _adopt(self, loaded: str | None, shown: str | None) -> None:
         """The rig process loaded or re-checked a move: the same plan here, from this side's library."""
@@ -259,17 +272,20 @@ class RigProcess:
 
     def close(self, timeout: float = 30.0) -> None:
         """A controlled stop if anything moves, then the rig process ends."""
-        if not self._process.is_alive():
-            return
         try:
-            with self._lock:
-                self._connection.send(("close", None, "", ()))
-        except (OSError, BrokenPipeError):
-            pass
-        self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(5)
+            if not self._process.is_alive():
+                return
+            try:
+                with self._lock:
+                    self._connection.send(("close", None, "", ()))
+            except (OSError, BrokenPipeError):
+                pass
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5)
+        finally:
+            self._outcomes.shutdown(wait=False, cancel_futures=True)
 
     def wait_connected(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -208,6 +210,32 @@ def test_a_refresh_while_the_app_shuts_down_is_harmless(make_app, monkeypatch):
                 app.refresh_telemetry()             # must neither raise nor touch a screen
                 assert app.refreshes == before + 1
     run(flow())
+
+
+def test_telemetry_keeps_flowing_while_the_ui_side_plans_a_loaded_move(make_app, workspace, monkeypatch):
+    """The UI plans a move the rig process loaded (for its own screens) off the thread that reads the
+    pipe: the rig's state on screen never freezes for the 0.3-2 s that takes."""
+    controller = make_app(move=None).controller
+    library = controller.library
+    entered, release = threading.Event(), threading.Event()
+    real_check = library.check
+
+    def held_check(path):
+        entered.set()
+        release.wait(60)
+        return real_check(path)
+    monkeypatch.setattr(library, "check", held_check)
+    loaded = controller.select_move(workspace / "moves" / "product_shot.toml")
+    assert entered.wait(90), "the loaded move never reached the UI side"
+    before = controller.latest
+    deadline = time.monotonic() + 5
+    while controller.latest is before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert controller.latest is not before, "no telemetry while the UI side planned"
+    assert not loaded.done()                       # the call completes only once its plan is here
+    release.set()
+    loaded.result(timeout=90)
+    assert controller.plan is not None and controller.plan.move.name == "product-shot"
 
 
 def test_arm_on_internal_timecode_starts_the_move_by_itself(make_app, workspace):
