@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Callable
 import canopen
 from canopen.objectdictionary import ODVariable
 
-from motionctl.hal import cia402
-from motionctl.hal.cia402 import DriveState, NmtCommand, NmtState
+from motionctl.hal import cia301, cia402
+from motionctl.hal.cia301 import NmtCommand, NmtState
+from motionctl.hal.cia402 import DriveState
 from motionctl.hal.emcy import encode_emcy
 from simulator.axis import AxisModel
 from simulator.can_od import PDO_OBJECTS, DriveConfig, Pdo, error_register_for
@@ -82,9 +83,9 @@ class SimulatedDrive:
         """Join ``network`` with this drive's own NMT and SDO handlers in place of the LocalNode's."""
         network[self.node_id] = self.local
         network.unsubscribe(self.local.sdo.rx_cobid, self.local.sdo.on_request)
-        network.unsubscribe(cia402.NMT_COB_ID, self.local.nmt.on_command)
-        network.subscribe(cia402.NMT_COB_ID, self._locked(self.on_nmt))
-        network.subscribe(cia402.sdo_rx_cob_id(self.node_id), self._locked(self.on_sdo))
+        network.unsubscribe(cia301.NMT_COB_ID, self.local.nmt.on_command)
+        network.subscribe(cia301.NMT_COB_ID, self._locked(self.on_nmt))
+        network.subscribe(cia301.sdo_rx_cob_id(self.node_id), self._locked(self.on_sdo))
         self._resubscribe()
 
     def _locked(self, handler: Callable[[int, bytes], None]) -> Callable[[int, bytearray, float], None]:
@@ -102,7 +103,7 @@ class SimulatedDrive:
             network.unsubscribe(cob_id, callback)
         wanted = [(self.config.sync_cob_id, self._locked(self.on_sync))]
         wanted += [(p.cob_id, self._locked(self.on_rpdo)) for p in self.config.rpdos if p.valid]
-        wanted += [(cia402.heartbeat_cob_id(node), self._locked(self.on_heartbeat))
+        wanted += [(cia301.heartbeat_cob_id(node), self._locked(self.on_heartbeat))
                    for node in self.config.consumers]
         for cob_id, callback in wanted:
             network.subscribe(cob_id, callback)
@@ -113,9 +114,9 @@ class SimulatedDrive:
         """An SDO download, before it is stored: :class:`DriveConfig` refuses or takes it; react to it."""
         value = int(od.decode_raw(data))
         self.config.write(index, subindex, value)
-        if index == cia402.PRODUCER_HEARTBEAT:
+        if index == cia301.PRODUCER_HEARTBEAT:
             self._heartbeat_next = time.monotonic() + value / 1000.0 if value else None
-        if index in (cia402.COB_ID_SYNC, cia402.CONSUMER_HEARTBEAT) or index in PDO_OBJECTS:
+        if index in (cia301.COB_ID_SYNC, cia301.CONSUMER_HEARTBEAT) or index in PDO_OBJECTS:
             # the drive now listens to other COB-IDs (SYNC, RPDOs, watched heartbeats)
             self._seen = {n: t for n, t in self._seen.items() if n in self.config.consumers}
             self._lost &= set(self.config.consumers)
@@ -138,7 +139,7 @@ class SimulatedDrive:
             return self.config.mode
         if index == cia402.ERROR_CODE:
             return self.error_code
-        if index == cia402.ERROR_REGISTER:
+        if index == cia301.ERROR_REGISTER:
             return self.error_register
         if index == cia402.CONTROLWORD:
             return self.controlword
@@ -173,7 +174,7 @@ class SimulatedDrive:
         self._lost.clear()
         self._latched.clear()
         self._resubscribe()
-        self.send(cia402.heartbeat_cob_id(self.node_id), bytes([NmtState.BOOT_UP]))
+        self.send(cia301.heartbeat_cob_id(self.node_id), bytes([NmtState.BOOT_UP]))
         self.nmt = NmtState.PRE_OPERATIONAL
         period = self.config.heartbeat_ms / 1000.0
         self._heartbeat_next = time.monotonic() + period if period else None
@@ -339,7 +340,7 @@ class SimulatedDrive:
 
     def emcy(self, code: int) -> None:
         register = self.error_register if code else 0
-        self.send(cia402.emcy_cob_id(self.node_id), encode_emcy(code, register))
+        self.send(cia301.emcy_cob_id(self.node_id), encode_emcy(code, register))
 
     def send(self, cob_id: int, data: bytes) -> None:
         if not self.stalled:
@@ -368,7 +369,7 @@ class SimulatedDrive:
             return
         if self._heartbeat_next is not None and now >= self._heartbeat_next:
             if heartbeat_allowed:
-                self.send(cia402.heartbeat_cob_id(self.node_id), bytes([self.nmt]))
+                self.send(cia301.heartbeat_cob_id(self.node_id), bytes([self.nmt]))
             period = self.config.heartbeat_ms / 1000.0
             self._heartbeat_next = max(self._heartbeat_next + period, now + period / 2)
         for node, timeout in self.config.consumers.items():

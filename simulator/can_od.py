@@ -15,7 +15,7 @@ import canopen
 from canopen.objectdictionary import datatypes
 from canopen.sdo import SdoAbortedError
 
-from motionctl.hal import cia402
+from motionctl.hal import cia301, cia402
 from motionctl.hal.emcy import ErrorRegister
 
 ABORT_UNSUPPORTED_ACCESS = 0x06010000
@@ -27,7 +27,7 @@ ABORT_VALUE_TOO_HIGH = 0x06090031
 ABORT_VALUE_TOO_LOW = 0x06090032
 
 PDO_OBJECTS = range(0x1400, 0x1C00)     #: RPDO/TPDO communication and mapping parameters
-_INVALID = cia402.PDO_COB_ID_INVALID
+_INVALID = cia301.PDO_COB_ID_INVALID
 
 Pending = dict[tuple[int, int], int]
 
@@ -94,10 +94,10 @@ class DriveConfig:
         self.mode = get(cia402.MODES_OF_OPERATION)
         self.interpolation_s = float(cia402.interpolation_seconds(get(cia402.INTERPOLATION_TIME_PERIOD, 1),
                                                                   get(cia402.INTERPOLATION_TIME_PERIOD, 2)))
-        self.heartbeat_ms = get(cia402.PRODUCER_HEARTBEAT)
+        self.heartbeat_ms = get(cia301.PRODUCER_HEARTBEAT)
         consumers: dict[int, float] = {}
-        for sub in range(1, get(cia402.CONSUMER_HEARTBEAT, 0) + 1):
-            entry = get(cia402.CONSUMER_HEARTBEAT, sub)
+        for sub in range(1, get(cia301.CONSUMER_HEARTBEAT, 0) + 1):
+            entry = get(cia301.CONSUMER_HEARTBEAT, sub)
             node, ms = (entry >> 16) & 0x7F, entry & 0xFFFF
             if node and ms:
                 if node in consumers:          # CiA 301: one entry per watched node
@@ -108,9 +108,9 @@ class DriveConfig:
         self.following_timeout_ms = get(cia402.FOLLOWING_ERROR_TIMEOUT)
         self.quick_stop_option = get(cia402.QUICK_STOP_OPTION)
         self.abort_option = get(cia402.ABORT_CONNECTION_OPTION)
-        self.sync_cob_id = get(cia402.COB_ID_SYNC) & 0x7FF
-        self.rpdos = self._pdos(cia402.RPDO_COMMUNICATION, cia402.RPDO_MAPPING, pending)
-        self.tpdos = self._pdos(cia402.TPDO_COMMUNICATION, cia402.TPDO_MAPPING, pending)
+        self.sync_cob_id = get(cia301.COB_ID_SYNC) & 0x7FF
+        self.rpdos = self._pdos(cia301.RPDO_COMMUNICATION, cia301.RPDO_MAPPING, pending)
+        self.tpdos = self._pdos(cia301.TPDO_COMMUNICATION, cia301.TPDO_MAPPING, pending)
 
     def _pdos(self, comm_base: int, map_base: int, pending: Pending) -> list[Pdo]:
         od = self.local.object_dictionary
@@ -142,7 +142,7 @@ class DriveConfig:
             raise SdoAbortedError(ABORT_VALUE_RANGE)
         if index == cia402.INTERPOLATION_TIME_PERIOD and subindex == 1 and value == 0:
             raise SdoAbortedError(ABORT_VALUE_TOO_LOW)
-        if index == cia402.COB_ID_SYNC and value & (1 << 30):
+        if index == cia301.COB_ID_SYNC and value & (1 << 30):
             raise SdoAbortedError(ABORT_VALUE_RANGE)          # a drive does not produce SYNC
         if index in PDO_OBJECTS:
             self._check_pdo_write(index, subindex, value)

@@ -17,6 +17,7 @@ import time
 import tty
 
 from motionctl.hal import serial_protocol as sp
+from motionctl.hal import serial_stream as ss
 from motionctl.hal.driver import axis_scales
 from motionctl.spec.rig import Rig
 from simulator.axis import AxisModel
@@ -75,7 +76,7 @@ class SerialDevice:
         self.configured = False
         self.rate_hz = 500
         self.watchdog_s = 0.02
-        self._decoder = sp.FrameDecoder()
+        self._decoder = ss.FrameDecoder()
         self._outgoing: list[tuple[float, bytes]] = []
         self._seq = {"heartbeat": 0, "event": 0}
         self._acks: dict[int, sp.CommandAck] = {}
@@ -90,7 +91,7 @@ class SerialDevice:
         self.received_setpoints = 0
         self.overflowed = 0
         self.log = log or (lambda message: None)
-        self._setpoints = sp.SequenceTracker()
+        self._setpoints = ss.SequenceTracker()
         self.dropped_setpoints: dict[str, int] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ class SerialDevice:
                 result = sp.Result.RATE_UNSUPPORTED
             if result is sp.Result.OK:
                 self.configured = True
-                self._setpoints = sp.SequenceTracker()
+                self._setpoints = ss.SequenceTracker()
                 self.rate_hz = message.servo_rate_hz
                 self.watchdog_s = message.watchdog_ms / 1000.0
             self._send(sp.HelloAck(seq=message.seq, result=result, version_major=sp.PROTOCOL_VERSION[0],

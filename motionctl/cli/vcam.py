@@ -116,7 +116,8 @@ def run_vcam(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from motionctl.vcam.tracks import import_track, read_track
+    from motionctl.vcam.track_import import import_track
+    from motionctl.vcam.tracks import read_track
 
     load_rig(args.rig)                                      # a bad rig is reported before reading the track
     track = read_track(args.track, args.format, fps=args.fps, units=args.units)

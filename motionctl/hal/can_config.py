@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Final, Mapping
 
 from motionctl.errors import InputError
-from motionctl.hal import cia402
+from motionctl.hal import cia301, cia402
 from motionctl.hal.busload import describe_bus_load
 from motionctl.hal.cia402 import DriveState
 from motionctl.hal.driver import AxisScale, DriveStatus, axis_scales
@@ -112,10 +112,10 @@ class SdoWrite:
 def _pdo_writes(comm: int, mapping: int, cob_id: int, trans_type: int,
                 entries: tuple[tuple[int, int, int], ...], name: str) -> list[SdoWrite]:
     """The CiA 301 remapping procedure: invalidate, set type, clear, map, count, validate."""
-    writes = [SdoWrite(comm, 1, cob_id | cia402.PDO_COB_ID_INVALID, f"{name} off while remapping"),
+    writes = [SdoWrite(comm, 1, cob_id | cia301.PDO_COB_ID_INVALID, f"{name} off while remapping"),
               SdoWrite(comm, 2, trans_type, f"{name} transmission type"),
               SdoWrite(mapping, 0, 0, f"{name} mapping cleared")]
-    writes += [SdoWrite(mapping, i, cia402.pdo_mapping_entry(*entry), f"{name} maps 0x{entry[0]:04X}")
+    writes += [SdoWrite(mapping, i, cia301.pdo_mapping_entry(*entry), f"{name} maps 0x{entry[0]:04X}")
                for i, entry in enumerate(entries, start=1)]
     writes += [SdoWrite(mapping, 0, len(entries), f"{name} mapped objects"),
                SdoWrite(comm, 1, cob_id, f"{name} on")]
@@ -141,19 +141,19 @@ def node_configuration(node: int, window_counts: int, rate_hz: int, options: Can
     """
     value, exponent = cia402.interpolation_period(1 / rate_hz)
     writes = [
-        SdoWrite(cia402.PRODUCER_HEARTBEAT, 0, options.drive_heartbeat_ms, "drive heartbeat period (ms)"),
-        SdoWrite(cia402.CONSUMER_HEARTBEAT, 1,
-                 cia402.consumer_heartbeat_entry(options.master_id, options.heartbeat_timeout_ms),
+        SdoWrite(cia301.PRODUCER_HEARTBEAT, 0, options.drive_heartbeat_ms, "drive heartbeat period (ms)"),
+        SdoWrite(cia301.CONSUMER_HEARTBEAT, 1,
+                 cia301.consumer_heartbeat_entry(options.master_id, options.heartbeat_timeout_ms),
                  "watch the master's heartbeat"),
-        SdoWrite(cia402.COB_ID_SYNC, 0, cia402.cob_id_sync_entry(False), "SYNC consumer"),
-        SdoWrite(cia402.COMMUNICATION_CYCLE_PERIOD, 0, round(1e6 / rate_hz), "SYNC period (us)"),
+        SdoWrite(cia301.COB_ID_SYNC, 0, cia301.cob_id_sync_entry(False), "SYNC consumer"),
+        SdoWrite(cia301.COMMUNICATION_CYCLE_PERIOD, 0, round(1e6 / rate_hz), "SYNC period (us)"),
     ]
-    writes += _pdo_writes(cia402.rpdo_communication_index(1), cia402.rpdo_mapping_index(1),
-                          cia402.rpdo_cob_id(1, node), cia402.PDO_TRANSMISSION_SYNC, RPDO1_MAP, "RPDO1")
-    writes += _pdo_writes(cia402.tpdo_communication_index(1), cia402.tpdo_mapping_index(1),
-                          cia402.tpdo_cob_id(1, node), cia402.PDO_TRANSMISSION_SYNC, TPDO1_MAP, "TPDO1")
-    writes += _pdo_writes(cia402.tpdo_communication_index(2), cia402.tpdo_mapping_index(2),
-                          cia402.tpdo_cob_id(2, node), options.following_error_every, TPDO2_MAP, "TPDO2")
+    writes += _pdo_writes(cia301.rpdo_communication_index(1), cia301.rpdo_mapping_index(1),
+                          cia301.rpdo_cob_id(1, node), cia301.PDO_TRANSMISSION_SYNC, RPDO1_MAP, "RPDO1")
+    writes += _pdo_writes(cia301.tpdo_communication_index(1), cia301.tpdo_mapping_index(1),
+                          cia301.tpdo_cob_id(1, node), cia301.PDO_TRANSMISSION_SYNC, TPDO1_MAP, "TPDO1")
+    writes += _pdo_writes(cia301.tpdo_communication_index(2), cia301.tpdo_mapping_index(2),
+                          cia301.tpdo_cob_id(2, node), options.following_error_every, TPDO2_MAP, "TPDO2")
     writes += [
         SdoWrite(cia402.MODES_OF_OPERATION, 0, int(cia402.Mode.CSP), "cyclic synchronous position"),
         SdoWrite(cia402.INTERPOLATION_TIME_PERIOD, cia402.INTERPOLATION_TIME_VALUE_SUB, value,

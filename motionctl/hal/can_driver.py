@@ -24,7 +24,7 @@ import canopen
 from canopen.sdo import SdoAbortedError, SdoCommunicationError, SdoVariable
 
 from motionctl.errors import HardwareError, InputError
-from motionctl.hal import cia402
+from motionctl.hal import cia301, cia402
 from motionctl.hal.can_config import (DEFAULT_EDS, RPDO1, CanOptions, NodePlan, SdoWrite, bus_load_report,
                                       describe_error_frame, rig_plan)
 from motionctl.hal.can_feedback import Feedback
@@ -115,7 +115,7 @@ class CanDriver(Driver):
         if self.network is None or self._heartbeat_task is not None:
             return
         self._heartbeat_task = self.network.send_periodic(
-            cia402.heartbeat_cob_id(self.can_options.master_id), bytes([cia402.NmtState.OPERATIONAL]),
+            cia301.heartbeat_cob_id(self.can_options.master_id), bytes([cia301.NmtState.OPERATIONAL]),
             self.can_options.heartbeat_ms / 1000.0)
 
     def stop_heartbeat(self) -> None:
@@ -181,10 +181,10 @@ class CanDriver(Driver):
             for plan, node in zip(self.plan, self.nodes):
                 self._configure(plan, node)
             for plan in self.plan:
-                self._send(cia402.NMT_COB_ID, cia402.nmt_frame(cia402.NmtCommand.START, plan.node))
+                self._send(cia301.NMT_COB_ID, cia301.nmt_frame(cia301.NmtCommand.START, plan.node))
             # A heartbeat consumer starts watching at the first heartbeat it hears (CiA 301): send one now,
             # so that every drive is armed before open() returns, not up to one period later.
-            self._send(cia402.heartbeat_cob_id(opts.master_id), bytes([cia402.NmtState.OPERATIONAL]))
+            self._send(cia301.heartbeat_cob_id(opts.master_id), bytes([cia301.NmtState.OPERATIONAL]))
             self.feedback.opened_at = time.monotonic()
         except BaseException:
             self._shutdown_network()
@@ -208,7 +208,7 @@ class CanDriver(Driver):
     def _boot(self) -> None:
         """Reset communication of every drive (back to its EDS defaults, pre-operational) and wait boot-up."""
         for plan in self.plan:
-            self._send(cia402.NMT_COB_ID, cia402.nmt_frame(cia402.NmtCommand.RESET_COMMUNICATION, plan.node))
+            self._send(cia301.NMT_COB_ID, cia301.nmt_frame(cia301.NmtCommand.RESET_COMMUNICATION, plan.node))
         booted = self.feedback.booted
         with self._cond:
             self._cond.wait_for(lambda: len(booted) == len(self.plan), self.can_options.boot_timeout_s)
@@ -240,7 +240,7 @@ class CanDriver(Driver):
             raise HardwareError(f"CAN bus failed while configuring {where}: {exc}") from None
 
     def _configure(self, plan: NodePlan, node: canopen.RemoteNode) -> None:
-        device_type = self._sdo(plan, node, cia402.DEVICE_TYPE, 0, "device type")
+        device_type = self._sdo(plan, node, cia301.DEVICE_TYPE, 0, "device type")
         if device_type & 0xFFFF != 402:
             raise HardwareError(f"{plan.name} (node {plan.node}) is not a CiA 402 drive (device type "
                                 f"0x{device_type:08X}); check the node-ID in the rig's [hardware] address")
@@ -262,8 +262,8 @@ class CanDriver(Driver):
             if moving:
                 self._do_quick_stop()
             for plan in self.plan:
-                self._send(cia402.NMT_COB_ID,
-                           cia402.nmt_frame(cia402.NmtCommand.ENTER_PRE_OPERATIONAL, plan.node))
+                self._send(cia301.NMT_COB_ID,
+                           cia301.nmt_frame(cia301.NmtCommand.ENTER_PRE_OPERATIONAL, plan.node))
         except HardwareError:
             pass                          # closing a dead bus: nothing more to tell it
         finally:
@@ -282,13 +282,13 @@ class CanDriver(Driver):
     def _cycle(self) -> int:
         """One RPDO per drive (latched controlword, target), then SYNC; returns the SYNC's number."""
         with self._cond:
-            frames = [(cia402.rpdo_cob_id(1, p.node), RPDO1.pack(self._controlword[i], self._target[i]))
+            frames = [(cia301.rpdo_cob_id(1, p.node), RPDO1.pack(self._controlword[i], self._target[i]))
                       for i, p in enumerate(self.plan)]
         for cob_id, data in frames:
             self._send(cob_id, data)
         with self._cond:
             number = self.feedback.sync_going_out(self._sequence)
-        self._send(cia402.SYNC_COB_ID, b"")
+        self._send(cia301.SYNC_COB_ID, b"")
         return number
 
     def _do_write(self, sequence: int, counts: list[int]) -> None:

@@ -22,7 +22,7 @@ from typing import Callable
 import canopen
 
 from motionctl.errors import InputError, ProtocolError
-from motionctl.hal import cia402
+from motionctl.hal import cia301, cia402
 from motionctl.hal.can_config import TPDO1, TPDO2, CanOptions, NodePlan, drive_status
 from motionctl.hal.cia402 import DriveState
 from motionctl.hal.driver import AxisState, DriveStatus, LinkStats, RigState
@@ -67,10 +67,10 @@ class Feedback:
             self.opened_at = time.monotonic()
 
     def subscribe(self, network: canopen.Network, plan: NodePlan) -> None:
-        for cob_id, callback in ((cia402.tpdo_cob_id(1, plan.node), self.on_tpdo1),
-                                 (cia402.tpdo_cob_id(2, plan.node), self.on_tpdo2),
-                                 (cia402.emcy_cob_id(plan.node), self.on_emcy),
-                                 (cia402.heartbeat_cob_id(plan.node), self.on_heartbeat)):
+        for cob_id, callback in ((cia301.tpdo_cob_id(1, plan.node), self.on_tpdo1),
+                                 (cia301.tpdo_cob_id(2, plan.node), self.on_tpdo2),
+                                 (cia301.emcy_cob_id(plan.node), self.on_emcy),
+                                 (cia301.heartbeat_cob_id(plan.node), self.on_heartbeat)):
             self._by_cob[cob_id] = plan.index
             network.subscribe(cob_id, callback)
 
@@ -122,7 +122,7 @@ class Feedback:
         i = self._by_cob[can_id]
         with self.cond:
             self.heartbeat_at[i] = time.monotonic()
-            if data and data[0] == cia402.NmtState.BOOT_UP:
+            if data and data[0] == cia301.NmtState.BOOT_UP:
                 self.booted.add(i)
             self.cond.notify_all()
 

@@ -15,6 +15,7 @@ import serial
 
 from motionctl.errors import HardwareError, ProtocolError
 from motionctl.hal import serial_protocol as sp
+from motionctl.hal import serial_stream as ss
 from motionctl.hal.driver import AxisState, Driver, DriveStatus, RigState
 from motionctl.hal.registry import TransportUrl
 
@@ -46,8 +47,8 @@ class SerialDriver(Driver):
         self.rate_hz = int(options.get("rate_hz") or (rig.hardware.servo_rate_hz if rig.hardware else 500))
         self.watchdog_ms = max(20, int(10_000 / self.rate_hz))
         self._serial: serial.Serial | None = None
-        self._decoder = sp.FrameDecoder()
-        self._tracker = sp.SequenceTracker()
+        self._decoder = ss.FrameDecoder()
+        self._tracker = ss.SequenceTracker()
         self._latest: sp.Feedback | None = None
         self._latest_ns = 0
         self._fresh = threading.Condition()

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from motionctl.errors import MotionctlError, ProtocolError
 from motionctl.hal.serial_protocol import (
     CRC_SIZE, DEVICE_WIDE, MAX_AXES, MAX_FRAME, PROTOCOL_VERSION, AxisFeedback, Capability, Command,
-    CommandAck, CommandCode, DropReason, Event, FaultCode, Feedback, FrameDecoder, FrameError, Hello,
-    HelloAck, Heartbeat, Message, MessageType, Nak, NakReason, NodeState, Result, SeqVerdict, SequenceTracker,
+    CommandAck, CommandCode, DropReason, Event, FaultCode, Feedback, FrameError, Hello,
+    HelloAck, Heartbeat, Message, MessageType, Nak, NakReason, NodeState, Result,
     Setpoint, Status, cobs_decode, cobs_encode, cobs_max_size, crc16, decode_frame, decode_payload,
     encode, encode_payload, fault_text, payload_size, wire_size,
 )
+from motionctl.hal.serial_stream import FrameDecoder, SeqVerdict, SequenceTracker
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "serial-protocol.md").read_text(encoding="utf-8")
 SEEDED = settings(derandomize=True, max_examples=200, deadline=None)

@@ -19,7 +19,8 @@ import pytest
 from canopen.sdo import SdoAbortedError, SdoCommunicationError
 
 from motionctl.hal.can_config import DEFAULT_EDS
-from motionctl.hal.cia402 import DriveState, NmtState
+from motionctl.hal.cia301 import NmtState
+from motionctl.hal.cia402 import DriveState
 from motionctl.spec import load_rig
 from simulator import launch
 from simulator.can_device import SimulatedCanRig

@@ -14,6 +14,7 @@ import tty
 import pytest
 
 from motionctl.hal import serial_protocol as sp
+from motionctl.hal import serial_stream as ss
 from motionctl.hal.driver import axis_scales
 from motionctl.spec import load_rig
 from simulator.serial_device import SerialDevice
@@ -26,7 +27,7 @@ class ScriptedHost:
     def __init__(self, path: str) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
         tty.setraw(self.fd)
-        self.decoder = sp.FrameDecoder()
+        self.decoder = ss.FrameDecoder()
         self.pending: list = []
 
     def send(self, raw: bytes) -> None:

@@ -17,9 +17,9 @@ from motionctl.rotations import rotation_angle
 from motionctl.runtime.takes import TakeWriter, read_take
 from motionctl.spec import load_scene
 from motionctl.timecode import FRAME_RATES, frame_to_label
-from motionctl.vcam.tracks import (CameraTrack, import_track, read_track, track_from_plan, track_from_take,
-                                   track_to_move, write_track)
-from motionctl.vcam.tracks_formats import Y_UP, focal_to_vfov
+from motionctl.vcam.track_import import import_track, track_to_move
+from motionctl.vcam.tracks import CameraTrack, read_track, track_from_plan, track_from_take, write_track
+from motionctl.vcam.tracks_dcc import Y_UP, focal_to_vfov
 from tests.conftest import MOVES, RIGS
 
 SETTINGS = settings(derandomize=True, database=None, max_examples=60, deadline=None)
