@@ -4,10 +4,16 @@ Each tick's deadline is ``start + k * period`` (integer nanoseconds), never "now
 one cycle does not push every later cycle back: there is no accumulated drift.  The wait sleeps until
 shortly before the deadline and spins the rest (``time.sleep`` alone overshoots by up to a scheduler
 quantum).  Lateness of every tick is measured and kept for the loop-timing statistics in takes.
+
+Also here: what keeps the servo thread on time in a Python process (the collector's pauses, the
+thread's scheduling priority).
 """
 
 from __future__ import annotations
 
+import gc
+import os
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -108,3 +114,33 @@ class ServoClock:
         late = now - target
         self.stats.add(late, self.period_ns)
         return late
+
+
+def quiet_garbage_collector() -> None:
+    """Keep the cyclic garbage collector's pauses short: they hold the GIL and stall the servo thread.
+
+    A full collection walks every tracked object in the process; with roboticstoolbox, numpy and a
+    Textual UI loaded that took 80-95 ms here, every couple of seconds, far past the drives' setpoint
+    watchdog.  Freezing what exists now (modules, rig models, plans) moves it out of the collector's
+    sight, so later collections only walk objects made since.  Call again after loading big things.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+#: How much the servo thread raises its scheduling priority (nice steps), where the system allows it.
+SERVO_PRIORITY_BOOST = 10
+
+
+def raise_thread_priority() -> None:
+    """Put the calling thread ahead of the rest of the machine for the CPU, where allowed.
+
+    On a busy two-core host a scheduler time slice (about 3 ms) is most of a 250 Hz period; a dry run
+    next to a test runner and a simulator once stalled for 20 ms.  Linux applies a nice value given to a
+    thread id to that thread alone.  It needs root, CAP_SYS_NICE or RLIMIT_NICE; without them nothing
+    changes.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -SERVO_PRIORITY_BOOST)
+    except (OSError, AttributeError):
+        pass

@@ -13,8 +13,6 @@ before the move can run again.  Nothing here reacts to the network: only the met
 
 from __future__ import annotations
 
-import gc
-import os
 import queue
 import sys
 import threading
@@ -30,7 +28,7 @@ from motionctl.hal.driver import Driver, RigState
 from motionctl.planner.plan import Plan
 from motionctl.planner.transitions import Transition, go_to_start
 from motionctl.runtime.chase import ChaseMixin
-from motionctl.runtime.clock import ServoClock
+from motionctl.runtime.clock import ServoClock, quiet_garbage_collector, raise_thread_priority
 from motionctl.runtime.jog import Jogger
 from motionctl.runtime.shoot import ShootMixin
 from motionctl.runtime.states import TRANSITIONS, Event, RunState, RunSummary, StreamerOptions
@@ -38,36 +36,6 @@ from motionctl.runtime.stops import StopMixin, _StopJob
 from motionctl.runtime.takes import TakeWriter
 from motionctl.runtime.watchdogs import WatchdogMixin
 from motionctl.timecode import Timecode
-
-
-def quiet_garbage_collector() -> None:
-    """Keep the cyclic garbage collector's pauses short: they hold the GIL and stall the servo thread.
-
-    A full collection walks every tracked object in the process; with roboticstoolbox, numpy and a
-    Textual UI loaded that took 80-95 ms here, every couple of seconds, far past the drives' setpoint
-    watchdog.  Freezing what exists now (modules, rig models, plans) moves it out of the collector's
-    sight, so later collections only walk objects made since.  Call again after loading big things.
-    """
-    gc.collect()
-    gc.freeze()
-
-
-#: How much the servo thread raises its scheduling priority (nice steps), where the system allows it.
-SERVO_PRIORITY_BOOST = 10
-
-
-def raise_thread_priority() -> None:
-    """Put the calling thread ahead of the rest of the machine for the CPU, where allowed.
-
-    On a busy two-core host a scheduler time slice (about 3 ms) is most of a 250 Hz period; a dry run
-    next to a test runner and a simulator once stalled for 20 ms.  Linux applies a nice value given to a
-    thread id to that thread alone.  It needs root, CAP_SYS_NICE or RLIMIT_NICE; without them nothing
-    changes.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -SERVO_PRIORITY_BOOST)
-    except (OSError, AttributeError):
-        pass
 
 
 #: After a go-to-start the rig gets this long to settle on the start pose before AT_START is declared.
