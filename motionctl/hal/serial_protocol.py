@@ -35,7 +35,8 @@ class FrameError(ProtocolError):
 
 
 class DropReason(StrEnum):
-    """Why a received frame was dropped.  The values are the :class:`FrameStats` field names."""
+    """Why a received frame was dropped.  The values are the
+    :class:`~motionctl.hal.serial_stream.FrameStats` field names."""
     BAD_COBS = "bad_cobs"
     SHORT = "short"
     CORRUPT_CRC = "corrupt_crc"

@@ -130,6 +130,13 @@ def clearance_plot(data: PreviewData, path: Path) -> Path:
     return path
 
 
+def runs_over(lo: np.ndarray, hi: np.ndarray, limit: float) -> list[tuple[int, int]]:
+    """``(first, after)`` index ranges of consecutive bands reaching past ``+-limit``, to shade whole."""
+    over = (hi > limit) | (lo < -limit)
+    flips = np.flatnonzero(np.diff(np.concatenate([[0], over.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(flips[::2], flips[1::2])]
+
+
 def axis_plots(data: PreviewData, rig: Rig, path: Path, fps: float) -> Path:
     """Velocity and acceleration of every arm axis against frames, with the limits drawn.
 
@@ -157,7 +164,6 @@ def axis_plots(data: PreviewData, rig: Rig, path: Path, fps: float) -> Path:
         for col, (lo, hi, limit, label) in enumerate(((v_lo, v_hi, axis.vmax * scale, f"{unit}/s"),
                                                       (a_lo, a_hi, axis.amax * scale, f"{unit}/s²"))):
             ax = axes[k][col]
-            over = (hi > limit) | (lo < -limit)
             if bands is not None:
                 ax.stairs(hi, edges, baseline=lo, fill=True, color="#1565c0", alpha=0.35)
                 ax.stairs(hi, edges, baseline=lo, color="#1565c0", linewidth=0.8)
@@ -165,8 +171,7 @@ def axis_plots(data: PreviewData, rig: Rig, path: Path, fps: float) -> Path:
                 ax.plot(frames, hi, linewidth=0.8, color="#1565c0")
             ax.axhline(limit, color=COLOURS[2], linestyle="--", linewidth=0.8)
             ax.axhline(-limit, color=COLOURS[2], linestyle="--", linewidth=0.8)
-            flips = np.flatnonzero(np.diff(np.concatenate([[0], over.astype(np.int8), [0]])))
-            for first, after in zip(flips[::2], flips[1::2]):          # each run of frames over the limit
+            for first, after in runs_over(lo, hi, limit):
                 ax.axvspan(edges[first], edges[after], color=COLOURS[2], alpha=0.2, linewidth=0)
             ax.set_ylabel(f"{axis.name}\n{label}", fontsize=7)
             ax.tick_params(labelsize=7)

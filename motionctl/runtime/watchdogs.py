@@ -14,6 +14,10 @@ import numpy as np
 from motionctl.hal.driver import DriveStatus
 from motionctl.runtime.states import Event, RunState
 
+#: How the host-timing faults end: the machine running motionctl, not the move, the wire or the drives.
+HOST_STALLED = "the host could not keep up"
+HOST_OVERLOADED = "the host is overloaded"
+
 
 class WatchdogMixin:
     """The watchdog half of :class:`~motionctl.runtime.streamer.Streamer`."""
@@ -75,10 +79,10 @@ class WatchdogMixin:
             return
         if self.clock.last_missed >= self.options.stall_cycles:
             self._fault(f"the setpoint stream stalled for {self.clock.last_missed} cycles "
-                        f"({self.clock.last_missed * period / 1e6:.0f} ms): the host could not keep up", quick=False)
+                        f"({self.clock.last_missed * period / 1e6:.0f} ms): {HOST_STALLED}", quick=False)
         elif len(self._late_window) == self.rate and self._late_count > self.options.late_budget * self.rate:
             self._fault(f"{self._late_count} of the last {self.rate} cycles were late (budget "
-                        f"{self.options.late_budget:.0%}): the host is overloaded", quick=False)
+                        f"{self.options.late_budget:.0%}): {HOST_OVERLOADED}", quick=False)
 
     def _link_lost(self, message: str) -> None:
         """Nothing can be streamed any more: quick stop (best effort; the drives' own watchdogs stop them

@@ -101,7 +101,8 @@ class MotionctlApp(App):
             return
         if move.is_mounted:
             move.reload()
-        if self.controller.shown_plan is not None and isinstance(self.screen, LibraryScreen):
+        stack = self.screen_stack
+        if self.controller.shown_plan is not None and stack and isinstance(stack[-1], LibraryScreen):
             self.switch_screen("move")
 
     def action_go_to_start(self) -> None:

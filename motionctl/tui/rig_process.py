@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import queue
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from motionctl.planner import Plan
@@ -131,9 +132,13 @@ class RigProcess:
         self._process.start()
         child.close()
         self._alive = True
-        # Outcomes of calls are finished here, in arrival order, off the reader: adopting a loaded move
-        # plans it on this side too (0.3-2 s), and telemetry must keep flowing meanwhile.
-        self._outcomes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="motionctl-rig-outcome")
+        # Outcomes of calls are finished on a thread of their own, in arrival order, off the reader:
+        # adopting a loaded move plans it on this side too (0.3-2 s), and telemetry must keep flowing
+        # meanwhile.  A daemon thread: a done-callback that waits on a stopped UI cannot hold up exit.
+        self._outcomes: queue.SimpleQueue[tuple[Future | None, tuple | None] | None] = queue.SimpleQueue()
+        self._adopting = 0                    # loaded moves the reader passed on, not yet planned here
+        self._finisher = threading.Thread(target=self._finish_outcomes, name="motionctl-rig-outcome", daemon=True)
+        self._finisher.start()
         self._reader = threading.Thread(target=self._read, name="motionctl-rig-reader", daemon=True)
         self._reader.start()
 
@@ -173,27 +178,37 @@ class RigProcess:
                     name, future = self._pending.pop(call_id, ("", None))
                 if error:
                     self.log.append(("error", f"{name}: {error}"))
-                try:
-                    self._outcomes.submit(self._finish, future, extra)
-                except RuntimeError:            # closing: nobody waits for the outcome any more
-                    pass
+                if extra is not None:
+                    with self._lock:
+                        self._adopting += 1
+                self._outcomes.put((future, extra))
             elif kind == "closed":
                 break
         self._alive = False
+        with self._lock:                        # calls the rig process never answered: complete them
+            unanswered, self._pending = list(self._pending.values()), {}
+        for _, future in unanswered:
+            self._outcomes.put((future, None))
+        self._outcomes.put(None)
         if self.latest.connected:
             self.log.append(("error", "the rig process ended: the drives stop on their own watchdogs; restart "
                                       "motionctl tui"))
         self.latest = Telemetry(connected=False)
 
-    def _finish(self, future: Future | None, extra: tuple[str | None, str | None] | None) -> None:
-        try:
-            if extra is not None:
-                self._adopt(*extra)
-        except Exception as exc:            # a file changed under us, say: the UI says so and goes on
-            self.log.append(("error", f"could not show the loaded move here: {type(exc).__name__}: {exc}"))
-        finally:
-            if future is not None:
-                future.set_result(None)
+    def _finish_outcomes(self) -> None:
+        while (outcome := self._outcomes.get()) is not None:
+            future, extra = outcome
+            try:
+                if extra is not None:
+                    self._adopt(*extra)
+            except Exception as exc:        # a file changed under us, say: the UI says so and goes on
+                self.log.append(("error", f"could not show the loaded move here: {type(exc).__name__}: {exc}"))
+            finally:
+                if extra is not None:
+                    with self._lock:
+                        self._adopting -= 1
+                if future is not None and not future.done():
+                    future.set_result(None)
 
     def _adopt(self, loaded: str | None, shown: str | None) -> None:
         """The rig process loaded or re-checked a move: the same plan here, from this side's library."""
@@ -268,24 +283,27 @@ class RigProcess:
         return self._call("jog", request)
 
     def teach(self) -> Future:
+        if self._adopting:              # the frame cursor may still point into the previous move's plan
+            self.say("the move is still loading on this side: teach again in a moment", "warn")
+            done: Future = Future()
+            done.set_result(None)
+            return done
         return self._call("teach", self.frame_cursor)
 
     def close(self, timeout: float = 30.0) -> None:
-        """A controlled stop if anything moves, then the rig process ends."""
+        """A controlled stop if anything moves, then the rig process ends (and with it the reader, which
+        completes every call still waiting)."""
+        if not self._process.is_alive():
+            return
         try:
-            if not self._process.is_alive():
-                return
-            try:
-                with self._lock:
-                    self._connection.send(("close", None, "", ()))
-            except (OSError, BrokenPipeError):
-                pass
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(5)
-        finally:
-            self._outcomes.shutdown(wait=False, cancel_futures=True)
+            with self._lock:
+                self._connection.send(("close", None, "", ()))
+        except (OSError, BrokenPipeError):
+            pass
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
 
     def wait_connected(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -6,7 +6,8 @@ one row per frame with the nodal-point position (metres) and pan/tilt/roll (degr
 iris in f-stops, zoom in mm).  Frame numbers count from ``start``, the timecode of frame 0.
 
 * :func:`read_track` / :func:`write_track`: CSV, JSON, Nuke ``.chan`` and USD (the file formats and
-  their axis conventions are in :mod:`motionctl.vcam.tracks_formats` and :mod:`~motionctl.vcam.tracks_dcc`).
+  their axis conventions are in :mod:`motionctl.vcam.tracks_formats` and :mod:`~motionctl.vcam.tracks_dcc`;
+  :mod:`~motionctl.vcam.track_files` picks between them).
 * :func:`track_from_plan`: the planned camera at every frame instant (``planner.export.frame_track``).
 * :func:`track_from_take`: the camera the rig *actually* carried: FK of the measured joints.
 * :func:`~motionctl.vcam.track_import.import_track`: a move file whose planned path follows the track
@@ -175,7 +176,7 @@ def continuous_ptr(rotations: NDArray[np.float64], hint_deg: NDArray[np.float64]
 
 def track_format(path: Path | str, fmt: str | None = None) -> str:
     """``csv``, ``json``, ``chan`` or ``usd``: ``fmt`` if given, else from the file name's extension."""
-    from motionctl.vcam.tracks_formats import FORMATS, format_of
+    from motionctl.vcam.track_files import FORMATS, format_of
     if fmt is not None:
         fmt = fmt.lower().lstrip(".")
         fmt = {"usda": "usd", "usdc": "usd", "usdz": "usd"}.get(fmt, fmt)
@@ -196,15 +197,15 @@ def read_track(path: Path | str, fmt: str | None = None, fps: RateLike | None = 
     (``vfov`` or ``focal``), ``sensor_height_mm`` (for ``vfov``), ``camera`` (USD prim path).
     Every problem is an :class:`InputError` naming the file and, where known, the line.
     """
-    from motionctl.vcam import tracks_formats
-    return tracks_formats.read(Path(path), track_format(path, fmt), fps, units, **options)
+    from motionctl.vcam import track_files
+    return track_files.read(Path(path), track_format(path, fmt), fps, units, **options)
 
 
 def write_track(track: CameraTrack, path: Path | str, fmt: str | None = None, **options: Any) -> Path:
     """Write ``track`` atomically in the format of the extension (or ``fmt``); options as in
     :func:`read_track` (``.chan``: ``units``, ``rotation_order``, ``lens_column``, ``sensor_height_mm``)."""
-    from motionctl.vcam import tracks_formats
-    return tracks_formats.write(track, Path(path), track_format(path, fmt), **options)
+    from motionctl.vcam import track_files
+    return track_files.write(track, Path(path), track_format(path, fmt), **options)
 
 
 # -- tracks from plans and takes ---------------------------------------------------------------------

@@ -36,7 +36,7 @@ from motionctl.errors import InputError, TimecodeError
 from motionctl.rotations import rot_x, rot_y, rot_z
 from motionctl.timecode import RateLike, Timecode
 from motionctl.vcam.tracks import CameraTrack, continuous_ptr
-from motionctl.vcam.tracks_formats import UNITS, _number, _rate
+from motionctl.vcam.tracks_formats import UNITS, parse_number, resolve_rate
 
 NUKE_SENSOR_HEIGHT_MM = 18.672
 #: Y-up tool (Nuke, Maya, USD) -> stage frame; the same matrix maps the camera's own axes.
@@ -105,7 +105,7 @@ def read_chan(text: str, file: str, fps: RateLike | None = None, units: str | No
     order, scale = _order(rotation_order), _scale(units)
     if lens_column not in ("vfov", "focal"):
         raise InputError(f'lens_column must be "vfov" or "focal", not "{lens_column}"')
-    rate = _rate(fps, None, file)
+    rate = resolve_rate(fps, None, file)
     if rate is None:
         raise InputError("a .chan file does not say its frame rate: give fps (--fps)", file=file)
     names = ("frame", "tx", "ty", "tz", "rx", "ry", "rz", lens_column)
@@ -122,7 +122,7 @@ def read_chan(text: str, file: str, fps: RateLike | None = None, units: str | No
         width = len(parts)
         row = []
         for name, cell in zip(names, parts):
-            row.append(_number(cell, lambda m, name=name: InputError(m, file=file, key=name, line=number)))
+            row.append(parse_number(cell, lambda m, name=name: InputError(m, file=file, key=name, line=number)))
         frame = row[0]
         if not frame.is_integer() or frame < 0:
             raise InputError(f"frame must be a whole number >= 0, not {parts[0]}", file=file, key="frame",
@@ -201,9 +201,9 @@ def read_usd(path: Path, fps: RateLike | None = None, units: str | None = None, 
             raise InputError(f"expected one UsdGeom.Camera, found {found}: name one (camera=...)", file=file)
         prim = cameras[0]
     custom = dict(stage.GetRootLayer().customLayerData.get("motionctl", {}) or {})
-    rate = _rate(fps, (custom["fps"], None) if "fps" in custom else None, file)
+    rate = resolve_rate(fps, (custom["fps"], None) if "fps" in custom else None, file)
     if rate is None:
-        rate = _rate(stage.GetTimeCodesPerSecond(), None, file)
+        rate = resolve_rate(stage.GetTimeCodesPerSecond(), None, file)
     scale = _scale(units) if units is not None else float(UsdGeom.GetStageMetersPerUnit(stage))
     world = Y_UP if UsdGeom.GetStageUpAxis(stage) == UsdGeom.Tokens.y else np.eye(3)
     cam = UsdGeom.Camera(prim)

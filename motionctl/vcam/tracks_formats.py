@@ -1,4 +1,4 @@
-"""Camera track files: which format a file is, reading and writing by format, and the row formats.
+"""Camera track files in motionctl's own row formats (CSV, JSON), and the helpers every format shares.
 
 CSV and JSON are motionctl's own ``export --format csv|json`` files (stage frame, metres and degrees):
 
@@ -8,7 +8,8 @@ CSV and JSON are motionctl's own ``export --format csv|json`` files (stage frame
   ``t_s`` (``;`` in the timecodes makes it drop-frame).
 * JSON: the export dict (``fps``, ``start``, ``frames: [rows]``) or a plain list of rows.
 
-Nuke ``.chan`` and USD live in :mod:`motionctl.vcam.tracks_dcc`.
+Nuke ``.chan`` and USD live in :mod:`motionctl.vcam.tracks_dcc`, which builds on the helpers here;
+:mod:`motionctl.vcam.track_files` picks the format of a file and calls the reader or writer.
 """
 
 from __future__ import annotations
@@ -26,23 +27,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from motionctl.errors import InputError, TimecodeError
-from motionctl.fileio import write_atomic
 from motionctl.timecode import FRAME_RATES, FrameRate, RateLike, Timecode, frame_to_label, label_to_frame
 from motionctl.vcam.tracks import CAMERA_COLUMNS, LENS_AXES, CameraTrack
 
-FORMATS = ("csv", "json", "chan", "usd")
-_EXTENSIONS = {".csv": "csv", ".json": "json", ".chan": "chan", ".usd": "usd", ".usda": "usd", ".usdc": "usd",
-               ".usdz": "usd"}
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 ROW_COLUMNS = ("frame", "timecode", "t_s", *CAMERA_COLUMNS, *LENS_AXES)
-
-
-def format_of(path: Path | str) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in _EXTENSIONS:
-        raise InputError(f'cannot tell the camera track format from "{suffix or Path(path).name}": use .csv, '
-                         ".json, .chan or .usd, or give the format", file=str(path))
-    return _EXTENSIONS[suffix]
 
 
 def _suggest(word: str, choices) -> str:
@@ -50,7 +39,7 @@ def _suggest(word: str, choices) -> str:
     return suggest(word, choices)
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -60,44 +49,12 @@ def _read_text(path: Path) -> str:
         raise InputError(f"cannot read the file: {reason}", file=str(path)) from None
 
 
-def read(path: Path, fmt: str, fps: RateLike | None, units: str | None, **options: Any) -> CameraTrack:
-    allowed = {"csv": (), "json": (), "chan": ("start", "rotation_order", "lens_column", "sensor_height_mm"),
-               "usd": ("camera",)}[fmt]
-    for key in options:
-        if key not in allowed:
-            raise InputError(f'option "{key}" does not apply to {fmt} files', file=str(path))
-    if fmt in ("csv", "json") and units not in (None, "m"):
-        raise InputError(f"{fmt} camera tracks are in metres (x_m ...): units apply to .chan and USD files",
-                         file=str(path))
-    from motionctl.vcam import tracks_dcc       # here: it builds on this module's helpers
-    if fmt == "usd":
-        return tracks_dcc.read_usd(path, fps, units, **options)
-    text = _read_text(path)
-    reader = {"csv": read_csv, "json": read_json, "chan": tracks_dcc.read_chan}[fmt]
-    return reader(text, str(path), fps, **({"units": units} if fmt == "chan" else {}), **options)
-
-
-def write(track: CameraTrack, path: Path, fmt: str, **options: Any) -> Path:
-    allowed = {"csv": (), "json": (), "chan": ("units", "rotation_order", "lens_column", "sensor_height_mm"),
-               "usd": ()}[fmt]
-    for key, value in options.items():
-        if key not in allowed and not (key == "units" and value in (None, "m")):
-            raise InputError(f'option "{key}" does not apply to {fmt} files', file=str(path))
-    if fmt != "chan":
-        options.pop("units", None)
-    from motionctl.vcam import tracks_dcc       # here: it builds on this module's helpers
-    if fmt == "usd":
-        return tracks_dcc.write_usd(track, path)
-    text = {"csv": csv_text, "json": json_text, "chan": tracks_dcc.chan_text}[fmt](track, **options)
-    return write_atomic(path, text)
-
-
 def _at(line: Any) -> int | None:
     """A line number, or a function that finds it (JSON lines are only looked up for an error)."""
     return line() if callable(line) else line
 
 
-def _rate(fps: RateLike | None, from_file: tuple[Any, Any] | None, file: str) -> FrameRate | None:
+def resolve_rate(fps: RateLike | None, from_file: tuple[Any, Any] | None, file: str) -> FrameRate | None:
     """The caller's rate, the file's, or both when they agree."""
     given = None
     if fps is not None:
@@ -151,7 +108,7 @@ def _rows_to_track(rows: list[dict[str, Any]], where: Callable[[int, str | None]
             raise fail(i, None, f'missing "{missing[0]}"' if missing else f'unexpected "{extra[0]}"'
                        if extra else "columns in a different order from the first row")
         for j, c in enumerate(numbers):
-            values[i, j] = _number(row[c], lambda m, c=c: fail(i, c, m))
+            values[i, j] = parse_number(row[c], lambda m, c=c: fail(i, c, m))
         if "frame" in row:
             raw_frames.append(_whole(row["frame"], lambda m: fail(i, "frame", m)))
         if "timecode" in row:
@@ -159,7 +116,7 @@ def _rows_to_track(rows: list[dict[str, Any]], where: Callable[[int, str | None]
                 raise fail(i, "timecode", f"timecode must be a label (10:00:00:00), not {row['timecode']!r}")
             labels.append(row["timecode"].strip())
     col = {c: values[:, j] for j, c in enumerate(numbers)}
-    rate = _rate(fps, meta.get("fps"), file)
+    rate = resolve_rate(fps, meta.get("fps"), file)
     if rate is None:
         rate = _rate_from_times(raw_frames, labels, col.get("t_s"))
     if rate is None:
@@ -211,7 +168,7 @@ def _rows_to_track(rows: list[dict[str, Any]], where: Callable[[int, str | None]
                        np.stack([col[c] for c in CAMERA_COLUMNS[3:]], 1), lens, name)
 
 
-def _number(value: Any, fail: Callable[[str], InputError]) -> float:
+def parse_number(value: Any, fail: Callable[[str], InputError]) -> float:
     if isinstance(value, str):
         try:
             number = float(value)

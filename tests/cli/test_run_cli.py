@@ -48,28 +48,38 @@ def _orbit_on_the_serial_simulator(takes: Path):
     shared machine stalled it; see ``dry_run``): the caller starts again in a fresh folder."""
     simulator = subprocess.Popen([sys.executable, "-m", "simulator", "--rig", str(RIGS / "ur10e_track.toml")],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = simulator.stdout.readline()
-    assert "ready at" in line, line + simulator.stderr.read()
-    pty = line.rsplit(" ", 1)[-1].strip()
-    host = subprocess.Popen([sys.executable, "-m", "motionctl", "run", str(MOVES / "orbit.toml"),
-                             "--hw", f"serial://{pty}", "--takes", str(takes), "--rate", "250"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        takes_now = list_takes(takes)
-        if takes_now and len(takes_now[0].rows) > 2 * 250 + 100:
-            return simulator, host
-        if host.poll() is not None:
-            out, err = host.communicate()
-            simulator.kill()
-            simulator.communicate()
-            if any(text in out + err for text in HOST_TIMING_FAULTS):
-                return None
-            raise AssertionError(f"the run ended before 2 s of take: {out[-1000:]}{err[-1000:]}")
-        time.sleep(0.2)
-    host.kill()
-    simulator.kill()
-    raise AssertionError("the run never got going")
+    host = None
+    try:
+        line = simulator.stdout.readline()
+        assert "ready at" in line, line + simulator.stderr.read()
+        pty = line.rsplit(" ", 1)[-1].strip()
+        host = subprocess.Popen([sys.executable, "-m", "motionctl", "run", str(MOVES / "orbit.toml"),
+                                 "--hw", f"serial://{pty}", "--takes", str(takes), "--rate", "250"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            takes_now = list_takes(takes)
+            if takes_now and len(takes_now[0].rows) > 2 * 250 + 100:
+                return simulator, host
+            if host.poll() is not None:
+                out, err = host.communicate()
+                if any(text in out + err for text in HOST_TIMING_FAULTS):
+                    _end(simulator)
+                    return None
+                raise AssertionError(f"the run ended before 2 s of take: {out[-1000:]}{err[-1000:]}")
+            time.sleep(0.2)
+        raise AssertionError("the run never got going")
+    except BaseException:
+        for process in (host, simulator):
+            if process is not None:
+                _end(process)
+        raise
+
+
+def _end(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.communicate(timeout=10)
 
 
 def test_host_killed_mid_run_leaves_a_readable_take_and_the_drives_stop(tmp_path):

@@ -7,8 +7,9 @@ from hypothesis import given, settings, strategies as st
 
 from motionctl import preview
 from motionctl.planner import plan_scene
+from motionctl.preview.pictures import runs_over
 from motionctl.spec import load_scene
-from tests.conftest import MOVES
+from tests.conftest import ROOT
 
 
 @settings(max_examples=50, deadline=None, derandomize=True)
@@ -26,17 +27,38 @@ def test_bands_hold_the_extremes_of_exactly_their_ticks(ticks, shown, seed):
         np.testing.assert_array_equal(bands[i], np.stack(expected, axis=1))
 
 
-def test_a_plans_bands_reach_its_peak_tick_rates_that_frame_differences_miss():
-    plan = plan_scene(load_scene(MOVES / "illegal" / "too_fast_through_obstacle.toml"), 250)
+def test_a_long_plans_bands_hold_every_tick_between_its_shown_frames():
+    """60 s at 25 fps is more frames than a preview shows: the bands must still cover the skipped ones."""
+    plan = plan_scene(load_scene(ROOT / "benchmarks" / "moves" / "sweep_60s.toml"), 250)
     data = preview.from_plan(plan)
     traj = plan.trajectory
-    first = int(round(data.frames[0] / data.fps * plan.rate_hz))
-    peak_v = np.abs(traj.qd[first:]).max(axis=0)
-    peak_a = np.abs(traj.qdd[first:]).max(axis=0)
-    bands = data.rate_bands
-    np.testing.assert_allclose(np.maximum(-bands[:, :, 0], bands[:, :, 1]).max(axis=0), peak_v)
-    np.testing.assert_allclose(np.maximum(-bands[:, :, 2], bands[:, :, 3]).max(axis=0), peak_a)
-    # what differencing the shown frames would draw stays below the ticks' peak acceleration
-    t = np.asarray(data.frames, dtype=float) / data.fps
-    by_frames = np.abs(np.gradient(np.gradient(data.joints, t, axis=0), t, axis=0)).max(axis=0)
-    assert (by_frames < peak_a).any()
+    assert len(data.frames) < plan.report.frames                  # frames were skipped
+    ticks = [round(f / data.fps * plan.rate_hz) for f in data.frames] + [len(traj)]
+    for i in range(len(data.frames)):
+        span = slice(ticks[i], max(ticks[i + 1], ticks[i] + 1))
+        expected = [traj.qd[span].min(0), traj.qd[span].max(0), traj.qdd[span].min(0), traj.qdd[span].max(0)]
+        np.testing.assert_array_equal(data.rate_bands[i], np.stack(expected, axis=1))
+
+
+def test_a_spike_between_shown_frames_is_shaded_where_frame_differences_miss_it():
+    rate, fps, limit = 250, 25, 1.0
+    t = np.arange(0, 2.0, 1 / rate)
+    qdd = np.zeros_like(t)
+    qdd[[130, 131]] = 5 * limit, -5 * limit          # a 2-tick spike between frames 13 and 14
+    qd = np.cumsum(qdd) / rate
+    q = np.cumsum(qd) / rate
+    shown = np.arange(0, 50, 1)                      # every frame shown
+    ticks = shown * (rate // fps)
+    bands = preview.rate_bands(qd[:, None], qdd[:, None], ticks)
+    runs = runs_over(bands[:, 0, 2], bands[:, 0, 3], limit)
+    assert runs == [(13, 14)]                        # exactly the frame holding the spike
+    frame_t = shown / fps
+    by_frames = np.gradient(np.gradient(q[ticks], frame_t), frame_t)
+    assert np.abs(by_frames).max() < limit           # what differencing the frames would have drawn
+
+
+def test_runs_over_finds_each_run_whole():
+    hi = np.array([0.0, 2.0, 2.0, 0.0, 0.0, 3.0])
+    lo = np.array([-3.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert runs_over(lo, hi, 1.0) == [(0, 3), (5, 6)]
+    assert runs_over(lo * 0, hi * 0, 1.0) == []

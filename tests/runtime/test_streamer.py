@@ -8,6 +8,7 @@ from motionctl.planner.limits import derivatives
 from motionctl.runtime.session import run_take
 from motionctl.runtime.streamer import RunState, Streamer, StreamerOptions
 from motionctl.runtime.takes import TakeWriter, read_take
+from motionctl.runtime.watchdogs import HOST_STALLED
 
 #: Tests that are not about host timing must not fail because a shared CI machine is busy.
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.2)
@@ -205,7 +206,7 @@ def test_a_stalled_setpoint_stream_ends_in_a_controlled_stop(product_plan, seria
     options = StreamerOptions(stall_cycles=3, late_budget=1.0, stale_feedback_s=0.3)
     streamer, take = _run_with_hiccups(product_plan, driver, tmp_path, hiccup, options)
     assert streamer.state is RunState.FAULTED
-    assert any("stalled" in f for f in streamer.summary.faults)
+    assert any(HOST_STALLED in f for f in streamer.summary.faults)
     recorded = read_take(take.path)
     states = [r[recorded.columns.index("state")] for r in recorded.rows]
     assert "stopping" in states

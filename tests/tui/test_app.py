@@ -226,16 +226,30 @@ def test_telemetry_keeps_flowing_while_the_ui_side_plans_a_loaded_move(make_app,
         return real_check(path)
     monkeypatch.setattr(library, "check", held_check)
     loaded = controller.select_move(workspace / "moves" / "product_shot.toml")
-    assert entered.wait(90), "the loaded move never reached the UI side"
-    before = controller.latest
-    deadline = time.monotonic() + 5
-    while controller.latest is before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert controller.latest is not before, "no telemetry while the UI side planned"
-    assert not loaded.done()                       # the call completes only once its plan is here
-    release.set()
+    try:
+        assert entered.wait(90), "the loaded move never reached the UI side"
+        before = controller.latest
+        deadline = time.monotonic() + 5
+        while controller.latest is before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert controller.latest is not before, "no telemetry while the UI side planned"
+        assert not loaded.done()                   # the call completes only once its plan is here
+        assert controller.teach().done() and "still loading" in controller.log[-1][1]   # no teach meanwhile
+    finally:
+        release.set()
     loaded.result(timeout=90)
     assert controller.plan is not None and controller.plan.move.name == "product-shot"
+
+
+def test_a_call_still_waiting_when_the_rig_process_dies_completes(make_app, workspace):
+    """Nothing in the UI may wait forever on an answer that will never come."""
+    controller = make_app(move=None).controller
+    loading = controller.select_move(workspace / "moves" / "push_in.toml")   # planning takes the child > 0.3 s
+    controller._process.kill()
+    loading.result(timeout=30)                     # answered by the reader when the pipe closed
+    controller._reader.join(5)
+    controller.go_to_start().result(timeout=5)     # and a call after that is answered at once
+    assert any("not running" in text for _, text in controller.log)
 
 
 def test_arm_on_internal_timecode_starts_the_move_by_itself(make_app, workspace):
