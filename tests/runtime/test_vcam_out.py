@@ -17,6 +17,7 @@ from motionctl.runtime.vcam_out import VcamPublisher
 from motionctl.vcam import VcamSender, decode_d1, decode_udp, engine_pose, engine_pose_from_freed
 from motionctl.rotations import matrix_to_ptr, rotation_angle
 from tests.conftest import OPENTRACKIO, udp_receiver
+from tests.runtime.conftest import finished, real_time
 
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.3)
 SCHEMA = json.loads((OPENTRACKIO / "schema.json").read_text())
@@ -32,12 +33,19 @@ def _drain(sock: socket.socket) -> list[bytes]:
 
 
 def test_stream_equals_fk_of_measured_joints(product_plan, serial_rig, tmp_path):
-    freed_rx, otrk_rx = udp_receiver(0.2, 4 << 20), udp_receiver(0.2, 4 << 20)
-    device, driver = serial_rig()
-    sender = VcamSender(freed_rx.getsockname(), otrk_rx.getsockname())
-    publisher = VcamPublisher(sender, product_plan.rig, product_plan.stage, driver.axis_names)
-    result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM, vcam=publisher)
-    assert result.state is RunState.DONE
+    receivers = []
+
+    def attempt(n):                 # fresh receivers too: a repeat must not see the first run's packets
+        for receiver in receivers:
+            receiver.close()
+        receivers[:] = [udp_receiver(0.2, 4 << 20), udp_receiver(0.2, 4 << 20)]
+        driver = serial_rig()[1]
+        sender = VcamSender(receivers[0].getsockname(), receivers[1].getsockname())
+        publisher = VcamPublisher(sender, product_plan.rig, product_plan.stage, driver.axis_names)
+        return run_take(product_plan, driver, takes_dir=tmp_path / str(n), options=CALM, vcam=publisher)
+    result = real_time(attempt, finished)
+    freed_rx, otrk_rx = receivers
+    assert result.state is RunState.DONE, result.summary["faults"]
     freed = [decode_d1(d) for d in _drain(freed_rx)]
     otrk = [decode_udp([d]) for d in _drain(otrk_rx)]
     fps = float(product_plan.move.rate.fps)
