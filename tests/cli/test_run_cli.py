@@ -8,13 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from motionctl.runtime.takes import list_takes, read_take
 import pytest
 
-from tests.conftest import LEGAL_MOVES, MOVES, RIGS, dry_run
+from tests.conftest import LEGAL_MOVES, MOVES, RIGS, dry_run, real_time
 
 
 def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -45,8 +44,8 @@ def test_illegal_move_is_refused_before_anything_moves(tmp_path):
 
 def _orbit_on_the_serial_simulator(takes: Path):
     """The simulator in its own process and a host running orbit on it, until the take holds 2 s of
-    samples on disk.  Returns both processes, or None when the run ended first (a fault; on this shared
-    machine usually a starved real-time loop, see ``dry_run``): the caller starts again in a fresh folder."""
+    samples on disk.  Returns both processes, or what the host said when its run ended first (a fault; on
+    this shared machine usually a starved real-time loop, see ``real_time``)."""
     simulator = subprocess.Popen([sys.executable, "-m", "simulator", "--rig", str(RIGS / "ur10e_track.toml")],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     host = None
@@ -65,8 +64,7 @@ def _orbit_on_the_serial_simulator(takes: Path):
             if host.poll() is not None:
                 out, err = host.communicate()
                 _end(simulator)
-                warnings.warn(f"run repeated: it ended before 2 s of take: {out[-300:]}{err[-300:]}", stacklevel=2)
-                return None
+                return f"it ended before 2 s of take: {out[-300:]}{err[-300:]}"
             time.sleep(0.2)
         raise AssertionError("the run never got going")
     except BaseException:
@@ -83,13 +81,11 @@ def _end(process: subprocess.Popen) -> None:
 
 
 def test_host_killed_mid_run_leaves_a_readable_take_and_the_drives_stop(tmp_path):
-    for attempt in range(3):
-        started = _orbit_on_the_serial_simulator(tmp_path / f"takes{attempt}")
-        if started is not None:
-            break
-    assert started is not None, "the run ended before 2 s of take three times (see the warnings)"
-    simulator, host = started
-    takes = tmp_path / f"takes{attempt}"
+    started = real_time(lambda n: (tmp_path / f"takes{n}", _orbit_on_the_serial_simulator(tmp_path / f"takes{n}")),
+                        lambda run: isinstance(run[1], tuple), describe=lambda run: run[1])
+    takes, processes = started
+    assert isinstance(processes, tuple), processes
+    simulator, host = processes
     try:
         take_rows = len(list_takes(takes)[0].rows)
         os.kill(host.pid, signal.SIGKILL)

@@ -9,7 +9,8 @@ from motionctl.runtime.chase import InternalTimecode, Observation, TimecodeLock
 from motionctl.runtime.session import run_take
 from motionctl.runtime.streamer import RunState, StreamerOptions
 from motionctl.timecode import FrameRate, Timecode
-from tests.runtime.conftest import faulted_with, finished, real_time
+from tests.conftest import real_time
+from tests.runtime.conftest import faulted_with, finished
 
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.3)
 

@@ -9,7 +9,8 @@ from motionctl.runtime.session import run_take
 from motionctl.runtime.streamer import RunState, Streamer, StreamerOptions
 from motionctl.runtime.takes import TakeWriter, read_take
 from motionctl.runtime.watchdogs import HOST_STALLED
-from tests.runtime.conftest import faulted_with, finished, real_time
+from tests.conftest import real_time
+from tests.runtime.conftest import faulted_with, finished
 
 #: Tests that are not about host timing must not fail because a shared CI machine is busy.
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.2)

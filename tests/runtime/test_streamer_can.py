@@ -14,7 +14,8 @@ from motionctl.runtime.streamer import RunState, StreamerOptions
 from motionctl.runtime.takes import read_take
 from simulator.can_device import SimulatedCanRig
 from simulator.faults import FaultInjector
-from tests.runtime.conftest import faulted_with, finished, real_time
+from tests.conftest import real_time
+from tests.runtime.conftest import faulted_with, finished
 
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.3)
 _channels = itertools.count()

@@ -16,8 +16,8 @@ from motionctl.runtime.takes import read_take
 from motionctl.runtime.vcam_out import VcamPublisher
 from motionctl.vcam import VcamSender, decode_d1, decode_udp, engine_pose, engine_pose_from_freed
 from motionctl.rotations import matrix_to_ptr, rotation_angle
-from tests.conftest import OPENTRACKIO, udp_receiver
-from tests.runtime.conftest import finished, real_time
+from tests.conftest import OPENTRACKIO, real_time, udp_receiver
+from tests.runtime.conftest import finished
 
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.3)
 SCHEMA = json.loads((OPENTRACKIO / "schema.json").read_text())
