@@ -5,10 +5,9 @@ the plan's first sample at rest, computed by ruckig at a reduced speed with ever
 synchronised (a straight line in joint space, so the operator can predict it), then checked tick by tick
 for limits and clearance.  If the direct move would collide, it goes via the rig's park pose and says so.
 
-The *controlled stop* leaves the plan from any tick by braking along the path itself: ruckig brakes the
-path parameter (one degree of freedom) to rest, and the joints follow ``q(s)``.  Staying on the
-checked path is what makes a stop safe near the set; the braking limits are halved until every
-joint's velocity, acceleration and jerk are within limits on every tick of the stop.
+The *controlled stop* leaves the plan (or a go-to-start) from any tick by slowing its clock to rest
+(:mod:`motionctl.planner.governor`): the rig stays on the checked path, every tick of the stop is
+within every limit, and the search for it is bounded.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from numpy.typing import NDArray
 from motionctl.collision import ClearanceChecker
 from motionctl.errors import PlanningError
 from motionctl.kinematics import Kinematics
-from motionctl.planner.limits import axis_limits, derivatives, peaks, time_scale_needed
+from motionctl.planner.governor import SpeedGovernor, Timeline, run_until_rest
+from motionctl.planner.limits import axis_limits
 from motionctl.planner.plan import Plan
 
 GOTO_SPEED_FRACTION = 0.25
@@ -39,7 +39,7 @@ class Transition:
     clear: bool = True                         # no clearance breach on any tick
     min_clearance_m: float | None = None
     notes: tuple[str, ...] = field(default=())
-    s: NDArray[np.float64] | None = None       # keyed instants of a stop's samples (stops follow the path)
+    tau: NDArray[np.float64] | None = None     # a stop's samples: times along what it stopped (plan or go-to-start)
 
     @property
     def duration_s(self) -> float:
@@ -111,103 +111,55 @@ def go_to_start(plan: Plan, current_q: NDArray[np.float64], current_lens: NDArra
     return Transition("goto_start", rate, np.arange(len(via)) / rate, via, True, True, via_result.min_m, (note,))
 
 
+def plan_timeline(plan: Plan) -> Timeline:
+    """The plan's joints then lens at every tick, with their limits: what the runtime streams."""
+    traj = plan.trajectory
+    if traj is None:
+        raise PlanningError("the move has no trajectory")
+    return Timeline(plan.rate_hz, np.concatenate([traj.q, traj.lens], axis=1), tuple(axis_limits(plan.rig)))
+
+
+def transition_timeline(transition: Transition, plan: Plan) -> Timeline:
+    """A go-to-start's samples as a timeline (a stop along it stays on its checked straight line)."""
+    return Timeline(transition.rate_hz, transition.values, tuple(axis_limits(plan.rig)))
+
+
+def stop_on_timeline(timeline: Timeline, history: NDArray[np.float64], plan: Plan | None = None,
+                     ) -> Transition:
+    """Brake to rest along ``timeline``, continuing from its plan times ``history`` (the last 1-3 ticks,
+    run at whatever rate they were).  The first sample returned is the last history tick.
+
+    Bounded in time and memory (:func:`~motionctl.planner.governor.run_until_rest`); raises
+    :class:`~motionctl.planner.governor.NoLegalTick` (a :class:`PlanningError`) with a plain reason
+    when no stop along the path holds every limit.  With ``plan``, the stop's poses are checked for
+    clearance (they lie between the plan's checked ticks).
+    """
+    history = np.asarray(history, dtype=float)
+    governor = SpeedGovernor(timeline, history=history)
+    first = governor.values
+    run = run_until_rest(governor)
+    values = np.concatenate([first[None], run.values])
+    clear, min_clearance = True, None
+    if plan is not None and plan.rig is not None:
+        result = _clearance(plan, Kinematics(plan.rig), values[:, : len(plan.rig.axes)])
+        clear, min_clearance = not result.runs, result.min_m
+    rate = timeline.rate_hz
+    return Transition("stop", rate, np.arange(len(values)) / rate, values, False, clear, min_clearance, (),
+                      np.concatenate([[history[-1]], run.tau]))
+
+
 def controlled_stop(plan: Plan, tick: int) -> Transition:
-    """Brake along the path from ``tick`` to rest, within every joint limit (checked on every tick)."""
+    """Brake along the plan from its ``tick`` (reached at full speed) to rest, within every limit."""
     traj = plan.trajectory
     if traj is None:
         raise PlanningError("the move has no trajectory to stop from")
     tick = int(np.clip(tick, 0, len(traj) - 1))
-    s = traj.s
-    lead = s[max(0, tick - 3): tick + 1]
-    return stop_along_path(plan, lead)
+    # Plan times of the last three ticks at full speed; before the first tick the plan rests on it.
+    return stop_on_timeline(plan_timeline(plan), np.arange(tick - 2, tick + 1) / plan.rate_hz, plan)
 
 
 def stop_along_path(plan: Plan, lead: NDArray[np.float64]) -> Transition:
-    """Brake to rest along the path, continuing from the keyed instants ``lead`` of the last 1-4 ticks.
-
-    The path parameter's speed and acceleration come from ``lead`` (so a run at a speed override stops
-    from where it really is).  Returns the stop's samples, the first being the last lead tick.
-    """
-    from ruckig import ControlInterface, InputParameter, Result, Ruckig, Trajectory
-
-    path, reference = plan.joint_path, plan.reference
-    if path is None or reference is None:
+    """Brake to rest along the plan, continuing from the plan times ``lead`` of the last 1-3 ticks."""
+    if plan.trajectory is None:
         raise PlanningError("the move has no path to stop along")
-    rate = plan.rate_hz
-    lead = np.asarray(lead, dtype=float)
-    s_now = float(lead[-1])
-    s_dot = (lead[-1] - lead[-2]) * rate if len(lead) >= 2 else 0.0
-    s_ddot = (lead[-1] - 2 * lead[-2] + lead[-3]) * rate ** 2 if len(lead) >= 3 else 0.0
-    limits = axis_limits(plan.rig)
-    end = path.duration
-    probe = np.linspace(s_now, min(end, s_now + max(2.0, 2 * abs(s_dot))), 400)
-    lens_slope = (np.concatenate([c(probe, 1) for c in reference.lens], axis=-1) if reference.lens
-                  else np.zeros((len(probe), 0)))
-    slope = np.maximum(np.abs(np.concatenate([path(probe, 1), lens_slope], axis=1)).max(axis=0), 1e-9)
-    brake_a = float(min(l.amax / d for l, d in zip(limits, slope)))
-    brake_j = float(min(l.jmax / d for l, d in zip(limits, slope)))
-    for _ in range(20):
-        inp = InputParameter(1)
-        inp.control_interface = ControlInterface.Velocity
-        inp.current_position, inp.current_velocity, inp.current_acceleration = [s_now], [s_dot], [s_ddot]
-        inp.target_velocity, inp.target_acceleration = [0.0], [0.0]
-        inp.max_velocity = [max(abs(s_dot), 1.0) * 2]
-        inp.max_acceleration, inp.max_jerk = [brake_a], [brake_j]
-        out = Trajectory(1)
-        if Ruckig(1).calculate(inp, out) not in (Result.Working, Result.Finished):
-            raise PlanningError("ruckig could not plan the stop")
-        ticks = np.arange(1, int(np.ceil(out.duration * rate)) + 2) / rate
-        s_stop = np.clip([out.at_time(min(t, out.duration))[0][0] for t in ticks], 0.0, end)
-        s_all = np.concatenate([lead, s_stop])
-        values = np.concatenate([path(s_all), reference.lens_values(s_all)], axis=1)
-        # The lead samples carry the motion into the stop; with fewer than four the plan was at rest
-        # before them, which is what derivatives() assumes before its first sample.
-        valid = len(lead) - 1 if len(lead) >= 4 else 0
-        rates = [d[valid:] for d in derivatives(values, rate)]
-        if time_scale_needed(peaks(*rates), limits) <= 1.0 + 1e-9:
-            break
-        brake_a, brake_j = brake_a / 2, brake_j / 2
-    else:
-        raise PlanningError("could not find a stop within the limits")
-    kin = Kinematics(plan.rig)
-    values = values[len(lead) - 1:]
-    result = _clearance(plan, kin, values[:, : len(plan.rig.axes)])
-    return Transition("stop", rate, np.arange(len(values)) / rate, values, False, not result.runs, result.min_m,
-                      (), np.concatenate([[s_now], s_stop]))
-
-
-def stop_joint_transition(transition: Transition, index: int, plan: Plan,
-                          fraction: float = GOTO_SPEED_FRACTION) -> Transition:
-    """Brake a joint-space transition (a go-to-start) to rest from its sample ``index``.
-
-    Every axis brakes together (phase-synchronised), so the rig stays on the transition's straight
-    line in joint space, which was collision-checked.
-    """
-    from ruckig import ControlInterface, InputParameter, Result, Ruckig, Synchronization, Trajectory
-
-    values, rate = transition.values, transition.rate_hz
-    index = int(np.clip(index, 0, len(values) - 1))
-    window = values[max(0, index - 3): index + 1]
-    v, a, _ = (d[-1] for d in derivatives(window, rate)) if len(window) >= 3 else (np.zeros(values.shape[1]),) * 3
-    limits = axis_limits(plan.rig)
-    n = values.shape[1]
-    inp = InputParameter(n)
-    inp.control_interface = ControlInterface.Velocity
-    inp.synchronization = Synchronization.Phase
-    inp.current_position = values[index].tolist()
-    inp.current_velocity = v.tolist()
-    inp.current_acceleration = a.tolist()
-    inp.target_velocity = [0.0] * n
-    inp.target_acceleration = [0.0] * n
-    inp.max_velocity = [l.vmax for l in limits]
-    inp.max_acceleration = [l.amax * fraction for l in limits]
-    inp.max_jerk = [l.jmax * fraction for l in limits]
-    out = Trajectory(n)
-    result = Ruckig(n).calculate(inp, out)
-    if result not in (Result.Working, Result.Finished):
-        inp.synchronization = Synchronization.No
-        if Ruckig(n).calculate(inp, out) not in (Result.Working, Result.Finished):
-            raise PlanningError("ruckig could not plan the stop of the go-to-start")
-    ticks = np.arange(int(np.ceil(out.duration * rate)) + 1) / rate
-    samples = np.array([out.at_time(min(t, out.duration))[0] for t in ticks])
-    return Transition("stop", rate, ticks, samples, transition.via_park, transition.clear, transition.min_clearance_m)
+    return stop_on_timeline(plan_timeline(plan), lead, plan)

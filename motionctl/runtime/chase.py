@@ -231,8 +231,7 @@ class ChaseMixin:
             return
         if now >= start_ns - self.clock.period_ns / 2:
             self.start_error_ticks = (now - start_ns) / self.clock.period_ns
-            self._tau = 0.0
-            self._s_history = [0.0]
+            self._start_run()
             self._fire(Event.START, f"started on timecode {self.plan.move.start.label} "
                        f"({self.start_error_ticks:+.2f} ticks)")
 
@@ -255,7 +254,7 @@ class ChaseMixin:
         self.last_sync_error_ticks = error * self.rate
         correction = float(np.clip(self.options.chase_gain_per_s * error, -self.options.chase_max_slew,
                                    self._speed_up_room))
-        self._override_target = 1.0 + correction
-        self.override = float(np.clip(self._override_target, self.override - self.options.chase_slew_rate_per_s
-                                      * self.dt, self.override + self.options.chase_slew_rate_per_s * self.dt))
-        self._override_target = self.override
+        # The target slews; the speed governor then follows it within every limit of the plan.
+        step = self.options.chase_slew_rate_per_s * self.dt
+        self._override_target = float(np.clip(1.0 + correction, self._override_target - step,
+                                              self._override_target + step))

@@ -40,7 +40,6 @@ def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "take
                                       "duration_s": plan.trajectory.duration_s}, driver.axis_names, plan.rate_hz)
     streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state, timecode=timecode, vcam=vcam)
     streamer.set_override(speed)
-    streamer.override = speed
     streamer.run_in_thread()            # probes the drives, then streams "hold here" every tick
     if not streamer.ready.wait(5.0) or streamer.state is RunState.FAULTED:
         streamer.shutdown()

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from motionctl.planner.plan import Plan
+from motionctl.planner.transitions import plan_timeline
 from motionctl.runtime.clock import JitterStats
 from motionctl.runtime.jog import Jogger, JogRequest
 from motionctl.errors import PlanningError
@@ -131,7 +132,9 @@ class ShootMixin:
         if self.timecode_source is not None and self.timecode_source is not timecode:
             self.timecode_source.close()
         self.plan = plan
+        self._timeline = plan_timeline(plan)
         self._tau = 0.0
+        self._governor = None
         self._transition = None
         self.start_error = None
         self.timecode_source = timecode

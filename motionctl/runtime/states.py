@@ -89,7 +89,6 @@ class StreamerOptions:
     stale_feedback_s: float = 0.05
     start_tolerance_m: float = 0.001
     start_tolerance_rad: float = 0.0017       # 0.1 degree
-    override_rate_per_s: float = 0.5          # how fast the speed override may change
     stall_cycles: int = 3                     # this many missed deadlines in a row: the stream stalled
     chase_gain_per_s: float = 2.0             # timecode chase: speed correction per second of error
     chase_max_slew: float = 0.005             # ... at most +-0.5 % of speed (less upwards if the plan is tight)

@@ -26,7 +26,8 @@ from numpy.typing import NDArray
 from motionctl.errors import HardwareError, MotionctlError, PlanningError
 from motionctl.hal.driver import Driver, RigState
 from motionctl.planner.plan import Plan
-from motionctl.planner.transitions import Transition, go_to_start
+from motionctl.planner.governor import NoLegalTick, SpeedGovernor
+from motionctl.planner.transitions import Transition, go_to_start, plan_timeline
 from motionctl.runtime.chase import ChaseMixin
 from motionctl.runtime.clock import ServoClock, quiet_garbage_collector, raise_thread_priority
 from motionctl.runtime.jog import Jogger
@@ -38,6 +39,9 @@ from motionctl.runtime.watchdogs import WatchdogMixin
 from motionctl.timecode import Timecode
 
 
+#: A speed override or the timecode chase changes the plan's clock this gently (a fraction of what its
+#: limits allow; a stop brakes harder, planned ahead with a bounded search).
+RUN_BRAKE_FRACTION = 0.25
 #: After a go-to-start the rig gets this long to settle on the start pose before AT_START is declared.
 SETTLE_S = 2.0
 
@@ -77,7 +81,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         self._stop_job: _StopJob | None = None
         self._reset_mark: int | None = None
         self._transition_index = 0
-        self._s_history: list[float] = []
+        self._governor: SpeedGovernor | None = None       # the plan's clock while running (override, chase, end)
         self._over_window = np.zeros(len(names), dtype=int)
         self._last_feedback_ns = 0
         self.vcam = vcam                                  # a VcamPublisher, or None
@@ -262,9 +266,8 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
             elif event is Event.TAKE:
                 self._swap_take(payload)
             else:
-                if event is Event.START:
-                    self._tau = 0.0
-                    self._s_history = [0.0]
+                if event is Event.START and self.state is RunState.ARMED and self.lock is None:
+                    self._start_run()
                 self._fire(event)
 
     def _offer_vcam(self, state: RigState) -> None:
@@ -349,8 +352,6 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
             values = self._transition.values
             index = min(self._transition_index, len(values) - 1)
             self._transition_index += 1
-            if state is RunState.STOPPING and self._transition.s is not None:
-                self._s_history.append(float(self._transition.s[index]))
             if index >= len(values) - 1 and (state is RunState.STOPPING or self._settled()):
                 done = self._fire(Event.REACHED)
                 if done and self.fault_message:
@@ -367,25 +368,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         if state in (RunState.AT_START, RunState.ARMED):
             return self._full_command(np.concatenate([traj.q[0], traj.lens[0]]))
         if state is RunState.RUNNING:
-            if self.lock is not None:
-                self._chase()
-            step = self.options.override_rate_per_s * self.dt
-            self.override += float(np.clip(self._override_target - self.override, -step, step))
-            # Ticks the clock skipped (a late host) still passed on the wall clock: the run stays on time.
-            self._tau += self.override * self.dt * (1 + self.clock.last_missed)
-            if self._tau >= traj.t[-1]:
-                self._tau = float(traj.t[-1])
-                self._fire(Event.END, "end of move")
-            s = float(np.interp(self._tau, traj.t, traj.s))
-            self._s_history.append(s)
-            k = self._tau * self.rate
-            if abs(k - round(k)) < 1e-9:           # on a planned tick: stream the plan's sample exactly
-                row = int(round(k))
-                values = np.concatenate([traj.q[row], traj.lens[row]])
-            else:
-                values = np.concatenate([self.plan.joint_path(np.array([s]))[0],
-                                         self.plan.reference.lens_values(np.array([s]))[0]])
-            return self._full_command(values)
+            return self._run_tick()
         if state is RunState.JOGGING and self._jogger is not None:
             return self._jog_tick()
         if state in (RunState.ESTOPPED, RunState.FAULTED):
@@ -395,6 +378,32 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
             measured = self._measured_all()
             return measured if measured is not None else self.last_command
         return self.last_command   # idle, done, stopped: hold the last setpoint
+
+    def _start_run(self) -> None:
+        """Frame 0 is the next tick.  The plan rests on its first sample, so its clock starts at the
+        target speed at once (the rig's own start is in the plan)."""
+        self._tau = 0.0
+        self._governor = SpeedGovernor(self._timeline, 0.0, speed=self._override_target,
+                                       brake_fraction=RUN_BRAKE_FRACTION)
+        self.override = self._override_target
+
+    def _run_tick(self) -> NDArray[np.float64] | None:
+        """One tick of the run: the plan's clock moves towards the target speed within every limit."""
+        if self.lock is not None and self._stop_job is None:
+            self._chase()
+        target = self._speed_target()
+        governor = self._governor
+        try:
+            # Ticks the clock skipped (a late host) still passed on the wall clock: the run stays on time.
+            for _ in range(1 + self.clock.last_missed):
+                values = governor.step(target)
+        except NoLegalTick as exc:
+            self._fault(f"{exc}: quick stop", quick=True)
+            return self.last_command
+        self._tau, self.override = governor.tau, governor.speed
+        if governor.at_end:
+            self._fire(Event.END, "end of move")
+        return self._full_command(values)
 
     def _full_command(self, plan_values: NDArray[np.float64]) -> NDArray[np.float64]:
         out = np.array(self.last_command, dtype=float)

@@ -32,8 +32,8 @@ def test_a_reversed_plan_stops_along_its_own_path():
     plan = plan_scene(load_scene(MOVES / "crane_reveal.toml"), 250)
     back = reverse_plan(plan)
     mid = len(back.trajectory) // 2
-    stop = stop_along_path(back, back.trajectory.s[mid - 3: mid + 1])
+    stop = stop_along_path(back, back.trajectory.t[mid - 2: mid + 1])
     assert stop.clear
     assert np.allclose(stop.values[0, : len(plan.rig.axes)], back.trajectory.q[mid], atol=1e-9)
     # it keeps heading the reversed way: towards the forward plan's start
-    assert np.all(np.diff(stop.s) >= -1e-12)
+    assert np.all(np.diff(stop.tau) >= 0.0)
