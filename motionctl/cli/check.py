@@ -2,6 +2,8 @@
 
 Plans the move at the servo rate and checks every tick (limits, clearance).  Exit 0 when every move is
 legal, 1 when any is not, 2 when any file is bad input (the others are still checked and reported).
+A move that cannot be planned as written (a key out of reach, a turn too large for one run of keys, a
+move too long for one plan) is not legal: it gets its report like any other verdict.
 ``--json`` prints one JSON object per move, one per line.
 """
 
@@ -13,7 +15,7 @@ import sys
 
 from motionctl.cli.progress import progress_bar
 from motionctl.cli.render import render_check
-from motionctl.errors import InputError
+from motionctl.errors import InputError, PlanningError
 from motionctl.planner import plan_scene
 from motionctl.spec import load_scene
 
@@ -46,6 +48,14 @@ def run(args: argparse.Namespace) -> int:
                 raise
             print(f"motionctl: error: {exc}", file=sys.stderr)
             worst = 2
+            continue
+        except PlanningError as exc:
+            # Not expected (plan() reports what a move breaks as a verdict), but one move the planner
+            # fails on must not keep the moves after it from being checked.
+            if args.debug:
+                raise
+            print(f"motionctl: {exc}", file=sys.stderr)
+            worst = max(worst, 1)
             continue
         report = result.report
         if args.json:

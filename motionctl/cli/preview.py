@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from motionctl.cli.progress import progress_bar
 from motionctl.errors import InputError
+
+if TYPE_CHECKING:
+    from motionctl.planner import Plan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=preview_cmd)
 
 
+def _no_path(plan: Plan, out: str) -> int:
+    """The report of a move that has no trajectory, and exit 1 (illegal), like ``plan`` and ``export``."""
+    from motionctl.cli.render import render_check
+
+    print(render_check(plan.report))
+    print(f"no trajectory: nothing written to {out}", file=sys.stderr)
+    return 1
+
+
 def preview_cmd(args: argparse.Namespace) -> int:
     from motionctl import preview
     from motionctl.planner import plan_scene
@@ -32,6 +46,7 @@ def preview_cmd(args: argparse.Namespace) -> int:
     source = Path(args.source)
     if not source.exists():
         raise InputError(f"{source}: no such move file or take folder")
+    no_path = None
     with progress_bar(f"preview of {source.name}") as update:
         if source.is_dir():
             if args.take:
@@ -43,17 +58,25 @@ def preview_cmd(args: argparse.Namespace) -> int:
             scene = load_scene(source)
             update("planning and checking", 0.1)
             plan = plan_scene(scene, args.rate)
-            take_q = None
-            if args.take:
-                from motionctl.runtime.takes import read_take
-                from motionctl.vcam.tracks import take_joints
-                frames, q, _ = take_joints(read_take(args.take), scene.rig)
-                take_q = (frames, q)
-            update("clearance at every shown frame", 0.4)
-            data = preview.from_plan(plan, take_q)
-            rig = scene.rig
-        update("drawing", 0.7)
-        files = preview.write(data, rig, Path(args.out), view=args.view, subtitle=str(source))
+            if plan.trajectory is None:
+                # An illegal move with no path (a key out of reach, a turn too large): the report says
+                # why, as `check` would; there is nothing to draw.
+                no_path = plan
+            else:
+                take_q = None
+                if args.take:
+                    from motionctl.runtime.takes import read_take
+                    from motionctl.vcam.tracks import take_joints
+                    frames, q, _ = take_joints(read_take(args.take), scene.rig)
+                    take_q = (frames, q)
+                update("clearance at every shown frame", 0.4)
+                data = preview.from_plan(plan, take_q)
+                rig = scene.rig
+        if no_path is None:
+            update("drawing", 0.7)
+            files = preview.write(data, rig, Path(args.out), view=args.view, subtitle=str(source))
+    if no_path is not None:
+        return _no_path(no_path, args.out)
     print(preview.describe(data))
     for label, path in (("page", files.html), ("contact sheet", files.contact_sheet), ("clearance", files.clearance),
                         ("axes", files.axes), ("animation", files.animation)):

@@ -9,7 +9,8 @@ starts and stops with zero velocity and acceleration, and a hold is perfectly st
 *through* a hold would wiggle).
 
 Orientation runs are interpolated as rotation vectors relative to the run's middle key, so there is no
-Euler-angle gimbal anywhere on the path; a run may turn up to 170 degrees either side of that key.
+Euler-angle gimbal anywhere on the path; a run may turn up to 170 degrees either side of that key.  A
+larger turn raises :class:`UnplannablePathError`, which the planner reports as a verdict on the move.
 """
 
 from __future__ import annotations
@@ -27,6 +28,27 @@ from motionctl.errors import PlanningError
 #: Values closer than this count as "the same" when finding holds (metres, radians, lens units).
 HOLD_EPS = 1e-12
 MAX_RUN_TURN_RAD = math.radians(170.0)
+
+
+class UnplannablePathError(PlanningError):
+    """The keys, valid each on its own, ask for a path the planner cannot build.
+
+    That is a verdict on the move as written (the operator fixes it by changing keys), not bad input and
+    not a fault: :func:`motionctl.planner.plan.plan` turns it into a ``path`` violation of an illegal
+    plan.  It carries the frames (of the move file) and the measured value, so the report can say where
+    and by how much.
+    """
+
+    def __init__(self, reason: str, *, subject: str, first_frame: int, last_frame: int,
+                 peak: float | None = None, limit: float | None = None, unit: str = "") -> None:
+        self.reason = reason
+        self.subject = subject              # what cannot be built ("orientation"), the violation's subject
+        self.first_frame = first_frame
+        self.last_frame = last_frame
+        self.peak = peak
+        self.limit = limit
+        self.unit = unit
+        super().__init__(reason)
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,10 +154,16 @@ class OrientationChannel:
             reference = rots[middle]
             vectors = (reference.inv() * rots[a: b + 1]).as_rotvec()
             worst = int(np.argmax(np.linalg.norm(vectors, axis=1)))
-            if np.linalg.norm(vectors[worst]) > MAX_RUN_TURN_RAD:
-                where = f"frame {frames[a + worst]}" if frames else f"key {a + worst}"
-                raise PlanningError(f"the camera turns more than 170 degrees within one run of keys (at {where}): "
-                                    "add a hold or use look_at keys")
+            turn = float(np.linalg.norm(vectors[worst]))
+            if turn > MAX_RUN_TURN_RAD:
+                at = list(frames) if frames is not None else list(range(len(times)))
+                raise UnplannablePathError(
+                    f"the camera turns {math.degrees(turn):.1f} degrees between frame {at[middle]} and "
+                    f"frame {at[a + worst]}, within one run of keys (frames {at[a]}-{at[b]}); a run may turn "
+                    f"at most {math.degrees(MAX_RUN_TURN_RAD):.0f} degrees either side of its middle key: "
+                    "add a hold or use look_at keys",
+                    subject="orientation", first_frame=int(at[a]), last_frame=int(at[b]), peak=turn,
+                    limit=MAX_RUN_TURN_RAD, unit="rad")
             if np.all(np.abs(vectors - vectors[0]) <= HOLD_EPS):
                 self.runs.append((float(times[a]), float(times[b]), rots[a], None))
             else:

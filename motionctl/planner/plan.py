@@ -17,10 +17,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from motionctl.collision import ClearanceChecker
-from motionctl.errors import PlanningError, UnreachableError
+from motionctl.errors import InputError, PlanningError, UnreachableError
 from motionctl.kinematics import IKTracker, Kinematics
-from motionctl.planner.keys import key_pose, solve_keys
-from motionctl.planner.limits import axis_limits, derivatives, limit_violations, peaks, time_scale_needed
+from motionctl.planner.channels import UnplannablePathError
+from motionctl.planner.keys import SolvedKey, key_pose, solve_keys
+from motionctl.planner.limits import (AxisLimits, KeyValues, axis_limits, derivatives, key_margin_violations,
+                                      limit_violations, peaks, time_scale_needed)
 from motionctl.planner.path import ReferencePath, build_reference
 from motionctl.planner.report import CheckReport, Violation, ViolationKind
 from motionctl.planner.retime import fastest_time_map, stretch_time_map
@@ -31,7 +33,9 @@ from motionctl.spec.rig import Rig
 from motionctl.spec.stage import Stage
 
 SERVO_RATES = (250, 500, 1000)
-#: One plan holds every link frame of every tick in memory: about 20 minutes at 1 kHz.
+#: One plan holds every link frame of every tick in memory: about 20 minutes at 1 kHz.  A longer move
+#: is a verdict (``duration`` violation), not an error: the move as written cannot be run, and the
+#: operator fixes it by splitting it.
 MAX_TICKS = 1_200_000
 Progress = Callable[[str, float], None]
 
@@ -92,6 +96,41 @@ def _resampler(joint_path: JointPath, reference: ReferencePath, rate_hz: int):
     return resample
 
 
+def _key_values(move: Move, rig: Rig, solved: list[SolvedKey], s: NDArray[np.float64] | None = None,
+                ) -> list[KeyValues]:
+    """Every reached key's own values (axes then lens, SI) and the ticks around it and its hold.
+
+    ``s`` is the trajectory's original-move instant of every tick (None: no trajectory, ticks 0).  The
+    ticks bracket the key's instants, so a run of ticks beyond a limit that the key causes holds them.
+    """
+    duration = float(move.rate.frame_duration)
+    out: list[KeyValues] = []
+    for key in solved:
+        if key.q is None:
+            continue
+        values = np.concatenate([key.q, [key.lens[l.name] for l in rig.lens]])
+        first = last = 0
+        if s is not None and len(s):
+            first = max(int(np.searchsorted(s, key.key.frame * duration, side="left")) - 1, 0)
+            end = (key.key.frame + key.key.hold) * duration
+            last = min(int(np.searchsorted(s, end, side="right")), len(s) - 1)
+        out.append(KeyValues(key.key.index, key.key.frame, first, last, values))
+    return out
+
+
+def _illegal(move: Move, rig: Rig, stage: Stage | None, rate: int, report: CheckReport,
+             key_violations: list[Violation], solved: list[SolvedKey], limits: list[AxisLimits],
+             *found: Violation) -> Plan:
+    """A plan without a trajectory: what the keys broke, keys in a soft margin, and why there is no path.
+
+    Every problem the planner can name without a trajectory is reported, so the operator fixes them in
+    one pass rather than one per run.
+    """
+    report.violations = (key_violations + key_margin_violations(_key_values(move, rig, solved), limits,
+                                                                move.timecode_at) + list(found))
+    return Plan(move, rig, stage, rate, report)
+
+
 def _report_base(move: Move, rig: Rig, stage: Stage | None) -> CheckReport:
     return CheckReport(move=move.name, file=move.file, rig=rig.name, stage=stage.name if stage else None,
                        fps=move.rate.label, start=move.start.label, frames=move.last_frame + 1,
@@ -100,35 +139,50 @@ def _report_base(move: Move, rig: Rig, stage: Stage | None) -> CheckReport:
 
 def plan(move: Move, rig: Rig, stage: Stage | None = None, rate_hz: int | None = None, *,
          retime: Retime | str = Retime.NONE, progress: Progress | None = None) -> Plan:
-    """Plan and check ``move`` on ``rig`` in ``stage`` at ``rate_hz`` (default: the rig's servo rate)."""
+    """Plan and check ``move`` on ``rig`` in ``stage`` at ``rate_hz`` (default: the rig's servo rate).
+
+    A move that cannot be planned as written (a key out of reach, a path out of reach, a turn the
+    orientation channels cannot make, more ticks than a plan can hold) gives an illegal :class:`Plan`
+    without a trajectory, its report saying why: a verdict, like any other broken limit.  Only input
+    that cannot be used (a servo rate that does not exist) raises :class:`InputError`.
+    """
     progress = progress or _no_progress
     retime = Retime(retime)
     rate = int(rate_hz or (rig.hardware.servo_rate_hz if rig.hardware else 500))
     if rate not in SERVO_RATES:
-        raise PlanningError(f"servo rate must be one of {', '.join(map(str, SERVO_RATES))} Hz, not {rate}")
+        raise InputError(f"servo rate must be one of {', '.join(map(str, SERVO_RATES))} Hz, not {rate}")
     scene = Scene(move, rig, stage)
     kin = Kinematics(rig)
     tracker = IKTracker(kin)
     report = _report_base(move, rig, stage)
     report.extra["rate_hz"] = rate
+    limits = axis_limits(rig)
 
     progress("solving keys", 0.0)
     solved, key_violations = solve_keys(scene, kin, tracker)
     report.keys = [key_pose(scene, s) for s in solved]
     if any(v.kind is ViolationKind.UNREACHABLE for v in key_violations):
-        report.violations = key_violations
-        return Plan(move, rig, stage, rate, report)
+        return _illegal(move, rig, stage, rate, report, key_violations, solved, limits)
 
     progress("building the path", 0.1)
     try:
         reference = build_reference(move, rig, solved)
+    except UnplannablePathError as exc:
+        f0, f1 = exc.first_frame, exc.last_frame
+        return _illegal(move, rig, stage, rate, report, key_violations, solved, limits, Violation(
+            ViolationKind.PATH, exc.subject, f0, f1, move.timecode_at(f0), move.timecode_at(f1), exc.peak,
+            exc.limit, exc.unit, exc.reason))
     except PlanningError as exc:
         raise PlanningError(f"{move.file}: {exc}") from None
     fps = float(move.rate.fps)
     if reference.duration * rate > MAX_TICKS:
-        raise PlanningError(f"{move.file}: the move lasts {reference.duration / 60:.1f} min; at {rate} Hz that is more "
-                            f"than {MAX_TICKS:,} servo ticks: split it into moves shorter than "
-                            f"{MAX_TICKS / rate / 60:.0f} min")
+        last = move.last_frame
+        return _illegal(move, rig, stage, rate, report, key_violations, solved, limits, Violation(
+            ViolationKind.DURATION, "move", 0, last, move.timecode_at(0), move.timecode_at(last),
+            reference.duration, MAX_TICKS / rate, "s",
+            f"the move lasts {reference.duration / 60:.1f} min; at {rate} Hz that is more than {MAX_TICKS:,} "
+            f"servo ticks, more than one plan can hold: split it into moves shorter than "
+            f"{MAX_TICKS / rate / 60:.0f} min"))
     nominal_ticks = tick_times(reference.duration, rate)
     progress("tracking the camera path", 0.2)
     try:
@@ -137,12 +191,10 @@ def plan(move: Move, rig: Rig, stage: Stage | None = None, rate_hz: int | None =
     except UnreachableError as exc:
         frame = exc.frame or 0
         tc = move.timecode_at(frame)
-        report.violations = key_violations + [Violation(
+        return _illegal(move, rig, stage, rate, report, key_violations, solved, limits, Violation(
             ViolationKind.UNREACHABLE, "path", frame, frame, tc, tc, exc.position_error_m, None, "m",
-            f"the path between keys leaves the arm's reach at frame {frame} ({tc}): {exc.reason}")]
-        return Plan(move, rig, stage, rate, report)
+            f"the path between keys leaves the arm's reach at frame {frame} ({tc}): {exc.reason}"))
 
-    limits = axis_limits(rig)
     progress("sampling", 0.5)
     trajectory, frames = sample(move, kin, joint_path, reference, nominal_ticks, nominal_ticks, rate)
     before_frames = move.last_frame + 1
@@ -173,7 +225,8 @@ def plan(move: Move, rig: Rig, stage: Stage | None = None, rate_hz: int | None =
     values = np.concatenate([trajectory.q, trajectory.lens], axis=1)
     v, a, j = derivatives(values, rate)
     violations = [x for x in key_violations if x.kind is not ViolationKind.POSITION]
-    violations += limit_violations(values, v, a, j, limits, frame_of_tick, move.timecode_at)
+    violations += limit_violations(values, v, a, j, limits, frame_of_tick, move.timecode_at,
+                                   _key_values(move, rig, solved, trajectory.s))
     pk = peaks(v, a, j)
     scale = time_scale_needed(pk, limits)
 

@@ -14,13 +14,16 @@ class ViolationKind(Enum):
     """What went wrong.  The value is the stable name written into JSON reports."""
 
     UNREACHABLE = "unreachable"          # no IK solution in the pinned configuration
-    POSITION = "position"                # joint or lens beyond its range (incl. soft margin on the path)
+    POSITION = "position"                # joint or lens beyond its range or in its soft margin (keys too)
     VELOCITY = "velocity"
     ACCELERATION = "acceleration"
     JERK = "jerk"
     COLLISION = "collision"              # clearance below the margin to a stage obstacle
     KEEPOUT = "keepout"                  # clearance below a keep-out zone's own clearance
     SELF_COLLISION = "self_collision"    # two non-adjacent links of the rig too close
+    PATH = "path"                        # the keys ask for a path the planner cannot build (e.g. a turn over
+                                         # 170 deg within one run of keys): no trajectory
+    DURATION = "duration"                # the move is longer than one plan can hold at this servo rate
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ def test_check_names_every_violation_of_the_illegal_moves():
     assert "[position] elbow" in text
     assert "[velocity] track" in text
     assert "vs plinth" in text and "[collision]" in text
+    assert "[keepout] flange vs stunt_lane" in text                   # into_stunt_lane: the person alone
 
 
 def test_retime_stretch_makes_the_too_fast_move_slow_enough(tmp_path):
