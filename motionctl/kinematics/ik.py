@@ -27,6 +27,7 @@ from roboticstoolbox import ET, ETS
 
 from motionctl.errors import SpecError, UnreachableError
 from motionctl.kinematics.fk import Kinematics
+from motionctl.kinematics.ik_search import out_of_reach
 from motionctl.rotations import invert, rotation_angle
 
 TOL_POSITION_M = 1e-6
@@ -63,6 +64,18 @@ def _interpolate_pose(a: NDArray[np.float64], b: NDArray[np.float64], s: float) 
     return out
 
 
+def _converged(sol) -> NDArray[np.float64] | None:
+    """The joints of a converged compiled LM solve, else None.
+
+    When a search runs out of iterations the compiled solver does not return its last iterate: it has
+    already drawn a fresh *random* start for the next search (``_rand_q``, even with ``slimit=1``) and
+    hands that back.  Using it made failures nondeterministic (a "best attempt" that missed by 2690 mm
+    in one run and 3075 mm in another) and seeded later solves from noise, so it is never used.
+    """
+    q = np.asarray(sol[0], dtype=float)
+    return q if sol.success and np.all(np.isfinite(q)) else None
+
+
 class IKTracker:
     """Solve camera poses for one rig, keeping the arm on one branch of solutions."""
 
@@ -81,6 +94,7 @@ class IKTracker:
         self.k = len(self.follow_columns)
         self._split_link = self._first_link_after_follow()
         self._arm_ets = self._build_ets(self._split_link)
+        self._full_ets = self._build_ets(0)
         self._lower, self._upper = rig.lower, rig.upper
         self._config = [(names.index(a), s, rig.axes[names.index(a)].linear)
                         for a, s in rig.configuration.items()]
@@ -167,11 +181,29 @@ class IKTracker:
     def _lm(self, local_target: NDArray[np.float64], seed_arm: NDArray[np.float64],
             iterations: int = _LM_ITERATIONS) -> NDArray[np.float64] | None:
         # The compiled solver wants a writable, contiguous float64 seed (models hold read-only arrays).
-        sol = self._arm_ets.ik_LM(np.ascontiguousarray(local_target, dtype=float),
-                                  q0=np.array(seed_arm, dtype=float), ilimit=iterations, slimit=1, tol=_LM_TOL,
-                                  joint_limits=False)
-        q = np.asarray(sol[0], dtype=float)
-        return q if np.all(np.isfinite(q)) else None
+        return _converged(self._arm_ets.ik_LM(np.ascontiguousarray(local_target, dtype=float),
+                                              q0=np.array(seed_arm, dtype=float), ilimit=iterations, slimit=1,
+                                              tol=_LM_TOL, joint_limits=False))
+
+    def lm_full(self, root_target: NDArray[np.float64], start: NDArray[np.float64],
+                iterations: int = _LM_ITERATIONS) -> NDArray[np.float64] | None:
+        """One LM solve of the whole chain, follow axes included (``root_target`` in the rig's root frame).
+
+        With the follow axes free the chain is redundant, which lets the wide search at keys
+        (:mod:`motionctl.kinematics.ik_search`) converge from starts far from the answer.
+        """
+        return _converged(self._full_ets.ik_LM(np.ascontiguousarray(root_target, dtype=float),
+                                               q0=np.array(start, dtype=float), ilimit=iterations, slimit=1,
+                                               tol=_LM_TOL, joint_limits=False))
+
+    def cost(self, q: NDArray[np.float64], seed: NDArray[np.float64]) -> float:
+        """How much a solution is disliked: joint motion from the seed, nearness to the pinned singularities.
+
+        Metres of follow axis and radians of arm joint weigh alike: move as little as possible, and stay
+        away from the singularities the configuration pins (elbow straight, wrist flip), where the wrist
+        would have to spin fast to follow a smooth camera path.  Out-of-range solutions come last.
+        """
+        return (float(np.sum((q - seed) ** 2)) + self.singularity_penalty(q) + 1e3 * (not self._in_range(q)))
 
     def solve_arm(self, target: NDArray[np.float64], seed: NDArray[np.float64],
                   follow: NDArray[np.float64] | None = None, *,
@@ -199,19 +231,31 @@ class IKTracker:
 
     def solve(self, target: NDArray[np.float64], seed: NDArray[np.float64], *,
               follow: NDArray[np.float64] | None = None, frame: int | None = None) -> IKResult:
-        """Solve one camera pose near ``seed``.
+        """Solve one camera pose near ``seed`` (see :meth:`solve_near`).
+
+        Raises :class:`UnreachableError` (naming ``frame``) when no solution near the seed keeps the
+        pinned configuration.  Keys use :func:`~motionctl.kinematics.ik_search.solve_key`, which searches
+        wider before it says a pose is unreachable.
+        """
+        target = np.asarray(target, dtype=float)
+        seed = np.asarray(seed, dtype=float)
+        result = self.solve_near(target, seed, follow)
+        if result is None:
+            free = self.k > 0 and follow is None
+            raise self._unreachable(target, seed, frame, follow, free=free)
+        return result
+
+    def solve_near(self, target: NDArray[np.float64], seed: NDArray[np.float64],
+                   follow: NDArray[np.float64] | None = None) -> IKResult | None:
+        """Solve one camera pose near ``seed``; None when no solution near it keeps the pinned configuration.
 
         ``follow`` pins the follow axes; when it is None and the rig has follow axes, they are searched
-        over their range for the solution closest to the seed (within limits if any is).  Raises
-        :class:`UnreachableError` (naming ``frame``) when no solution keeps the pinned configuration.
+        over their range for the solution closest to the seed (within limits if any is).
         """
         target = np.asarray(target, dtype=float)
         seed = np.asarray(seed, dtype=float)
         if self.k == 0 or follow is not None:
-            result = self.solve_arm(target, seed, follow)
-            if result is None:
-                raise self._unreachable(target, seed, frame)
-            return result
+            return self.solve_arm(target, seed, follow)
         axes = self.rig.axes[: self.k]
         grids = [np.linspace(a.min + a.soft_margin, a.max - a.soft_margin, _FOLLOW_GRID) for a in axes]
         candidates = np.concatenate([seed[None, : self.k],
@@ -233,14 +277,9 @@ class IKTracker:
             walked = [r for r in (self.solve_arm(target, seed, candidates[i]) for i in order[:_WALK_CANDIDATES])
                       if r is not None]
             if not walked:
-                raise self._unreachable(target, seed, frame)
-            return min(walked, key=lambda r: float(np.sum((r.q - seed) ** 2)) + self.singularity_penalty(r.q)
-                       + 1e3 * (not r.within_limits))
-        # Metres of follow axis and radians of arm joint weigh alike: move as little as possible, and stay
-        # away from the singularities the configuration pins (elbow straight, wrist flip), where the
-        # wrist would have to spin fast to follow a smooth camera path.  Out-of-range solutions come last.
-        costs = [float(np.sum((solutions[i] - seed) ** 2)) + self.singularity_penalty(solutions[i])
-                 + 1e3 * (not self._in_range(solutions[i])) for i in ok]
+                return None
+            return min(walked, key=lambda r: self.cost(r.q, seed))
+        costs = [self.cost(solutions[i], seed) for i in ok]
         return self._result(solutions[ok[int(np.argmin(costs))]], target)
 
     # -- batched helpers for tracking a path ----------------------------------------------------------
@@ -315,26 +354,35 @@ class IKTracker:
         involved = [names[i] for i in np.argsort(-weights) if weights[i] > 0.2]
         return " and ".join(involved[:3]) or "several axes"
 
-    def _unreachable(self, target: NDArray[np.float64], seed: NDArray[np.float64],
-                     frame: int | None) -> UnreachableError:
-        """Explain a failure: out of reach entirely, or only reachable on another branch."""
-        loose = self._lm(invert(self._arm_base(seed[: self.k])) @ target, seed[self.k:])
-        pe = ae = None
+    def pinned_text(self) -> str:
+        """The pinned configuration in words (from the rig, not from any solution)."""
+        return ", ".join(f"{self.rig.axes[c].name} {'positive' if sign > 0 else 'negative'}"
+                         for c, sign, _ in self._config)
+
+    def _unreachable(self, target: NDArray[np.float64], seed: NDArray[np.float64], frame: int | None,
+                     follow: NDArray[np.float64] | None = None, *, free: bool = False) -> UnreachableError:
+        """Explain a failure of the seeded solver (along a path: continuing from ``seed``).
+
+        What is said must be true of the solve that failed, which looked near the seed only: the nearest
+        solution is on another branch (following it would flip the arm), the seed is singular, or the
+        position is out of reach by the *measured* closest approach (with the follow axes held, or over
+        their range when ``free``).  Keys get the wide search first (:func:`ik_search.solve_key`).
+        """
+        held = seed[: self.k] if follow is None else np.asarray(follow, dtype=float)
+        loose = self._lm(invert(self._arm_base(held)) @ target, seed[self.k:])
         if loose is not None:
-            q = np.concatenate([seed[: self.k], loose])
+            q = np.concatenate([held, loose])
             pe, ae = self.errors(q, target)
             if pe <= self.tol_position_m and ae <= self.tol_angle_rad and not self.configuration_ok(q):
-                pinned = ", ".join(f"{k} {v}" for k, v in self.configuration_of(seed).items())
-                return UnreachableError(f"camera pose is reachable only in another arm configuration "
-                                        f"(pinned: {pinned})", frame=frame, position_error_m=pe,
-                                        angle_error_rad=ae)
+                found = ", ".join(f"{k} {v}" for k, v in self.configuration_of(q).items())
+                return UnreachableError(
+                    f"from the previous solution the solver reaches this camera pose only in another arm "
+                    f"configuration ({found}; pinned: {self.pinned_text()}): following it would flip the arm",
+                    frame=frame, position_error_m=pe, angle_error_rad=ae)
         singular = self._singular_axes(seed)
         if singular:
             return UnreachableError(f"the rig is at a singular configuration here ({singular} move the camera the "
                                     "same way), so it cannot follow this camera path; change the path, or key "
-                                    "joints through this stretch", frame=frame, position_error_m=pe,
-                                    angle_error_rad=ae)
-        where = np.round(target[:3, 3], 3).tolist()
-        detail = f" (the solver's best attempt misses by {pe * 1000:.0f} mm)" if pe is not None and pe > 1e-3 else ""
-        return UnreachableError(f"camera pose at {where} m is out of reach{detail}", frame=frame,
-                                position_error_m=pe, angle_error_rad=ae)
+                                    "joints through this stretch", frame=frame)
+        return out_of_reach(self, target, np.concatenate([held, seed[self.k:]]), np.asarray(self.rig.park),
+                            None if free else held, frame, searched=False)

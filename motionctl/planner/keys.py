@@ -2,9 +2,13 @@
 
 Keys are solved one after another, each IK seeded from the previous key's solution (the first from
 the rig's park pose), so a key that only the other elbow configuration could reach is reported instead
-of being reached by a silent flip.  Joint keys set the named axes; unnamed axes hold their previous
-value.  Lens values hold too.  Problems become :class:`Violation` entries, not exceptions: an operator
-wants every bad key named in one run, not only the first.
+of being reached by a silent flip.  When the seeded solve fails (or leaves a joint limit) a wider,
+deterministic search runs before anything is reported (:func:`motionctl.kinematics.ik_search.solve_key`):
+a key with an exact solution in the pinned configuration is reachable, and whatever else is wrong with
+it (a link against another, an obstacle) is then found by the planner's clearance check, under its true
+name.  Joint keys set the named axes; unnamed axes hold their previous value.  Lens values hold too.
+Problems become :class:`Violation` entries, not exceptions: an operator wants every bad key named in
+one run, not only the first.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from numpy.typing import NDArray
 
 from motionctl.errors import UnreachableError
 from motionctl.kinematics import IKTracker, Kinematics
+from motionctl.kinematics.ik_search import solve_key
+from motionctl.planner.limits import POSITION_TOLERANCE
 from motionctl.planner.report import KeyPose, Violation, ViolationKind
 from motionctl.rotations import homogeneous, matrix_to_ptr
 from motionctl.spec.move import Key, Scene
@@ -55,7 +61,7 @@ def solve_keys(scene: Scene, kin: Kinematics | None = None,
             if rig.follow and any(f in key.joints for f in rig.follow):
                 follow = np.array([key.joints.get(f, q[rig.axis_index(f)]) for f in rig.follow])
             try:
-                result = tracker.solve(target, q, follow=follow, frame=key.frame)
+                result = solve_key(tracker, target, q, park=rig.park, follow=follow, frame=key.frame)
             except UnreachableError as exc:
                 violations.append(Violation(ViolationKind.UNREACHABLE, f"key {key.index}", key.frame, key.frame,
                                             tc, tc, exc.position_error_m, None, "m",
@@ -68,7 +74,7 @@ def solve_keys(scene: Scene, kin: Kinematics | None = None,
             for name, value in key.joints.items():
                 q[rig.axis_index(name)] = value
         for i, axis in enumerate(rig.axes):
-            if not axis.min <= q[i] <= axis.max:
+            if not axis.min - POSITION_TOLERANCE <= q[i] <= axis.max + POSITION_TOLERANCE:
                 limit = axis.max if q[i] > axis.max else axis.min
                 shown = f"{axis.to_file(q[i]):.3f} {axis.file_unit}"
                 violations.append(Violation(
@@ -77,7 +83,7 @@ def solve_keys(scene: Scene, kin: Kinematics | None = None,
                     f"its limit of {axis.to_file(limit):g} {axis.file_unit}"))
         for lens_axis in rig.lens:
             value = lens[lens_axis.name]
-            if not lens_axis.min <= value <= lens_axis.max:
+            if not lens_axis.min - POSITION_TOLERANCE <= value <= lens_axis.max + POSITION_TOLERANCE:
                 limit = lens_axis.max if value > lens_axis.max else lens_axis.min
                 violations.append(Violation(
                     ViolationKind.POSITION, f"lens.{lens_axis.name}", key.frame, key.frame, tc, tc, value, limit,
