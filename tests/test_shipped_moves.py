@@ -4,10 +4,11 @@ The stage puts a keep-out zone within the UR10e's reach (the stunt lane, a foreg
 track and the lead actor's mark), and the shipped moves include a legal move that passes close to it,
 so that its tightest moment is a person, and an illegal move that is rejected for the person alone.
 
-"Tightest moment" is the pair closest to its own requirement (least ``min_m - required_m``): the pair
-the preview's "go to the tightest clearance" shows.  The report's ``min_clearance_at`` is the smallest
-distance in metres, and that is always one of the arm's own link pairs for a legal move: no two of its
-non-adjacent links are ever more than about 22 mm apart, while a person needs 0.5-0.6 m.
+"Tightest moment" is the pair closest to its own requirement (least ``min_m - required_m``): the report's
+``tightest_at`` and the pair the preview's "go to the tightest clearance" shows.  The report's
+``min_clearance_at`` is the smallest distance in metres, and that is always one of the arm's own link
+pairs for a legal move: no two of its non-adjacent links are ever more than about 22 mm apart, while a
+person needs 0.5-0.6 m.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def test_stunt_cross_is_legal_and_its_tightest_moment_is_the_stunt_lane(cross):
     # no other pair comes as close to its requirement: not the arm against itself, not the set
     others = [c for c in cross["clearances"] if c is not closest]
     assert min(c["min_m"] - c["required_m"] for c in others) > closest["min_m"] - closest["required_m"]
+    # and the report says so itself
+    at = cross["extra"]["tightest_at"] if "extra" in cross else cross["tightest_at"]
+    assert (at["kind"], at["other"]) == ("keepout", "stunt_lane")
+    assert at["spare_m"] == pytest.approx(closest["min_m"] - closest["required_m"])
 
 
 @pytest.mark.parametrize("rate", [250, 1000])

@@ -63,6 +63,11 @@ def _measurements(report: CheckReport) -> list[str]:
         at = x["min_clearance_at"]
         out.append(f"  min clearance         {x['min_clearance_m'] * 1000:.0f} mm: {at['link']} to {at['other']} at "
                    f"frame {at['frame']} ({at['timecode']}), needs {at['required_m'] * 1000:.0f} mm")
+    if "tightest_at" in x:
+        t = x["tightest_at"]
+        out.append(f"  tightest moment       {t['spare_m'] * 1000:+.1f} mm spare: {t['link']} to {t['other']} "
+                   f"({t['kind']}) at frame {t['frame']} ({t['timecode']}), {t['min_m'] * 1000:.0f} mm of "
+                   f"{t['required_m'] * 1000:.0f} mm needed")
     if "shortest_legal_duration_s" in x:
         shortest = x["shortest_legal_duration_s"]
         out.append("  shortest legal        " + (f"{shortest:.3f} s (uniform retiming)" if shortest is not None

@@ -278,6 +278,14 @@ def _measurements(trajectory: Trajectory, clearance, path_error: PathError, scal
         out["min_clearance_at"] = {"link": worst.link, "other": worst.other, "kind": worst.kind,
                                    "frame": frame, "timecode": move.timecode_at(frame),
                                    "required_m": worst.required_m}
+        # The tightest moment is the least *spare* (clearance beyond what the pair needs), not the smallest
+        # distance: two wrist links 20 mm apart that need 10 mm are roomier than a person at 505 mm who
+        # needs 500.
+        tight = min(clearance.pairs, key=lambda p: p.min_m - p.required_m)
+        frame = frame_of_tick(tight.tick)
+        out["tightest_at"] = {"link": tight.link, "other": tight.other, "kind": tight.kind, "frame": frame,
+                              "timecode": move.timecode_at(frame), "min_m": tight.min_m,
+                              "required_m": tight.required_m, "spare_m": tight.min_m - tight.required_m}
     out["shortest_legal_duration_s"] = None if blocking else trajectory.duration_s * scale
     out["peak_camera_speed_mps"] = float(speed.max()) if len(speed) else 0.0
     out["max_path_error_mm"] = path_error.max_position_m * 1000.0
