@@ -16,23 +16,26 @@ from typing import Any
 from simulator.faults import FaultInjector
 
 
-def launch_can(rig: Any, url: str, faults: FaultInjector | None = None) -> Any:
+def launch_can(rig: Any, url: str, faults: FaultInjector | None = None, *, lockstep: bool = False,
+               initial: Any = None) -> Any:
     """Start simulated CiA 402 drives for ``rig`` on the bus ``url`` (``can://<interface>/<channel>``)."""
     from simulator.can_device import SimulatedCanRig
 
-    return SimulatedCanRig(rig, url, faults or FaultInjector()).start()
+    return SimulatedCanRig(rig, url, faults or FaultInjector(), lockstep=lockstep, initial=initial).start()
 
 
-def launch(rig: Any, url: str | None, faults: FaultInjector | None = None) -> tuple[Any, str]:
-    """Start a simulator for ``rig``; returns (the simulator, the URL motionctl should open).
+def launch(rig: Any, url: str | None, faults: FaultInjector | None = None, *, lockstep: bool = False,
+           initial: Any = None) -> tuple[Any, str]:
+    """Start a simulator for ``rig`` in this process; returns (the simulator, the URL motionctl should open).
 
     Serial rigs get a pseudo-terminal (the URL names its slave end); CAN rigs get drives on the bus the
-    URL names.
+    URL names.  ``lockstep``: the drives keep simulated time (``motionctl.runtime.simtime``) instead of
+    their own clock.  ``initial``: joint positions to start at instead of the park pose.
     """
     target = url or (rig.hardware.transport if rig.hardware else "serial://")
     if target.startswith("can://"):
-        return launch_can(rig, target, faults), target
+        return launch_can(rig, target, faults, lockstep=lockstep, initial=initial), target
     from simulator.serial_device import SerialDevice
 
-    device = SerialDevice(rig, faults).start()
+    device = SerialDevice(rig, faults, lockstep=lockstep, initial=initial).start()
     return device, f"serial://{device.path}?baud=1000000"

@@ -50,18 +50,35 @@ class _SimNetwork(canopen.Network):
     """A canopen network whose controller can go bus-off: it then neither sends nor receives."""
 
     silent = False
+    heard = False            #: a frame from another node has arrived: someone is on the bus to hear ours
 
     def send_message(self, can_id: int, data: bytes, remote: bool = False) -> None:
         if not self.silent:
             super().send_message(can_id, data, remote)
 
     def notify(self, can_id: int, data: bytearray, timestamp: float) -> None:
+        self.heard = True        # before any answer to it is sent: answers are counted (lock-step)
         if not self.silent:
             super().notify(can_id, data, timestamp)
 
 
-def _axis_models(rig: Rig) -> list[AxisModel]:
-    """One model per driven axis, in the driver's order, starting at the park pose / lens defaults."""
+class _Counter(can.Listener):
+    """Counts every frame the rig's bus delivered, after canopen's listener has acted on it."""
+
+    def __init__(self, rig: SimulatedCanRig) -> None:
+        self.rig = rig
+
+    def on_message_received(self, msg: can.Message) -> None:
+        with self.rig.lock:
+            self.rig.counted_in()
+
+    def stop(self) -> None:
+        pass
+
+
+def _axis_models(rig: Rig, initial: list[float] | None = None) -> list[AxisModel]:
+    """One model per driven axis, in the driver's order, starting at the park pose (or ``initial``) and
+    the lens defaults."""
     axes = {a.name: a for a in rig.axes}
     lens = {l.name: l for l in rig.lens}
     models = []
@@ -69,7 +86,8 @@ def _axis_models(rig: Rig) -> list[AxisModel]:
         if scale.name in axes:
             axis = axes[scale.name]
             model = AxisModel(scale.name, scale.counts_per_unit, axis.vmax * 1.5, axis.amax * 3.0)
-            model.position = model.target = float(rig.park[rig.axis_index(scale.name)])
+            start = rig.park if initial is None else initial
+            model.position = model.target = float(start[rig.axis_index(scale.name)])
         else:
             model = AxisModel(scale.name, scale.counts_per_unit, 5.0, 50.0)   # normalised encoder units
             model.position = model.target = float(lens[scale.name].encoder(lens[scale.name].default))
@@ -81,7 +99,7 @@ class SimulatedCanRig:
     """Every drive of ``rig`` on the CAN bus ``url``.  ``start()``/``stop()`` or use as a context manager."""
 
     def __init__(self, rig: Rig, url: str = "can://virtual/motionctl", faults: FaultInjector | None = None,
-                 *, eds: str | Path | None = None) -> None:
+                 *, eds: str | Path | None = None, lockstep: bool = False, initial: list[float] | None = None) -> None:
         parsed = TransportUrl.parse(url)
         if parsed.scheme != "can":
             raise InputError(f'"{url}" is not a CAN transport (can://<interface>/<channel>)')
@@ -93,9 +111,16 @@ class SimulatedCanRig:
         assert hw is not None           # axis_scales raised otherwise
         self.eds = str(eds or hw.eds or DEFAULT_EDS)
         self.faults = faults or FaultInjector()
+        #: Lock-step (simulated time): the drives' own clock is the host's tick count
+        #: (:meth:`lockstep_tick`); otherwise the wall clock, like hardware.
+        self.lockstep = lockstep
+        self.device_tick = 0
+        self.period_s = 1.0 / hw.servo_rate_hz
+        self.frames_in = 0            # frames taken in from the bus (lock-step: the host says how many to expect)
+        self.frames_out = 0
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
-        nodes = [(hw.address[m.name], m) for m in _axis_models(rig)]
+        nodes = [(hw.address[m.name], m) for m in _axis_models(rig, initial)]
         self.drives = [SimulatedDrive(self, node, m, canopen.import_od(self.eds, node)) for node, m in nodes]
         self.network: _SimNetwork | None = None
         self.unplugged = False
@@ -113,7 +138,17 @@ class SimulatedCanRig:
         """Connect, power every drive on (boot-up messages, pre-operational) and start the timer."""
         network = _SimNetwork()
         network.NOTIFIER_CYCLE = 0.1
+        network.listeners.append(_Counter(self))
         network.connect(interface=self.interface, channel=self.channel, bitrate=self.bitrate)
+        send = network.bus.send
+
+        def counted(msg: can.Message, timeout: float | None = None) -> None:
+            send(msg, timeout)
+            with self.lock:
+                # Frames sent before the host was on the bus (the boot-up messages) never reached it.
+                self.frames_out += network.heard
+
+        network.bus.send = counted
         self.network = network
         with self.lock:
             for drive in self.drives:
@@ -155,9 +190,29 @@ class SimulatedCanRig:
             self.faults.add(fault)
         self._wake.set()
 
+    def clock(self) -> float:
+        """The drives' own clock (s): the host's tick count in lock-step, the wall clock otherwise."""
+        return self.device_tick * self.period_s if self.lockstep else time.monotonic()
+
     def now(self) -> float:
         """Seconds since the first setpoint (the clock of fault injection)."""
-        return 0.0 if self._t0 is None else time.monotonic() - self._t0
+        return 0.0 if self._t0 is None else self.clock() - self._t0
+
+    def lockstep_tick(self, tick: int, host_frames: int, timeout_s: float = 10.0) -> int:
+        """One servo period of simulated time, once every frame the host sent before it has been acted on
+        (SYNCs and RPDOs are handled as they arrive: one interpolation period per SYNC).  Runs the drives'
+        own clock for the tick (heartbeats, consumer timeouts, timed faults, delayed frames); returns how
+        many frames the drives have sent in all."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.frames_in >= host_frames or self._stop.is_set(), timeout_s)
+            self.device_tick = tick
+            self._clock_tick()
+            return self.frames_out
+
+    def counted_in(self) -> None:
+        """A frame was taken in (called by the network, with the lock)."""
+        self.frames_in += 1
+        self._changed.notify_all()
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Block until ``predicate()`` (evaluated under the rig's lock) holds, or ``timeout`` s pass."""
@@ -170,7 +225,7 @@ class SimulatedCanRig:
 
     def first_setpoint(self) -> None:
         if self._t0 is None:
-            self._t0 = time.monotonic()
+            self._t0 = self.clock()
 
     def send(self, cob_id: int, data: bytes) -> None:
         network = self.network
@@ -199,7 +254,7 @@ class SimulatedCanRig:
                     pass
         delay = max((f.value for f in self._mine(FaultKind.DELAY, drive)), default=0.0) / 1000.0
         if delay > 0:
-            heapq.heappush(self._delayed, (time.monotonic() + delay, next(self._order), cob_id, data))
+            heapq.heappush(self._delayed, (self.clock() + delay, next(self._order), cob_id, data))
             self._wake.set()
         else:
             drive.send(cob_id, data)
@@ -207,18 +262,24 @@ class SimulatedCanRig:
     # -- the timer ----------------------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            with self.lock:
-                now = time.monotonic()
-                self._timed_faults()
-                for drive in self.drives:
-                    allowed = not self._mine(FaultKind.HEARTBEAT, drive)
-                    drive.tick(now, allowed)
-                while self._delayed and self._delayed[0][0] <= now:
-                    _, _, cob_id, data = heapq.heappop(self._delayed)
-                    self.send(cob_id, data)
-                due = min(self._delayed[0][0] if self._delayed else now + TICK_S, now + TICK_S)
+            due = time.monotonic() + TICK_S
+            if not self.lockstep:
+                with self.lock:
+                    self._clock_tick()
+                    due = min(self._delayed[0][0] if self._delayed else due, due)
             self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
+
+    def _clock_tick(self) -> None:
+        """What the drives do on their own clock (with the lock held)."""
+        now = self.clock()
+        self._timed_faults()
+        for drive in self.drives:
+            allowed = not self._mine(FaultKind.HEARTBEAT, drive)
+            drive.tick(now, allowed)
+        while self._delayed and self._delayed[0][0] <= now + 1e-9:
+            _, _, cob_id, data = heapq.heappop(self._delayed)
+            self.send(cob_id, data)
 
     def _timed_faults(self) -> None:
         t = self.now()

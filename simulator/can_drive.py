@@ -18,7 +18,6 @@ All methods run with the owning rig's lock held (the rig takes it in every callb
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Callable
 
 import canopen
@@ -70,7 +69,7 @@ class SimulatedDrive:
         self._just_enabled = False
         self._following_over_s = 0.0
         self._sync_count = 0
-        self._last_step = time.monotonic()
+        self._last_step = self.rig.clock()
         self._heartbeat_next: float | None = None
         self._seen: dict[int, float] = {}
         self._lost: set[int] = set()
@@ -115,7 +114,7 @@ class SimulatedDrive:
         value = int(od.decode_raw(data))
         self.config.write(index, subindex, value)
         if index == cia301.PRODUCER_HEARTBEAT:
-            self._heartbeat_next = time.monotonic() + value / 1000.0 if value else None
+            self._heartbeat_next = self.rig.clock() + value / 1000.0 if value else None
         if index in (cia301.COB_ID_SYNC, cia301.CONSUMER_HEARTBEAT) or index in PDO_OBJECTS:
             # the drive now listens to other COB-IDs (SYNC, RPDOs, watched heartbeats)
             self._seen = {n: t for n, t in self._seen.items() if n in self.config.consumers}
@@ -177,7 +176,7 @@ class SimulatedDrive:
         self.send(cia301.heartbeat_cob_id(self.node_id), bytes([NmtState.BOOT_UP]))
         self.nmt = NmtState.PRE_OPERATIONAL
         period = self.config.heartbeat_ms / 1000.0
-        self._heartbeat_next = time.monotonic() + period if period else None
+        self._heartbeat_next = self.rig.clock() + period if period else None
         self.rig.changed()
 
     def on_nmt(self, can_id: int, data: bytes) -> None:
@@ -286,7 +285,7 @@ class SimulatedDrive:
 
     def step(self, dt: float, new_target: bool = True) -> None:
         """Advance the drive by ``dt`` (one interpolation period on SYNC, elapsed time when free-running)."""
-        self._last_step = time.monotonic()
+        self._last_step = self.rig.clock()
         if self.state is DriveState.OPERATION_ENABLED:
             if self.config.mode == cia402.Mode.CSP and new_target and not self._just_enabled:
                 self.axis.set_target(self.target_counts / self.axis.counts_per_unit, dt)
@@ -354,7 +353,7 @@ class SimulatedDrive:
 
     def on_heartbeat(self, can_id: int, data: bytes) -> None:
         node = can_id - 0x700
-        self._seen[node] = time.monotonic()
+        self._seen[node] = self.rig.clock()
         self.rig.changed()
         if node in self._lost:
             self._lost.discard(node)

@@ -45,8 +45,17 @@ class SerialDevice:
     """The simulated controller.  ``start()`` runs it on a thread; ``serve_forever()`` in the caller's."""
 
     def __init__(self, rig: Rig, faults: FaultInjector | None = None, *, name: str = "motionctl-sim",
-                 initial: "list[float] | None" = None, log=None) -> None:
+                 initial: "list[float] | None" = None, log=None, lockstep: bool = False) -> None:
         self.rig = rig
+        #: Lock-step (simulated time): the device's time passes only in :meth:`lockstep_tick`, one servo
+        #: period per host tick; without it, the device keeps its own (wall) clock like hardware.
+        self.lockstep = lockstep
+        self.device_tick = 0
+        self.bytes_in = 0                 # bytes read from the wire (lock-step: the host says how many to expect)
+        self.bytes_out = 0                # bytes written to the wire
+        self._io = threading.RLock()      # the wire and the model: the device thread and lock-step ticks
+        self._pending: sp.Setpoint | None = None
+        self._setpoint_tick = 0
         self.faults = faults or FaultInjector()
         self.name = name[:16]
         self.fd, self.path = open_pty()
@@ -84,7 +93,7 @@ class SerialDevice:
         self._last_step = time.monotonic()
         self._last_setpoint = time.monotonic()
         self._last_rx = time.monotonic()
-        self._next_heartbeat = time.monotonic()
+        self._next_heartbeat = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.unplugged = False
@@ -120,27 +129,64 @@ class SerialDevice:
                 pass
             self.fd = -1
 
+    def clock_s(self) -> float:
+        """The device's own clock (s): its tick count in lock-step, the wall clock otherwise."""
+        return self.device_tick / self.rate_hz if self.lockstep else time.monotonic()
+
     def now(self) -> float:
         """Seconds since the first setpoint (the clock of fault injection)."""
-        return 0.0 if self._t0 is None else time.monotonic() - self._t0
+        return 0.0 if self._t0 is None else self.clock_s() - self._t0
 
     # -- main loop ------------------------------------------------------------------------------------------
     def serve_forever(self) -> None:
         while not self._stop.is_set() and self.fd >= 0:
             ready, _, _ = select.select([self.fd], [], [], TIMER_S)
-            if ready:
-                try:
-                    data = os.read(self.fd, 4096)
-                except OSError:
-                    data = b""          # no host attached (EIO): keep waiting
-                    time.sleep(TIMER_S)
-                t = self.now()
-                if data and not self.faults.active(FaultKind.STALL, t):
-                    self._last_rx = time.monotonic()
-                    for message in self._decoder.feed(data):
-                        self._handle(message)
+            with self._io:
+                if ready:
+                    self._receive()
+                if not self.lockstep:
+                    self._timer()
+                    self._flush()
+                elif self.configured and time.monotonic() - self._last_rx > LINK_TIMEOUT_S:
+                    self._link_timeout()
+
+    def _receive(self) -> bool:
+        """Read what the wire holds and act on it; False if the host end is gone."""
+        if self.fd < 0:
+            return False
+        try:
+            data = os.read(self.fd, 4096)
+        except BlockingIOError:
+            return True
+        except OSError:
+            time.sleep(TIMER_S)         # no host attached (EIO): keep waiting
+            return False
+        self.bytes_in += len(data)
+        t = self.now()
+        if data and not self.faults.active(FaultKind.STALL, t):
+            self._last_rx = time.monotonic()
+            for message in self._decoder.feed(data):
+                self._handle(message)
+        return True
+
+    def lockstep_tick(self, tick: int, host_bytes: int, timeout_s: float = 10.0) -> int:
+        """One servo period of simulated time, once every byte the host wrote before it has been read.
+
+        The host's setpoint of the tick before is latched and followed for one period, its FEEDBACK sent,
+        the watchdog, heartbeats and timed faults run on the device's tick count.  Returns how many bytes
+        the device has written in all, so the host can read up to exactly there.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._io:
+            while self.bytes_in < host_bytes and self.fd >= 0:
+                ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready or not self._receive():
+                    break
+            self.device_tick = tick
+            self._lockstep_setpoint()
             self._timer()
             self._flush()
+            return self.bytes_out
 
     def _timer(self) -> None:
         now = time.monotonic()
@@ -153,32 +199,41 @@ class SerialDevice:
             self._trip(self._axis(fault.axis), int(fault.value) or sp.FaultCode.OVERCURRENT)
         for fault in self.faults.once(FaultKind.FOLLOWING, t) if self._t0 is not None else []:
             self.axes[self._axis(fault.axis)].blocked = True
-        self._step(now)
+        clock = self.clock_s()
+        period = 1.0 / self.rate_hz
+        if not self.lockstep and now - self._last_setpoint > 2 * period:
+            # The stream has stopped: the drive's own clock carries on (hold, brake, trip).
+            self._advance(now - self._last_step)
+            self._last_step = now
+        since = ((self.device_tick - self._setpoint_tick) * period if self.lockstep
+                 else now - self._last_setpoint)
         following = [self.enabled[i] and not self.quick[i] and not self.fault[i] for i in range(self.count)]
-        if any(following) and now - self._last_setpoint > self.watchdog_s:
+        if any(following) and since > self.watchdog_s + 1e-9:
             for i in range(self.count):
                 if following[i]:
                     self._trip(i, sp.FaultCode.WATCHDOG)
         if self.configured and now - self._last_rx > LINK_TIMEOUT_S:
-            self.log("link timeout: no frame from the host for 500 ms; session closed")
-            self.configured = False
-            for i in range(self.count):
-                if self.enabled[i]:
-                    self.quick[i] = True
-        if now >= self._next_heartbeat:
-            self._next_heartbeat = now + HEARTBEAT_S
+            self._link_timeout()
+        if clock >= self._next_heartbeat:
+            self._next_heartbeat = clock + HEARTBEAT_S
             if not self.faults.active(FaultKind.HEARTBEAT, t):
                 self._seq["heartbeat"] = (self._seq["heartbeat"] + 1) & 0xFFFF
                 self._send(sp.Heartbeat(seq=self._seq["heartbeat"], state=self._node_state(),
                                         time_us=self._time_us()))
 
+    def _link_timeout(self) -> None:
+        self.log("link timeout: no frame from the host for 500 ms; session closed")
+        self.configured = False
+        for i in range(self.count):
+            if self.enabled[i]:
+                self.quick[i] = True
+
     def _axis(self, name: str | None) -> int:
         names = [a.name for a in self.axes]
         return names.index(name) if name in names else 0
 
-    def _step(self, now: float) -> None:
-        dt = now - self._last_step
-        self._last_step = now
+    def _advance(self, dt: float) -> None:
+        """The drives' physics for ``dt`` seconds: follow, brake, or trip on the following-error window."""
         if dt <= 0:
             return
         for i, axis in enumerate(self.axes):
@@ -239,20 +294,38 @@ class SerialDevice:
             self.dropped_setpoints[decision.verdict.name.lower()] = (
                 self.dropped_setpoints.get(decision.verdict.name.lower(), 0) + 1)
             return
+        if self.lockstep:
+            self._pending = message         # latched at the next tick (the newest wins)
+            return
         now = time.monotonic()
+        cycles = max(1.0, (now - self._last_setpoint) * self.rate_hz)   # how long the host took, on our clock
+        self._last_setpoint = self._last_step = now
+        self._latch(message, cycles)
+
+    def _lockstep_setpoint(self) -> None:
+        """The tick of simulated time: latch the newest setpoint, or let the drives follow the old one."""
+        message, self._pending = self._pending, None
+        if message is not None:
+            self._setpoint_tick = self.device_tick
+            self._latch(message)
+        else:
+            self._advance(1.0 / self.rate_hz)
+
+    def _latch(self, message: sp.Setpoint, cycles: float = 1.0) -> None:
+        """One servo period per setpoint latched: the model advances by the nominal period, never by how
+        late this process woke up (a starved simulator must not look like a drive that fell behind)."""
         if self._t0 is None:
-            self._t0 = now
-        dt = max(now - self._last_setpoint, 1.0 / self.rate_hz)
-        self._last_setpoint = now
+            self._t0 = self.clock_s()
+        period = 1.0 / self.rate_hz
         self.received_setpoints += 1
-        self._step(now)
+        self._advance(period)
         # Report against the demand the axis has been following (as a CSP drive does), then latch the new one.
         feedback = sp.Feedback(seq=message.seq, device_time_us=self._time_us(), state=self._node_state(),
                                axes=tuple(self._axis_feedback(i) for i in range(self.count)))
         for i, (axis, counts) in enumerate(zip(self.axes, message.targets)):
             if self.enabled[i] and not self.quick[i]:
-                jump = axis.set_target(counts / axis.counts_per_unit, 1.0 / self.rate_hz)
-                if abs(jump) > axis.vmax * dt * 4 + 1e-6:
+                jump = axis.set_target(counts / axis.counts_per_unit, period)
+                if abs(jump) > axis.vmax * period * cycles * 4 + 1e-6:
                     self._trip(i, sp.FaultCode.SETPOINT_STEP)
         self._send(feedback)
 
@@ -287,6 +360,7 @@ class SerialDevice:
                 result = sp.Result.REJECTED_FAULT
             else:
                 self._last_setpoint = time.monotonic()
+                self._setpoint_tick = self.device_tick
                 for i in range(self.count):
                     if mask[i]:
                         self.enabled[i], self.quick[i] = True, False
@@ -315,7 +389,7 @@ class SerialDevice:
         return sp.NodeState.IDLE if self.configured else sp.NodeState.BOOT
 
     def _time_us(self) -> int:
-        return int(time.monotonic_ns() // 1000) & 0xFFFFFFFF
+        return int(self.clock_s() * 1e6) & 0xFFFFFFFF
 
     # -- output with fault injection ------------------------------------------------------------------
     def _send(self, message: sp.Message) -> None:
@@ -327,15 +401,23 @@ class SerialDevice:
         frame = bytearray(sp.encode(message))
         if self._t0 is not None and self.faults.chance(FaultKind.CORRUPT, t) and len(frame) > 2:
             frame[self.faults.random.randrange(len(frame) - 1)] ^= 1 << self.faults.random.randrange(8)
-        self._outgoing.append((time.monotonic() + self.faults.delay_s(t), bytes(frame)))
+        self._outgoing.append((self.clock_s() + self.faults.delay_s(t), bytes(frame)))
+        if not self.lockstep:
+            return
+        # Lock-step: written at once (within the tick), so the tick's byte count includes it.
+        self._flush()
 
     def _flush(self) -> None:
-        now = time.monotonic()
-        due = [f for at, f in self._outgoing if at <= now]
-        self._outgoing = [(at, f) for at, f in self._outgoing if at > now]
+        now = self.clock_s()
+        due = [f for at, f in self._outgoing if at <= now + 1e-9]
+        self._outgoing = [(at, f) for at, f in self._outgoing if at > now + 1e-9]
         if due and self.fd >= 0:
+            data = b"".join(due)
             try:
-                os.write(self.fd, b"".join(due))
+                written = os.write(self.fd, data)
+                self.bytes_out += written
+                if written < len(data):
+                    self.overflowed += 1
             except BlockingIOError:
                 self.overflowed += 1      # the host is not reading: the frames are lost, as on a wire
             except OSError:

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "E-stop.  Exit 0 when the move ran to its end.")
     r.add_argument("move", metavar="MOVE")
     r.add_argument("--sim", action="store_true", help="run against simulated drives on a real wire")
+    r.add_argument("--clock", choices=("wall", "sim"), default="wall",
+                   help="with --sim: wall (default) runs in real time, the operator's rehearsal; sim runs the whole "
+                   "take in simulated lock-step time, as fast as the machine allows, and two runs write the same take")
     r.add_argument("--hw", metavar="URL", help="transport URL overriding the rig's [hardware] transport")
     add_plan_options(r)
     r.add_argument("--transport", choices=("serial", "can"), default=None,
@@ -76,20 +79,21 @@ def _simulator_command(rig_file: str, transport: str, faults: list[str]) -> list
     return cmd
 
 
-def start_simulator(rig, url: str | None, faults: list[str]):
+def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool = False):
     """A simulator next to the run: a separate process on a pty for serial rigs; the in-process bus for CAN.
+    In simulated time (``lockstep``) both run in this process, on their wire, keeping the run's time.
 
-    Returns (a function that stops it, the transport URL to open).
+    Returns (a function that stops it, the transport URL to open, the device when it is in this process).
     """
     target = url or (rig.hardware.transport if rig.hardware else "serial://")
-    if target.startswith("can://"):
+    if target.startswith("can://") or lockstep:
         import simulator
         from simulator.faults import FaultInjector, parse_fault
         injector = FaultInjector()
         for spec in faults:
             injector.add(parse_fault(spec))
-        device, address = simulator.launch(rig, target, injector)
-        return device.stop, address
+        device, address = simulator.launch(rig, target, injector, lockstep=lockstep)
+        return device.stop, address, device
     process = subprocess.Popen(_simulator_command(rig.file, "serial", faults), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                cwd=Path(__file__).resolve().parents[2])
@@ -105,7 +109,7 @@ def start_simulator(rig, url: str | None, faults: list[str]):
             process.wait(5)
         except subprocess.TimeoutExpired:
             process.kill()
-    return stop, f"serial://{path}?baud=1000000"
+    return stop, f"serial://{path}?baud=1000000", None
 
 
 def run_move(args: argparse.Namespace) -> int:
@@ -124,15 +128,20 @@ def run_move(args: argparse.Namespace) -> int:
         print(render_check(plan.report))
         print("\nNot run: the move is not legal (nothing runs that breaks a limit or a clearance).", file=sys.stderr)
         return 1
-    stop_sim = None
+    stop_sim = device = clock = None
     url = args.hw
+    if args.clock == "sim":
+        if not args.sim:
+            raise InputError("--clock sim needs --sim (simulated time needs simulated drives)")
+        from motionctl.runtime.clock import SimClock
+        clock = SimClock(plan.rate_hz)
     if args.sim:
         wire = args.hw
         if args.transport == "serial":
             wire = "serial://"
         elif args.transport == "can":
             wire = args.hw if args.hw and args.hw.startswith("can://") else f"can://virtual/motionctl-sim-{os.getpid()}"
-        stop_sim, url = start_simulator(scene.rig, wire, args.fault)
+        stop_sim, url, device = start_simulator(scene.rig, wire, args.fault, lockstep=clock is not None)
     elif args.transport:
         raise InputError("--transport needs --sim (without it the rig's [hardware] or --hw names the wire)")
     elif args.fault:
@@ -154,7 +163,11 @@ def run_move(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     fps = float(plan.move.rate.fps)
     try:
-        driver = open_driver(scene.rig, url, rate_hz=plan.rate_hz)
+        driver = (open_driver(scene.rig, url, rate_hz=plan.rate_hz) if clock is None else
+                  open_driver(scene.rig, url, rate_hz=plan.rate_hz, lockstep=True, now_ns=clock.now_ns))
+        if clock is not None:
+            from motionctl.runtime.simtime import lock_step
+            lock_step(clock, device, driver)
         with driver, progress_bar(f"{plan.move.name}", enabled=None if not args.json else False) as update:
             if not args.json:
                 print(f"{plan.move.name}: {plan.trajectory.duration_s:.2f} s at {plan.rate_hz} Hz on {driver.url}"
@@ -173,10 +186,11 @@ def run_move(args: argparse.Namespace) -> int:
             source = None
             if args.timecode:
                 from motionctl.runtime.chase import timecode_source
-                source = timecode_source(args.timecode, plan.move.rate, plan.move.start)
+                source = timecode_source(args.timecode, plan.move.rate, plan.move.start,
+                                         clock=clock.now_ns if clock is not None else None)
             publisher = _vcam_publisher(args, scene, driver)
             result = run_take(plan, driver, takes_dir=args.takes, speed=args.override / 100.0, interrupt=monitor,
-                              on_state=on_state, timecode=source, vcam=publisher)
+                              on_state=on_state, timecode=source, vcam=publisher, clock=clock)
     finally:
         signal.signal(signal.SIGINT, previous)
         if stop_sim is not None:

@@ -52,6 +52,7 @@ class _BusWatch(can.Listener):
     def on_message_received(self, msg: can.Message) -> None:
         if msg.is_error_frame:
             self.driver._on_error_frame(msg.arbitration_id)
+        self.driver._took_in(1)          # after canopen's listener has acted on it (listeners run in order)
 
     def on_error(self, exc: Exception) -> None:
         self.driver._bus_problem = f"the CAN interface stopped receiving ({exc})"
@@ -74,14 +75,19 @@ class CanDriver(Driver):
         if parsed.scheme != "can":
             raise InputError(f'"{url}" is not a CAN transport (can://<interface>/<channel>)')
         self.interface, self.channel = parsed.host, parsed.path
-        self.can_options = CanOptions.parse(parsed.options, options)
+        self.can_options = CanOptions.parse(parsed.options, {k: v for k, v in options.items() if k not in ("lockstep", "now_ns")})
         hw = rig.hardware
         assert hw is not None       # Driver.__init__ raised otherwise
         self.rate_hz = self.can_options.rate_hz or hw.servo_rate_hz
         self.period_s = 1.0 / self.rate_hz
         self.eds = self.can_options.eds or hw.eds or str(DEFAULT_EDS)
         self.plan: list[NodePlan] = rig_plan(rig, self.can_options)
-        self.feedback = Feedback(self.plan, self.period_s, self.can_options, self.stats)
+        self.feedback = Feedback(self.plan, self.period_s, self.can_options, self.stats,
+                                 clock=lambda: self.now_ns() / 1e9)
+        #: Lock-step (simulated time): the master heartbeat is sent on the run's clock by the servo
+        #: cycle, not by a wall-clock timer thread.
+        self.lockstep = bool(options.get("lockstep", False))
+        self._next_heartbeat_ns = 0
         self.feedback.on_stopped = self._stopped_on_its_own
         self.events = self.feedback.events
         self.network: canopen.Network | None = None
@@ -110,9 +116,20 @@ class CanDriver(Driver):
         with self._cond:
             return {p.name: e for p, e in zip(self.plan, self.feedback.emcy) if e is not None}
 
+    def _count_sent(self, bus: can.BusABC) -> None:
+        """Count every frame this end puts on the bus (canopen's, periodic tasks' and ours)."""
+        send = bus.send
+
+        def counted(msg: can.Message, timeout: float | None = None) -> None:
+            send(msg, timeout)
+            with self._wire:
+                self.wire_sent += 1
+
+        bus.send = counted
+
     def start_heartbeat(self) -> None:
         """Produce the master heartbeat (0x700 + master id) that the drives' 0x1016 watches."""
-        if self.network is None or self._heartbeat_task is not None:
+        if self.network is None or self._heartbeat_task is not None or self.lockstep:
             return
         self._heartbeat_task = self.network.send_periodic(
             cia301.heartbeat_cob_id(self.can_options.master_id), bytes([cia301.NmtState.OPERATIONAL]),
@@ -170,6 +187,7 @@ class CanDriver(Driver):
             raise HardwareError(f"cannot open CAN interface '{self.interface}' channel '{self.channel}': "
                                 f"{exc}") from None
         self.network = network
+        self._count_sent(network.bus)
         self._bus_problem = None
         self.feedback.reset()
         with self._cond:
@@ -185,7 +203,7 @@ class CanDriver(Driver):
             # A heartbeat consumer starts watching at the first heartbeat it hears (CiA 301): send one now,
             # so that every drive is armed before open() returns, not up to one period later.
             self._send(cia301.heartbeat_cob_id(opts.master_id), bytes([cia301.NmtState.OPERATIONAL]))
-            self.feedback.opened_at = time.monotonic()
+            self.feedback.opened_at = self.feedback.clock()
         except BaseException:
             self._shutdown_network()
             raise
@@ -291,8 +309,16 @@ class CanDriver(Driver):
         self._send(cia301.SYNC_COB_ID, b"")
         return number
 
+    def _lockstep_heartbeat(self) -> None:
+        """Simulated time: the master heartbeat, due by the run's clock, sent with the cycle."""
+        now = self.now_ns()
+        if self.lockstep and now >= self._next_heartbeat_ns:
+            self._next_heartbeat_ns = now + self.can_options.heartbeat_ms * 1_000_000
+            self._send(cia301.heartbeat_cob_id(self.can_options.master_id), bytes([cia301.NmtState.OPERATIONAL]))
+
     def _do_write(self, sequence: int, counts: list[int]) -> None:
         self._check_bus()
+        self._lockstep_heartbeat()
         for plan, value in zip(self.plan, counts):
             if not _I32[0] <= value <= _I32[1]:
                 raise HardwareError(f"setpoint for {plan.name} ({value} increments) is beyond the drive's "

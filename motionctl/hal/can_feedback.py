@@ -35,8 +35,11 @@ STOPPED_ON_ITS_OWN = (DriveState.QUICK_STOP_ACTIVE, DriveState.FAULT_REACTION_AC
 class Feedback:
     """The newest TPDOs, EMCYs and heartbeats of every drive, in the driver's axis order."""
 
-    def __init__(self, plan: list[NodePlan], period_s: float, options: CanOptions, stats: LinkStats) -> None:
+    def __init__(self, plan: list[NodePlan], period_s: float, options: CanOptions, stats: LinkStats,
+                 clock: Callable[[], float] | None = None) -> None:
         self.plan = plan
+        #: The run's clock in seconds (simulated time in a lock-step dry run): heartbeat ages, stamps.
+        self.clock: Callable[[], float] = clock or time.monotonic
         self.period_s = period_s
         self.options = options
         self.stats = stats
@@ -64,7 +67,7 @@ class Feedback:
             self.sync_count = 0
             self.sync_sent = 0.0
             self.sync_sequence: dict[int, int] = {}
-            self.opened_at = time.monotonic()
+            self.opened_at = self.clock()
 
     def subscribe(self, network: canopen.Network, plan: NodePlan) -> None:
         for cob_id, callback in ((cia301.tpdo_cob_id(1, plan.node), self.on_tpdo1),
@@ -85,7 +88,7 @@ class Feedback:
             sync, before = self.sync_count, self.answered[i]
             if self.statusword[i] is not None and sync > before >= 0:
                 self.velocity[i] = (position - self.position[i]) / ((sync - before) * self.period_s)
-            if sync and time.monotonic() - self.sync_sent > self.period_s:
+            if sync and self.clock() - self.sync_sent > self.period_s:
                 self.stats.drop("late")
             self.statusword[i], self.position[i], self.answered[i] = statusword, position, sync
             self.missed[i] = 0
@@ -121,7 +124,7 @@ class Feedback:
     def on_heartbeat(self, can_id: int, data: bytearray, timestamp: float) -> None:
         i = self._by_cob[can_id]
         with self.cond:
-            self.heartbeat_at[i] = time.monotonic()
+            self.heartbeat_at[i] = self.clock()
             if data and data[0] == cia301.NmtState.BOOT_UP:
                 self.booted.add(i)
             self.cond.notify_all()
@@ -144,7 +147,7 @@ class Feedback:
                 self.missed[i] += 1
                 self.stats.drop("missing")
         self.sync_count += 1
-        self.sync_sent = time.monotonic()
+        self.sync_sent = self.clock()
         self.sync_sequence[self.sync_count] = sequence
         self.sync_sequence.pop(self.sync_count - 64, None)
         return self.sync_count
@@ -161,7 +164,7 @@ class Feedback:
             axes = tuple(self.axis_state(i) for i in range(n))
             answered = min(self.answered[i] for i in fresh)
             sequence = self.sync_sequence.get(answered, -1)
-        return RigState(host_time_ns=time.monotonic_ns(), device_time_us=int(answered * self.period_s * 1e6),
+        return RigState(host_time_ns=int(self.clock() * 1e9), device_time_us=int(answered * self.period_s * 1e6),
                         axes=axes, sequence=sequence)
 
     def axis_state(self, i: int) -> AxisState:
@@ -174,7 +177,7 @@ class Feedback:
         code, text = (emcy.code, emcy.text) if emcy is not None else (0, "")
         heard = self.heartbeat_at[i] if self.heartbeat_at[i] is not None else self.opened_at
         timeout = self.options.drive_timeout_ms / 1000.0
-        if self.options.drive_heartbeat_ms and time.monotonic() - heard > timeout:
+        if self.options.drive_heartbeat_ms and self.clock() - heard > timeout:
             status = DriveStatus.OFFLINE
             text = (f"no heartbeat from {plan.name} (node {plan.node}) for more than "
                     f"{timeout * 1000:.0f} ms: the drive, its power or its CAN cable is down")

@@ -13,6 +13,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
@@ -129,6 +130,7 @@ class Driver(ABC):
     def __init__(self, rig: Rig, url: str, **options: object) -> None:
         self.rig = rig
         self.url = url
+        now_ns = options.pop("now_ns", None)
         self.options = options
         self.scales = axis_scales(rig)
         self.axis_names = tuple(s.name for s in self.scales)
@@ -137,6 +139,14 @@ class Driver(ABC):
         self._open = False
         self._sequence = 0
         self.enabled = False
+        #: The run's clock (monotonic ns): stamps what the drives report.  The runtime sets it (simulated
+        #: time in a lock-step dry run); link timeouts stay on the wall clock.
+        self.now_ns: Callable[[], int] = now_ns or time.monotonic_ns     # type: ignore[assignment]
+        #: What crossed the wire, in the wire's own units (bytes on serial, frames on CAN): a lock-step
+        #: simulation reads up to exactly what the other end wrote before the tick ends.
+        self.wire_sent = 0
+        self.wire_received = 0
+        self._wire = threading.Condition()
 
     # -- lifecycle --------------------------------------------------------------------------------------
     @property
@@ -203,6 +213,13 @@ class Driver(ABC):
                 return state
         raise HardwareError(f"no answer from the drives on {self.url} within {timeout_s:.1f} s")
 
+    def probe_cycle(self) -> None:
+        """One cycle that disabled drives answer without moving (its answer comes with ``read_state``)."""
+        self._require_open()
+        if self.enabled:
+            raise HardwareError("probe_cycle() is only for disabled drives")
+        self._do_probe()
+
     def quick_stop(self) -> None:
         """E-stop: every drive brakes on its own quick-stop ramp, now.  Never raises for a dead link."""
         if not self._open:
@@ -229,6 +246,23 @@ class Driver(ABC):
         """The newest complete state the drives reported (None if nothing new arrived in ``timeout_s``)."""
         self._require_open()
         return self._do_read(timeout_s)
+
+    def wait_received(self, count: int, timeout_s: float = 10.0) -> bool:
+        """Block until the receiving side has taken in ``count`` wire units (lock-step simulation)."""
+        deadline = time.monotonic() + timeout_s
+        with self._wire:
+            while self.wire_received < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._open:
+                    return False
+                self._wire.wait(remaining)
+        return True
+
+    def _took_in(self, units: int) -> None:
+        """Backends call this after acting on ``units`` received (so lock-step waits see their effect)."""
+        with self._wire:
+            self.wire_received += units
+            self._wire.notify_all()
 
     def to_si(self, index: int, counts: float) -> float:
         return self.scales[index].from_counts(counts)

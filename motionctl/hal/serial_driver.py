@@ -70,9 +70,11 @@ class SerialDriver(Driver):
         port = self._serial
         if port is None:
             raise HardwareError(f"serial port {self.port} is closed")
+        data = sp.encode(message)
         try:
             with self._write_lock:
-                port.write(sp.encode(message))
+                port.write(data)
+                self.wire_sent += len(data)
         except (serial.SerialException, OSError) as exc:
             self._error = f"serial port {self.port} failed: {exc}"
             raise HardwareError(self._error) from None
@@ -94,6 +96,7 @@ class SerialDriver(Driver):
                 dropped = self._decoder.stats.dropped - before
                 if dropped:
                     self.stats.drop("corrupt frame", dropped)
+                self._took_in(len(data))
             now = time.monotonic()
             if now >= next_heartbeat:
                 next_heartbeat = now + HEARTBEAT_S
@@ -118,7 +121,7 @@ class SerialDriver(Driver):
             self.stats.received += 1
             with self._fresh:
                 self._latest = message
-                self._latest_ns = self._alive_ns
+                self._latest_ns = self.now_ns()
                 self._fresh.notify_all()
         elif isinstance(message, (sp.CommandAck, sp.HelloAck, sp.Nak)):
             with self._acks_ready:

@@ -178,10 +178,6 @@ class SpeedGovernor:
         self._steps = (self._v * self.dt, self._a * self.dt ** 2, self._j * self.dt ** 3)
         self._clock_limits: tuple[float, float, float] | None = None
         self.ticks = 0
-        from ruckig import ControlInterface, InputParameter, Ruckig, Trajectory
-        self._ruckig, self._inp, self._out = Ruckig(1), InputParameter(1), Trajectory(1)
-        self._inp.control_interface = ControlInterface.Velocity
-        self._inp.max_velocity = [2.0]
 
     # -- state ------------------------------------------------------------------------------------------
     @property
@@ -294,14 +290,18 @@ class SpeedGovernor:
                    ) -> tuple[tuple[float, float, float], bool]:
         """Ruckig's jerk-limited clock heading for ``target``, one tick on from its state (p, v, a);
         and whether it reaches the target within the tick."""
-        from ruckig import Result
+        # ruckig's objects are made per call, not kept: nanobind reports objects still alive at exit as
+        # leaks, and a governor can live as long as the process.
+        from ruckig import ControlInterface, InputParameter, Result, Ruckig, Trajectory
 
         a_max, j_max = self._limits_for(target)
-        inp, out = self._inp, self._out
+        inp, out = InputParameter(1), Trajectory(1)
+        inp.control_interface = ControlInterface.Velocity
+        inp.max_velocity = [2.0]
         inp.current_position, inp.current_velocity, inp.current_acceleration = [p], [v], [a]
         inp.target_velocity, inp.target_acceleration = [float(target)], [0.0]
         inp.max_acceleration, inp.max_jerk = [a_max * self.brake_fraction], [j_max * self.brake_fraction]
-        if self._ruckig.calculate(inp, out) not in (Result.Working, Result.Finished):
+        if Ruckig(1).calculate(inp, out) not in (Result.Working, Result.Finished):
             return (p + max(v, 0.0) * self.dt, v, 0.0), False
         if out.duration <= self.dt:
             pos = float(out.at_time(out.duration)[0][0]) + target * (self.dt - out.duration)

@@ -152,12 +152,14 @@ class LtcFileTimecode:
 
     A reader thread hands the decoder the samples the audio clock has reached (in 10 ms chunks) and
     turns every decoded frame into an observation: the frame started at ``t0 + start_sample / rate``.
-    This is the same path a live sound-card stream would take; only the sample source differs.
+    This is the same path a live sound-card stream would take; only the sample source differs.  In
+    simulated time (``threaded=False``) the servo loop's poll hands the decoder what the clock reached.
     """
 
     CHUNK_S = 0.01
 
-    def __init__(self, path: str, rate: FrameRate, *, clock: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(self, path: str, rate: FrameRate, *, clock: Callable[[], int] = time.monotonic_ns,
+                 threaded: bool = True) -> None:
         from motionctl.ltc import LtcDecoder, read_wav
 
         self.samples, self.sample_rate = read_wav(path)
@@ -168,26 +170,35 @@ class LtcFileTimecode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.t0_ns: int | None = None
+        self.threaded = threaded
+        self._fed = 0
         self.description = f"LTC from {path}"
 
     def roll(self) -> None:
         self.t0_ns = self._clock()
-        self._thread = threading.Thread(target=self._play, name="ltc-reader", daemon=True)
-        self._thread.start()
+        self._fed = 0
+        if self.threaded:
+            self._thread = threading.Thread(target=self._play, name="ltc-reader", daemon=True)
+            self._thread.start()
 
     def _play(self) -> None:
-        fed = 0
-        while not self._stop.is_set() and fed < len(self.samples):
-            reached = int((self._clock() - self.t0_ns) / 1e9 * self.sample_rate)
-            if reached > fed:
-                chunk = self.samples[fed:min(reached, len(self.samples))]
-                fed += len(chunk)
-                for frame in self._decoder.feed(chunk):
-                    at = self.t0_ns + int(frame.start_sample * 1e9 / self.sample_rate)
-                    self._queue.append(Observation(frame.frame, at))
+        while not self._stop.is_set() and self._fed < len(self.samples):
+            self._feed_until(self._clock())
             self._stop.wait(self.CHUNK_S)
 
+    def _feed_until(self, now_ns: int) -> None:
+        """Decode the samples the audio clock has reached by ``now_ns``."""
+        reached = int((now_ns - self.t0_ns) / 1e9 * self.sample_rate)
+        if reached > self._fed:
+            chunk = self.samples[self._fed:min(reached, len(self.samples))]
+            self._fed += len(chunk)
+            for frame in self._decoder.feed(chunk):
+                at = self.t0_ns + int(frame.start_sample * 1e9 / self.sample_rate)
+                self._queue.append(Observation(frame.frame, at))
+
     def poll(self) -> list[Observation]:
+        if not self.threaded and self.t0_ns is not None:
+            self._feed_until(self._clock())
         out = []
         while self._queue:
             out.append(self._queue.popleft())
@@ -199,8 +210,12 @@ class LtcFileTimecode:
             self._thread.join(1.0)
 
 
-def timecode_source(spec: str, rate: FrameRate, move_start: Timecode, preroll_s: float = 2.0) -> object:
-    """``internal``, ``internal:HH:MM:SS:FF`` or ``ltc:FILE.wav`` -> a source that rolls when armed."""
+def timecode_source(spec: str, rate: FrameRate, move_start: Timecode, preroll_s: float = 2.0,
+                    clock: Callable[[], int] | None = None) -> object:
+    """``internal``, ``internal:HH:MM:SS:FF`` or ``ltc:FILE.wav`` -> a source that rolls when armed.
+
+    ``clock``: the run's clock when it is simulated (the source then keeps simulated time)."""
+    now = clock or time.monotonic_ns
     from motionctl.errors import InputError
 
     kind, _, argument = spec.partition(":")
@@ -210,9 +225,9 @@ def timecode_source(spec: str, rate: FrameRate, move_start: Timecode, preroll_s:
         else:
             frames = int(round(preroll_s * float(rate.fps)))
             start = move_start - min(frames, move_start.frame)
-        return InternalTimecode(rate, start)
+        return InternalTimecode(rate, start, clock=now)
     if kind == "ltc" and argument:
-        return LtcFileTimecode(argument, rate)
+        return LtcFileTimecode(argument, rate, clock=now, threaded=clock is None)
     raise InputError(f'--timecode "{spec}": expected internal, internal:HH:MM:SS:FF or ltc:FILE.wav')
 
 
@@ -243,9 +258,9 @@ class ChaseMixin:
             self._fault(f"timecode jumped from frame {predicted} to {observed}", quick=False)
             self.lock = None
             return
-        if self.lock.lost(time.monotonic_ns()):
+        if self.lock.lost(now):
             self._fault("timecode lost: no frame for "
-                        f"{(time.monotonic_ns() - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
+                        f"{(now - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
             self.lock = None
             return
         wanted = (self.lock.frame_at(now) - self.start_frame) * float(self.plan.move.rate.frame_duration)

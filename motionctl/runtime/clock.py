@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,7 +70,10 @@ class JitterStats:
 
 
 class ServoClock:
-    """Ticks at ``rate_hz`` from the moment :meth:`start` is called."""
+    """Wall time: ticks at ``rate_hz`` from the moment :meth:`start` is called (for hardware, and for the
+    operator's real-time rehearsal against simulated drives)."""
+
+    simulated = False
 
     def __init__(self, rate_hz: int, *, clock=time.monotonic_ns, sleep=time.sleep) -> None:
         self.rate_hz = rate_hz
@@ -80,6 +84,10 @@ class ServoClock:
         self.tick = 0
         self.last_missed = 0         # deadlines skipped just before the current tick
         self.stats = JitterStats()
+
+    def now_ns(self) -> int:
+        """The time every part of a run reads (watchdogs, timecode, vcam stamps, take events)."""
+        return self._clock()
 
     def start(self, at_ns: int | None = None) -> int:
         self.start_ns = self._clock() if at_ns is None else at_ns
@@ -114,6 +122,137 @@ class ServoClock:
         late = now - target
         self.stats.add(late, self.period_ns)
         return late
+
+    def tick_done(self) -> None:
+        """The loop finished a tick (simulated time may pause here; wall time never does)."""
+
+    def run_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        """Let time pass until ``done()`` (polled); False if ``timeout_s`` of wall time went by first."""
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def stop(self) -> None:
+        """The loop is ending (wakes a simulated clock's waiters; nothing to do on the wall clock)."""
+
+
+#: Simulated time starts here (ns), not at 0: "no time yet" and "time 0" must not look alike.
+SIM_EPOCH_NS = 1_000_000_000
+
+
+class SimClock:
+    """Simulated lock-step time: one tick passes when the loop asks for it *and* whoever drives time
+    allows it, and only after every participant (the simulated drives, then the driver reading their
+    answers) has finished the tick before.
+
+    Nothing here depends on how fast the machine is: a tick's setpoint is latched by the simulated drives,
+    their answer is back in the driver, and only then does the next tick begin, so two runs of the same
+    move give the same samples.  Time passes only inside :meth:`run_until` (or when ``free`` is set):
+    a caller that plans a go-to-start or waits for a command's answer does so between two ticks.
+    """
+
+    simulated = True
+
+    def __init__(self, rate_hz: int, *, free: bool = False) -> None:
+        self.rate_hz = rate_hz
+        self.period_ns = 1_000_000_000 // rate_hz
+        self.start_ns = SIM_EPOCH_NS
+        self.tick = 0
+        self.last_missed = 0
+        self.stats = JitterStats()
+        self.free = free
+        self._participants: list[Callable[[int], None]] = []
+        self._cv = threading.Condition()
+        self._until: Callable[[], bool] | None = None
+        self._budget = 0                 # ticks granted by step()
+        self._paused = True
+        self._stopped = False
+        self._now = SIM_EPOCH_NS
+
+    def add_participant(self, barrier: Callable[[int], None]) -> None:
+        """``barrier(tick)`` runs at the end of every tick, in the order added: a simulated device
+        finishes the tick, then the driver takes in its answers."""
+        self._participants.append(barrier)
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def start(self, at_ns: int | None = None) -> int:
+        self.tick = 0
+        self._now = self.start_ns
+        return self.start_ns
+
+    def deadline(self, tick: int) -> int:
+        return self.start_ns + tick * self.period_ns
+
+    def _may_run(self) -> bool:
+        return self._stopped or self.free or self._budget > 0 or self._until is not None
+
+    def wait_next(self) -> int:
+        with self._cv:
+            self._paused = True
+            self._cv.notify_all()
+            while not self._may_run():
+                self._cv.wait()
+            self._paused = False
+            if self._budget > 0:
+                self._budget -= 1
+        self.tick += 1
+        self._now = self.deadline(self.tick)
+        self.stats.add(0, self.period_ns)
+        return 0
+
+    def tick_done(self) -> None:
+        """The tick's setpoints are written: finish it on the other end of the wire (every participant,
+        in order), so that nothing is in flight while time stands still and the next tick reads the
+        answers to this one."""
+        for barrier in self._participants:
+            barrier(self.tick)
+        with self._cv:
+            if self._until is not None and self._until():
+                self._until = None
+                self._paused = True
+                self._cv.notify_all()
+            elif self._budget == 0 and self._until is None:
+                self._cv.notify_all()
+
+    def run_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        """Let simulated time pass until ``done()`` holds after a tick; False after ``timeout_s`` of
+        *simulated* time without it (or when the loop has ended)."""
+        limit = self.tick + int(timeout_s * self.rate_hz) + 1
+        with self._cv:
+            if done():
+                return True
+            self._until = lambda: done() or self.tick >= limit
+            self._cv.notify_all()
+            while self._until is not None and not self._stopped:
+                self._cv.wait(0.5)
+            self._until = None
+        return bool(done())
+
+    def step(self, ticks: int = 1) -> None:
+        """Let exactly ``ticks`` ticks pass (tests that step time by hand)."""
+        with self._cv:
+            self._budget += ticks
+            self._cv.notify_all()
+            while (self._budget > 0 or not self._paused) and not self._stopped:
+                self._cv.wait(0.5)
+
+    def sleep(self, seconds: float) -> None:
+        """Simulated time passes only with ticks: let them pass."""
+        target = self._now + int(seconds * 1e9)
+        self.run_until(lambda: self._now >= target, seconds + 1.0)
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify_all()
 
 
 def quiet_garbage_collector() -> None:

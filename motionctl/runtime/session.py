@@ -5,7 +5,6 @@ Used by ``motionctl run`` and by pipelines; the terminal UI drives the same :cla
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,8 @@ class TakeResult:
 def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "takes", speed: float = 1.0,
              options: StreamerOptions = StreamerOptions(), on_state: Callable[[RunState, str], None] | None = None,
              interrupt: Callable[[Streamer], None] | None = None, timeout_s: float | None = None,
-             timecode: object | None = None, vcam: object | None = None) -> TakeResult:
+             timecode: object | None = None, vcam: object | None = None, clock: object | None = None,
+             ) -> TakeResult:
     """Run ``plan`` once on an opened ``driver``.  ``interrupt(streamer)`` is polled so a caller can stop it."""
     take = None
     if takes_dir is not None:
@@ -38,15 +38,16 @@ def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "take
                                       "fps": plan.move.rate.label, "start_timecode": plan.move.start.label,
                                       "transport": driver.url, "speed": speed,
                                       "duration_s": plan.trajectory.duration_s}, driver.axis_names, plan.rate_hz)
-    streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state, timecode=timecode, vcam=vcam)
+    streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state, timecode=timecode, vcam=vcam,
+                        clock=clock)
     streamer.set_override(speed)
-    streamer.run_in_thread()            # probes the drives, then streams "hold here" every tick
-    if not streamer.ready.wait(5.0) or streamer.state is RunState.FAULTED:
+    streamer.run_in_thread()            # finds the drives, then streams "hold here" every tick
+    if not streamer.run_until(streamer.ready.is_set, 5.0) or streamer.state is RunState.FAULTED:
         streamer.shutdown()
         raise HardwareError(streamer.fault_message or "the drives did not answer")
     driver.enable()
     budget = timeout_s or (plan.trajectory.duration_s / max(speed, 0.05) + 120.0)
-    deadline = time.monotonic() + budget
+    deadline = streamer.clock.now_ns() + int(budget * 1e9)
     try:
         streamer.go_to_start()
         _wait(streamer, {RunState.AT_START} | FINAL, deadline, interrupt)
@@ -57,24 +58,28 @@ def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "take
             if timecode is None:
                 streamer.start()            # on timecode, the streamer starts itself on the start frame
             _wait(streamer, FINAL, deadline, interrupt)
-        if streamer.state not in FINAL and time.monotonic() >= deadline:
+        if streamer.state not in FINAL and streamer.clock.now_ns() >= deadline:
             streamer.stop()
-            _wait(streamer, FINAL, time.monotonic() + 30, None)
+            _wait(streamer, FINAL, streamer.clock.now_ns() + 30 * 10**9, None)
     finally:
         streamer.shutdown()
     return TakeResult(streamer.state, take.path if take else None, streamer.summary.__dict__,
                       None if streamer.start_error is None else streamer.start_error.tolist())
 
 
-def _wait(streamer: Streamer, states: set[RunState], deadline: float, interrupt) -> None:
-    """Wait for one of ``states``; a refusal (e.g. "not armed: ... from the start") ends the take."""
+def _wait(streamer: Streamer, states: set[RunState], deadline_ns: int, interrupt) -> None:
+    """Let the run's time pass until one of ``states``; a refusal (e.g. "not armed: ... from the start")
+    ends the take.  ``interrupt(streamer)`` is polled meanwhile (Ctrl-C handling)."""
     refusals = len(streamer.refusals)
-    while time.monotonic() < deadline:
-        if streamer.state in states:
-            return
-        if len(streamer.refusals) > refusals:
-            raise HardwareError(streamer.refusals[-1])
+
+    def reached() -> bool:
         if interrupt is not None:
             interrupt(streamer)
-        time.sleep(0.005)
+        return streamer.state in states or len(streamer.refusals) > refusals
+
+    streamer.run_until(reached, max(0.0, (deadline_ns - streamer.clock.now_ns()) / 1e9))
+    if len(streamer.refusals) > refusals:
+        raise HardwareError(streamer.refusals[-1])
+    if streamer.state in states:
+        return
     raise HardwareError(f"the run did not reach {', '.join(s.value for s in states)} in time (now {streamer.state.value})")

@@ -48,7 +48,7 @@ class ShootMixin:
 
     def jog(self, request: JogRequest) -> None:
         """A jog key press or auto-repeat; the rig moves only while they keep coming (see runtime.jog)."""
-        self._commands.put((Event.JOG, (request, time.monotonic_ns())))
+        self._commands.put((Event.JOG, (request, self.clock.now_ns())))
 
     def jog_release(self) -> None:
         self._commands.put((Event.JOG, None))
@@ -69,6 +69,7 @@ class ShootMixin:
             threading.Thread(target=old.finish, args=(summary,), name="motionctl-take-close", daemon=True).start()
         self.take = take
         if take is not None:
+            take.use_clock(self.clock)
             self.summary = RunSummary()
             self.clock.stats = JitterStats()
             stats = self.driver.stats
@@ -97,7 +98,10 @@ class ShootMixin:
         jogger = self._jogger
         if self.fault_message:
             jogger.release()
-        if jogger.guard_due and not self._guard_busy.is_set():
+        if jogger.guard_due and not self._guard_busy.is_set() and self.clock.simulated:
+            self._guard_busy.set()
+            self._guard(jogger, jogger.snapshot())      # simulated time: the guard's answer comes at once
+        elif jogger.guard_due and not self._guard_busy.is_set():
             self._guard_busy.set()
             threading.Thread(target=self._guard, args=(jogger, jogger.snapshot()), daemon=True,
                              name="motionctl-jog-guard").start()

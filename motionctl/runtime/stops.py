@@ -49,7 +49,7 @@ class StopMixin:
         if self._stop_job is not None and asked_ns is None:
             return
         lead = max(4, int(np.ceil(lead_s * self.rate)))
-        asked = time.monotonic_ns() if asked_ns is None else asked_ns
+        asked = self.clock.now_ns() if asked_ns is None else asked_ns
         if self.state is RunState.RUNNING and self._governor is not None:
             twin = self._governor.clone()
             twin.brake_fraction = BRAKE_FRACTION
@@ -92,8 +92,10 @@ class StopMixin:
         job = self._stop_job
         if job is None or self.clock.tick < job.at_tick:
             return False
+        if self.clock.simulated:
+            job.ready.wait(60.0)      # simulated time waits for the planner: the same stop on every run
         if not job.ready.is_set():
-            if time.monotonic_ns() - job.asked_ns > STOP_GIVE_UP_S * 1e9:
+            if self.clock.now_ns() - job.asked_ns > STOP_GIVE_UP_S * 1e9:
                 self._quick_instead(job, f"the controlled stop could not be planned within {STOP_GIVE_UP_S:g} s")
                 return True
             return False
@@ -106,7 +108,7 @@ class StopMixin:
             fits = abs((self._transition_index - 1) / self.rate - job.starts_at) < 1e-12
         if not fits:
             # Planned for a tick that has passed (the host was late): plan it again from later.
-            if time.monotonic_ns() - job.asked_ns > STOP_GIVE_UP_S * 1e9:
+            if self.clock.now_ns() - job.asked_ns > STOP_GIVE_UP_S * 1e9:
                 self._quick_instead(job, f"the controlled stop could not be planned within {STOP_GIVE_UP_S:g} s")
                 return True
             self._request_stop(job.reason, job.asked_ns, max(STOP_LEAD_S, 2.0 * job.planning_s))

@@ -29,7 +29,7 @@ from motionctl.planner.plan import Plan
 from motionctl.planner.governor import NoLegalTick, SpeedGovernor
 from motionctl.planner.transitions import Transition, go_to_start, plan_timeline
 from motionctl.runtime.chase import ChaseMixin
-from motionctl.runtime.clock import ServoClock, quiet_garbage_collector, raise_thread_priority
+from motionctl.runtime.clock import ServoClock, SimClock, quiet_garbage_collector, raise_thread_priority
 from motionctl.runtime.jog import Jogger
 from motionctl.runtime.shoot import ShootMixin
 from motionctl.runtime.states import TRANSITIONS, Event, RunState, RunSummary, StreamerOptions
@@ -52,7 +52,8 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
     def __init__(self, plan: Plan, driver: Driver, *, take: TakeWriter | None = None,
                  options: StreamerOptions = StreamerOptions(),
                  on_state: Callable[[RunState, str], None] | None = None,
-                 timecode: object | None = None, vcam: object | None = None) -> None:
+                 timecode: object | None = None, vcam: object | None = None,
+                 clock: ServoClock | SimClock | None = None) -> None:
         if plan.trajectory is None or plan.joint_path is None:
             raise PlanningError("the move has no trajectory to run")
         self.plan, self.driver, self.take, self.options = plan, driver, take, options
@@ -69,7 +70,12 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         self._commands: queue.Queue[tuple[Event, object]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._shutdown = threading.Event()
-        self.clock = ServoClock(self.rate)
+        self._ended = threading.Event()
+        #: Wall time (hardware, real-time rehearsal) or simulated lock-step time (dry runs, tests).
+        self.clock = clock or ServoClock(self.rate)
+        driver.now_ns = self.clock.now_ns
+        if take is not None:
+            take.use_clock(self.clock)
         self.summary = RunSummary()
         self.last_state: RigState | None = None
         self.last_command = np.zeros(len(names))
@@ -166,44 +172,70 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
 
     def shutdown(self, timeout: float = 2.0) -> None:
         self._shutdown.set()
+        self.clock.stop()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def wait_for(self, states: set[RunState], timeout: float) -> RunState:
-        deadline = time.monotonic() + timeout
-        while self.state not in states and time.monotonic() < deadline:
-            time.sleep(0.002)
+        """Let time pass (wall or simulated) until the state is one of ``states``, for ``timeout`` at most."""
+        self.clock.run_until(lambda: self.state in states or self._ended.is_set(), timeout)
         return self.state
+
+    def run_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Let time pass until ``done()`` (checked after each tick in simulated time)."""
+        return self.clock.run_until(lambda: done() or self._ended.is_set(), timeout) and done()
 
     def loop(self) -> None:
         """The servo loop: read, check, command, record, once per tick until shut down."""
         raise_thread_priority()
         try:
-            feedback = self.last_state if self.driver.enabled else self.driver.probe()
+            self.clock.start()
+            self._last_feedback_ns = self.clock.now_ns()
+            if self.driver.enabled:
+                self._found_drives(self.last_state)
+            elif not self.clock.simulated:
+                self._found_drives(self.driver.probe())
+            # In simulated time the drives are found by the first ticks (their answers come with ticks).
         except MotionctlError as exc:
             self._fault(f"cannot read the drives: {exc}", quick=True)
             self.ready.set()
             self._finish()
             return
+        try:
+            while not self._shutdown.is_set():
+                late = self.clock.wait_next()
+                if self._shutdown.is_set():
+                    break
+                try:
+                    self._tick()
+                except MotionctlError as exc:
+                    self._link_lost(f"the link to the drives failed: {exc}")
+                except Exception as exc:   # a bug must still end in a stop, never in a silently dead loop
+                    self._link_lost(f"internal error in the servo loop ({type(exc).__name__}: {exc})")
+                self._timing_watchdog(late)
+                self._record(late)
+                self.clock.tick_done()
+        finally:
+            self._finish()
+            self._ended.set()
+            self.clock.stop()
+
+    def _found_drives(self, feedback: RigState | None) -> None:
+        """The drives answered: hold them where they are from now on."""
         self.last_state = feedback
         if feedback is not None:
             self.last_command = feedback.positions.copy()
         self.ready.set()
-        self.clock.start()
-        self._last_feedback_ns = time.monotonic_ns()
-        while not self._shutdown.is_set():
-            late = self.clock.wait_next()
-            try:
-                self._tick()
-            except MotionctlError as exc:
-                self._link_lost(f"the link to the drives failed: {exc}")
-            except Exception as exc:   # a bug must still end in a stop, never in a silently dead loop
-                self._link_lost(f"internal error in the servo loop ({type(exc).__name__}: {exc})")
-            self._timing_watchdog(late)
-            self._record(late)
-        self._finish()
 
     def _tick(self) -> None:
+        if not self.ready.is_set():
+            # Simulated time: cycles that disabled drives answer without moving, until they have.
+            fresh = self.driver.read_state(timeout_s=0.0)
+            if fresh is None:
+                self.driver.probe_cycle()
+                return
+            self._last_feedback_ns = fresh.host_time_ns
+            self._found_drives(fresh)
         if self.timecode_source is not None:
             for observation in self.timecode_source.poll():
                 self.lock.observe(observation)
@@ -339,7 +371,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         self._stop_job = None
         self.last_state = None          # judge the drives again only on feedback from after the reset
         self._reset_mark = self.driver.sequence
-        self._last_feedback_ns = time.monotonic_ns()
+        self._last_feedback_ns = self.clock.now_ns()
         self._fire(Event.RESET, "fault reset: go to start again before running")
 
     # -- per tick -----------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ class TakeWriter:
         self._samples.write(",".join(header) + "\n")
         self._rows: list[tuple] = []
         self._event_lines: list[str] = []
+        self._clock = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -86,9 +87,19 @@ class TakeWriter:
             self._rows.append(row)
         self.rows += 1
 
+    def use_clock(self, clock: Any) -> None:
+        """Stamp events with the run's clock.  In simulated time an event carries only simulated time
+        (``t_host``, seconds): no wall-clock stamp, so two runs of a move write the same bytes."""
+        self._clock = clock
+
     def event(self, kind: str, message: str, **data: Any) -> None:
-        record = {"t_host": time.monotonic(), "wall": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                  "kind": kind, "message": message, **data}
+        clock = self._clock
+        if clock is not None and clock.simulated:
+            record = {"t_host": clock.now_ns() / 1e9, "kind": kind, "message": message, **data}
+        else:
+            now = clock.now_ns() / 1e9 if clock is not None else time.monotonic()
+            record = {"t_host": now, "wall": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                      "kind": kind, "message": message, **data}
         with self._lock:
             self._event_lines.append(json.dumps(record, default=str) + "\n")
         self._wake.set()

@@ -25,7 +25,7 @@ class WatchdogMixin:
     def _watchdogs(self) -> None:
         if self.state in (RunState.ESTOPPED, RunState.FAULTED):
             return
-        now = time.monotonic_ns()
+        now = self.clock.now_ns()
         moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.STOPPING, RunState.ARMED,
                                 RunState.AT_START, RunState.JOGGING)
         if moving and now - self._last_feedback_ns > self.options.stale_feedback_s * 1e9:
