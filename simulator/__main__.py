@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from motionctl.runtime.clock import realtime_process
+    realtime_process()        # the device loop outranks busy processes at normal priority, where allowed
     try:
         rig = load_rig(args.rig)
         faults = FaultInjector(seed=args.seed)

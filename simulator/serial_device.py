@@ -182,6 +182,12 @@ class SerialDevice:
                 ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
                 if not ready or not self._receive():
                     break
+            gap = tick - self.device_tick - 1 if self.device_tick else 0
+            if gap > 0:
+                # The host missed ticks: the drives went on without a setpoint for that long.
+                self.device_tick = tick - 1
+                self._hold_targets()
+                self._advance(gap / self.rate_hz)
             self.device_tick = tick
             self._lockstep_setpoint()
             self._timer()
@@ -203,6 +209,7 @@ class SerialDevice:
         period = 1.0 / self.rate_hz
         if not self.lockstep and now - self._last_setpoint > 2 * period:
             # The stream has stopped: the drive's own clock carries on (hold, brake, trip).
+            self._hold_targets()
             self._advance(now - self._last_step)
             self._last_step = now
         since = ((self.device_tick - self._setpoint_tick) * period if self.lockstep
@@ -231,6 +238,11 @@ class SerialDevice:
     def _axis(self, name: str | None) -> int:
         names = [a.name for a in self.axes]
         return names.index(name) if name in names else 0
+
+    def _hold_targets(self) -> None:
+        """No new setpoint: every axis holds its last target (no more feed-forward)."""
+        for axis in self.axes:
+            axis.target_velocity = 0.0
 
     def _advance(self, dt: float) -> None:
         """The drives' physics for ``dt`` seconds: follow, brake, or trip on the following-error window."""

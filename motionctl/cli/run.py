@@ -160,6 +160,9 @@ def run_move(args: argparse.Namespace) -> int:
             interrupts["estopped"] = True
             streamer.estop()
 
+    if clock is None:
+        from motionctl.runtime.clock import realtime_process
+        realtime_process()              # every thread started from here on inherits it
     previous = signal.signal(signal.SIGINT, on_sigint)
     fps = float(plan.move.rate.fps)
     try:
@@ -247,6 +250,8 @@ def render_summary(result, plan) -> str:
     if result.start_error is not None:
         worst = max(abs(v) for v in result.start_error)
         lines.append(f"  start error (measured - plan) max {worst:.2e} (m/rad) when armed")
+    if summary.get("scheduling"):
+        lines.append(f"  scheduling: {summary['scheduling']}")
     lines.append(f"  {summary['ticks']} servo ticks; loop jitter p50 {summary['p50_late_us']:.0f} us, "
                  f"p99 {summary['p99_late_us']:.0f} us, max {summary['max_late_us']:.0f} us; "
                  f"{summary['overruns']} missed deadlines")

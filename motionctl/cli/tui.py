@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ltc", metavar="FILE.wav", help="offer this LTC file as a timecode source (t cycles to it)")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="with --sim: inject a simulator fault (see motionctl sim --help)")
+    p.add_argument("--clock", choices=("wall", "sim"), default="wall",
+                   help="with --sim: wall (default) is real time, the rehearsal; sim keeps simulated lock-step time "
+                   "paced to the wall clock (a busy machine slows the rig down instead of faulting it)")
     p.set_defaults(handler=run_tui)
 
 
@@ -39,6 +42,8 @@ def run_tui(args: argparse.Namespace) -> int:
     sim = args.sim or args.hw is None
     if args.transport and not sim:
         raise InputError("--transport needs --sim")
+    if args.clock == "sim" and not sim:
+        raise InputError("--clock sim needs --sim (simulated time needs simulated drives)")
     folders = [Path(d) for d in (args.moves or ["moves"])]
     for folder in folders:
         if not folder.exists():
@@ -50,7 +55,7 @@ def run_tui(args: argparse.Namespace) -> int:
         raise InputError(f"--ltc {args.ltc}: no such file")
     transport = (args.transport or "serial") if sim else None
     settings = Settings(sim=sim, transport=transport, hw=args.hw, takes_dir=Path(args.takes),
-                        rate_hz=args.rate, ltc_file=args.ltc, faults=list(args.fault))
+                        rate_hz=args.rate, ltc_file=args.ltc, faults=list(args.fault), clock=args.clock)
     controller = RigProcess(settings, Library(folders, args.rate))
     MotionctlApp(controller, move).run()
     return 0

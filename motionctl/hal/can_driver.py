@@ -116,6 +116,10 @@ class CanDriver(Driver):
         with self._cond:
             return {p.name: e for p, e in zip(self.plan, self.feedback.emcy) if e is not None}
 
+    @property
+    def link_broken(self) -> bool:
+        return bool(self._bus_problem)
+
     def _count_sent(self, bus: can.BusABC) -> None:
         """Count every frame this end puts on the bus (canopen's, periodic tasks' and ours)."""
         send = bus.send

@@ -253,10 +253,15 @@ class Driver(ABC):
         with self._wire:
             while self.wire_received < count:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._open:
+                if remaining <= 0 or not self._open or self.link_broken:
                     return False
                 self._wire.wait(remaining)
         return True
+
+    @property
+    def link_broken(self) -> bool:
+        """The wire has failed (backends say when): nothing more will arrive."""
+        return False
 
     def _took_in(self, units: int) -> None:
         """Backends call this after acting on ``units`` received (so lock-step waits see their effect)."""

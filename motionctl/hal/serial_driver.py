@@ -65,6 +65,10 @@ class SerialDriver(Driver):
         self.device_name = ""
         self.device_faults: dict[int, int] = {}
 
+    @property
+    def link_broken(self) -> bool:
+        return bool(self._error)
+
     # -- wire ------------------------------------------------------------------------------------------
     def _send(self, message: sp.Message) -> None:
         port = self._serial

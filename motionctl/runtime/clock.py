@@ -159,14 +159,19 @@ class SimClock:
 
     simulated = True
 
-    def __init__(self, rate_hz: int, *, free: bool = False) -> None:
+    def __init__(self, rate_hz: int, *, free: bool = False, paced: bool = False) -> None:
+        """``free``: time passes on its own, without :meth:`run_until`.  ``paced``: a free clock that
+        keeps to the wall clock when it can (never ahead of it; when the machine is busy it falls behind
+        instead of missing ticks): near real time for a screen, and still lock-step."""
         self.rate_hz = rate_hz
+        self.paced = paced
+        self._wall_start = 0
         self.period_ns = 1_000_000_000 // rate_hz
         self.start_ns = SIM_EPOCH_NS
         self.tick = 0
         self.last_missed = 0
         self.stats = JitterStats()
-        self.free = free
+        self.free = free or paced
         self._participants: list[Callable[[int], None]] = []
         self._cv = threading.Condition()
         self._until: Callable[[], bool] | None = None
@@ -174,6 +179,8 @@ class SimClock:
         self._paused = True
         self._stopped = False
         self._now = SIM_EPOCH_NS
+        self._stall_ticks = 0
+        self._late_ns = 0
 
     def add_participant(self, barrier: Callable[[int], None]) -> None:
         """``barrier(tick)`` runs at the end of every tick, in the order added: a simulated device
@@ -186,6 +193,7 @@ class SimClock:
     def start(self, at_ns: int | None = None) -> int:
         self.tick = 0
         self._now = self.start_ns
+        self._wall_start = time.monotonic_ns()
         return self.start_ns
 
     def deadline(self, tick: int) -> int:
@@ -203,10 +211,26 @@ class SimClock:
             self._paused = False
             if self._budget > 0:
                 self._budget -= 1
-        self.tick += 1
-        self._now = self.deadline(self.tick)
-        self.stats.add(0, self.period_ns)
-        return 0
+        if self.paced:
+            ahead = self._wall_start + (self.tick + 1) * self.period_ns - time.monotonic_ns()
+            if ahead > 0:
+                time.sleep(ahead / 1e9)
+            else:                       # fell behind: carry on from here, the wall clock is only a pace
+                self._wall_start -= ahead
+        missed, late, self._stall_ticks, self._late_ns = self._stall_ticks, self._late_ns, 0, 0
+        self.last_missed = missed
+        self.stats.overruns += missed
+        self.tick += 1 + missed
+        self._now = self.deadline(self.tick) + late
+        self.stats.add(late, self.period_ns)
+        return late
+
+    def stall(self, seconds: float) -> None:
+        """A host stall in simulated time: the servo thread wakes ``seconds`` late for its next tick
+        (whole periods are missed ticks, the rest is lateness), exactly as a busy host would."""
+        ticks, rest = divmod(int(round(seconds * 1e9)), self.period_ns)
+        self._stall_ticks += int(ticks)
+        self._late_ns += int(rest)
 
     def tick_done(self) -> None:
         """The tick's setpoints are written: finish it on the other end of the wire (every participant,
@@ -267,19 +291,72 @@ def quiet_garbage_collector() -> None:
     gc.freeze()
 
 
-#: How much the servo thread raises its scheduling priority (nice steps), where the system allows it.
+#: Real-time priorities (SCHED_FIFO, 1-99) where the system allows them: the servo thread above the
+#: threads that feed it (the driver's reader, the take writer, a stop being planned, the simulator).
+SERVO_RT_PRIORITY = 30
+IO_RT_PRIORITY = 20
+#: Without real-time scheduling, the servo thread raises its nice value by this much, where allowed.
 SERVO_PRIORITY_BOOST = 10
 
 
-def raise_thread_priority() -> None:
-    """Put the calling thread ahead of the rest of the machine for the CPU, where allowed.
-
-    On a busy two-core host a scheduler time slice (about 3 ms) is most of a 250 Hz period; a dry run
-    next to a test runner and a simulator once stalled for 20 ms.  Linux applies a nice value given to a
-    thread id to that thread alone.  It needs root, CAP_SYS_NICE or RLIMIT_NICE; without them nothing
-    changes.
-    """
+def _fifo(priority: int, tid: int = 0) -> bool:
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -SERVO_PRIORITY_BOOST)
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except (OSError, AttributeError, PermissionError):
+        return False
+
+
+def lock_memory() -> bool:
+    """Lock the process's pages in RAM (mlockall): a page fault on the servo path costs milliseconds."""
+    try:
+        import ctypes
+        import ctypes.util
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        MCL_CURRENT, MCL_FUTURE = 1, 2
+        return libc.mlockall(MCL_CURRENT | MCL_FUTURE) == 0
     except (OSError, AttributeError):
-        pass
+        return False
+
+
+def realtime_process() -> str:
+    """Real-time scheduling for this process, where the system allows it; quietly nothing otherwise.
+
+    The calling thread goes to SCHED_FIFO at :data:`IO_RT_PRIORITY`, so every thread it starts after
+    this inherits it (Linux threads inherit their creator's policy): busy processes at normal priority
+    then never take the CPU from the wire, the servo loop or the simulated drives.  Memory is locked.
+    Returns what was obtained, in words, for the run summary.  (Measured here as root: permitted, with
+    the kernel's real-time throttling at 950 ms per second as the safety net.)
+    """
+    fifo = _fifo(IO_RT_PRIORITY)
+    locked = lock_memory() if fifo else False
+    if fifo:
+        return f"SCHED_FIFO {IO_RT_PRIORITY}" + (", memory locked" if locked else ", memory not locked")
+    return "normal scheduling (real-time scheduling not permitted here)"
+
+
+def raise_thread_priority() -> str:
+    """Put the calling (servo) thread ahead of everything else for the CPU, where allowed.
+
+    SCHED_FIFO at :data:`SERVO_RT_PRIORITY` where permitted; otherwise a nice boost (Linux applies a nice
+    value given to a thread id to that thread alone; it needs root, CAP_SYS_NICE or RLIMIT_NICE).  On a
+    busy two-core host a scheduler time slice (about 3 ms) is most of a 250 Hz period: a dry run next to
+    a test runner and a simulator once stalled for 20 ms.  Returns what was obtained, in words.
+    """
+    if _fifo(SERVO_RT_PRIORITY):
+        obtained = f"servo thread SCHED_FIFO {SERVO_RT_PRIORITY}"
+    else:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -SERVO_PRIORITY_BOOST)
+            obtained = f"servo thread nice -{SERVO_PRIORITY_BOOST} (real-time scheduling not permitted here)"
+        except (OSError, AttributeError):
+            obtained = "servo thread at normal priority (no priority change permitted here)"
+    return obtained + ("; memory locked" if _memory_locked() else "")
+
+
+def _memory_locked() -> bool:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return any(line.startswith("VmLck:") and int(line.split()[1]) > 0 for line in status)
+    except (OSError, ValueError):
+        return False

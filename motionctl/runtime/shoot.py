@@ -156,6 +156,7 @@ class ShootMixin:
         """The summary of the ticks since the take (or the stream) began, as a plain dict."""
         stats = self.clock.stats
         self.summary.state = self.state.value
+        self.summary.scheduling = self.scheduling
         self.summary.mean_late_us = stats.mean_late_us
         self.summary.max_late_us = stats.max_late_ns / 1000.0
         self.summary.p50_late_us = stats.percentile_us(50)

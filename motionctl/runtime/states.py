@@ -113,3 +113,4 @@ class RunSummary:
     max_sync_error_ticks: float | None = None
     final_sync_error_ticks: float | None = None
     timecode_speed: float | None = None
+    scheduling: str = "simulated time" 

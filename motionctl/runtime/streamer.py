@@ -76,6 +76,8 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         driver.now_ns = self.clock.now_ns
         if take is not None:
             take.use_clock(self.clock)
+        if vcam is not None and self.clock.simulated:
+            vcam.inline = True          # every frame, in order: simulated time may outrun a publisher thread
         self.summary = RunSummary()
         self.last_state: RigState | None = None
         self.last_command = np.zeros(len(names))
@@ -103,6 +105,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         self._late_window: deque[bool] = deque()     # late or not, over the last second of ticks
         self._late_count = 0
         self.refusals: list[str] = []
+        self.scheduling = "simulated time"           # what the servo thread got from the system, in words
 
     @property
     def run_time(self) -> float:
@@ -187,7 +190,8 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
 
     def loop(self) -> None:
         """The servo loop: read, check, command, record, once per tick until shut down."""
-        raise_thread_priority()
+        if not self.clock.simulated:
+            self.scheduling = raise_thread_priority()
         try:
             self.clock.start()
             self._last_feedback_ns = self.clock.now_ns()
@@ -426,9 +430,10 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         target = self._speed_target()
         governor = self._governor
         try:
-            # Ticks the clock skipped (a late host) still passed on the wall clock: the run stays on time.
-            for _ in range(1 + self.clock.last_missed):
-                values = governor.step(target)
+            # One step per tick sent, also after ticks the host missed (a late host): the drives then get
+            # the next setpoint of the plan, never a jump across the missed ones.  The run is that much
+            # later on the wall clock; on timecode the chase takes it back within the limits.
+            values = governor.step(target)
         except NoLegalTick as exc:
             self._fault(f"{exc}: quick stop", quick=True)
             return self.last_command

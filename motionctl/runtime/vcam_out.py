@@ -38,6 +38,7 @@ class VcamPublisher:
         self._arm = [axis_names.index(a) for a in rig.axis_names]
         self._lens = {l.name: axis_names.index(l.name) for l in rig.lens if l.name in axis_names}
         self._pending: _Measurement | None = None
+        self.inline = False               # simulated time: publish on the servo thread, every frame
         self._wake = threading.Condition()
         self._stop = False
         self.published = 0
@@ -55,6 +56,9 @@ class VcamPublisher:
         lens.update({name: float(positions[i]) for name, i in self._lens.items()})
         measurement = _Measurement(np.asarray(positions)[self._arm].copy(), lens, timecode, frame_key & 0xFFFFFFFF,
                                    measured_at_ns)
+        if self.inline:
+            self._publish(measurement)
+            return
         with self._wake:
             self._pending = measurement
             self._wake.notify()
@@ -67,10 +71,13 @@ class VcamPublisher:
                 if self._stop:
                     return
                 m, self._pending = self._pending, None
-            pose = self.kin.camera(m.q)
-            self.sender.send(pose, m.lens, m.timecode, m.sequence, self.rig, self.stage,
-                             measured_at_ns=m.measured_at_ns)
-            self.published += 1
+            self._publish(m)
+
+    def _publish(self, m: _Measurement) -> None:
+        pose = self.kin.camera(m.q)
+        self.sender.send(pose, m.lens, m.timecode, m.sequence, self.rig, self.stage,
+                         measured_at_ns=m.measured_at_ns)
+        self.published += 1
 
     def close(self) -> None:
         with self._wake:

@@ -38,6 +38,7 @@ class Settings:
     ltc_file: str | None = None             # adds "ltc:FILE" to the timecode modes
     faults: list[str] = field(default_factory=list)
     options: StreamerOptions = StreamerOptions()
+    clock: str = "wall"                     # with sim: "sim" keeps simulated lock-step time, paced to the wall
 
 
 class RigController:
@@ -120,16 +121,25 @@ class RigController:
         from motionctl.hal import open_driver
 
         url = self.settings.hw
+        clock = device = None
         if self.settings.sim:
             from motionctl.cli.run import start_simulator
             wire = {"serial": "serial://", "can": f"can://virtual/motionctl-tui-{id(self)}"}.get(
                 self.settings.transport or "", self.settings.hw)
-            self._stop_sim, url = start_simulator(plan.rig, wire, self.settings.faults)
-            self.say(f"simulated drives ready on {url}")
-        driver = open_driver(plan.rig, url, rate_hz=plan.rate_hz)
+            if self.settings.clock == "sim":
+                from motionctl.runtime.clock import SimClock
+                clock = SimClock(plan.rate_hz, paced=True)
+            self._stop_sim, url, device = start_simulator(plan.rig, wire, self.settings.faults,
+                                                          lockstep=clock is not None)
+            self.say(f"simulated drives ready on {url}" + (" (simulated time)" if clock is not None else ""))
+        driver = (open_driver(plan.rig, url, rate_hz=plan.rate_hz) if clock is None else
+                  open_driver(plan.rig, url, rate_hz=plan.rate_hz, lockstep=True, now_ns=clock.now_ns))
         driver.open()
+        if clock is not None:
+            from motionctl.runtime.simtime import lock_step
+            lock_step(clock, device, driver)
         self.driver = driver
-        streamer = Streamer(plan, driver, options=self.settings.options)
+        streamer = Streamer(plan, driver, options=self.settings.options, clock=clock)
         streamer.run_in_thread()
         if not streamer.ready.wait(5.0) or streamer.state is RunState.FAULTED:
             message = streamer.fault_message or "the drives did not answer"
@@ -178,7 +188,9 @@ class RigController:
         if self.timecode_mode == "manual":
             return None
         from motionctl.runtime.chase import timecode_source
-        return timecode_source(self.timecode_mode, plan.move.rate, plan.move.start)
+        clock = self.streamer.clock if self.streamer is not None else None
+        return timecode_source(self.timecode_mode, plan.move.rate, plan.move.start,
+                               clock=clock.now_ns if clock is not None and clock.simulated else None)
 
     def _load_into_streamer(self) -> None:
         """Put the active plan (direction, fresh timecode source) into the streamer and wait until it is."""

@@ -1,4 +1,7 @@
-"""End-to-end ``motionctl run --sim`` and ``motionctl takes``; a host killed with SIGKILL mid-run."""
+"""End-to-end ``motionctl run --sim`` and ``motionctl takes``; a host killed with SIGKILL mid-run.
+
+Dry runs are in simulated time (``--clock sim``) except where wall-clock behaviour is what is tested: the
+real-time rehearsal's loop timing, and a host killed in the middle of a real-time run."""
 
 from __future__ import annotations
 
@@ -13,21 +16,24 @@ from pathlib import Path
 from motionctl.runtime.takes import list_takes, read_take
 import pytest
 
-from tests.conftest import LEGAL_MOVES, MOVES, RIGS, dry_run, real_time
+from tests.conftest import LEGAL_MOVES, MOVES, RIGS, dry_run
 
 
 def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "motionctl", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_run_sim_over_serial_completes_with_summary_and_take(tmp_path):
+def test_real_time_rehearsal_over_serial_completes_with_summary_and_take(tmp_path):
+    """Wall clock: the operator's rehearsal (``--sim`` alone) keeps real time and says how well."""
     result = dry_run(str(MOVES / "product_shot.toml"), "--transport", "serial", "--takes", str(tmp_path),
-                     "--rate", "250")
+                     "--rate", "250", clock="wall")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
-    assert summary["state"] == "done"
-    for key in ("max_following_error", "p50_late_us", "p99_late_us", "max_late_us", "overruns", "link", "take"):
+    assert summary["state"] == "done", summary["faults"]
+    for key in ("max_following_error", "p50_late_us", "p99_late_us", "max_late_us", "overruns", "link", "take",
+                "scheduling"):
         assert key in summary
+    assert summary["scheduling"] != "simulated time"
     take = read_take(summary["take"])
     assert take.complete and take.meta["move"] == "product-shot"
     listing = motionctl("takes", "--dir", str(tmp_path))
@@ -43,9 +49,8 @@ def test_illegal_move_is_refused_before_anything_moves(tmp_path):
 
 
 def _orbit_on_the_serial_simulator(takes: Path):
-    """The simulator in its own process and a host running orbit on it, until the take holds 2 s of
-    samples on disk.  Returns both processes, or what the host said when its run ended first (a fault; on
-    this shared machine usually a starved real-time loop, see ``real_time``)."""
+    """The simulator in its own process and a host running orbit on it in real time, until the take holds
+    2 s of samples on disk.  Returns both processes, or what the host said when its run ended first."""
     simulator = subprocess.Popen([sys.executable, "-m", "simulator", "--rig", str(RIGS / "ur10e_track.toml")],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     host = None
@@ -81,9 +86,8 @@ def _end(process: subprocess.Popen) -> None:
 
 
 def test_host_killed_mid_run_leaves_a_readable_take_and_the_drives_stop(tmp_path):
-    started = real_time(lambda n: (tmp_path / f"takes{n}", _orbit_on_the_serial_simulator(tmp_path / f"takes{n}")),
-                        lambda run: isinstance(run[1], tuple), describe=lambda run: run[1])
-    takes, processes = started
+    takes = tmp_path / "takes"
+    processes = _orbit_on_the_serial_simulator(takes)
     assert isinstance(processes, tuple), processes
     simulator, host = processes
     try:
@@ -111,4 +115,19 @@ def test_every_legal_move_dry_runs_over_serial_and_can(move, transport, tmp_path
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["state"] == "done" and not summary["faults"]
+    assert summary["overruns"] == 0 and summary["scheduling"] == "simulated time"
     assert read_take(summary["take"]).complete
+
+
+@pytest.mark.parametrize("transport", ["serial", "can"])
+def test_a_simulated_time_dry_run_is_the_same_every_time(transport, tmp_path):
+    """Two fresh processes, the same move: byte-identical samples and events (simulated time only in them)."""
+    takes = []
+    for run in ("a", "b"):
+        result = dry_run(str(MOVES / "crane_reveal.toml"), "--transport", transport, "--takes", str(tmp_path / run),
+                         "--fault", "drop=0.01")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        takes.append(Path(json.loads(result.stdout)["take"]))
+    for name in ("samples.csv", "events.jsonl"):
+        assert (takes[0] / name).read_bytes() == (takes[1] / name).read_bytes(), name
+    assert "wall" not in (takes[0] / "events.jsonl").read_text()

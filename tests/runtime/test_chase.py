@@ -1,4 +1,5 @@
-"""Timecode chase over the real pty: start exactly on the start frame, stay locked, stop on loss or jump."""
+"""Timecode chase over the real pty, in simulated time: start exactly on the start frame, stay locked, stop
+on loss or jump.  The timecode sources keep the run's (simulated) clock, so every outcome is exact."""
 
 from __future__ import annotations
 
@@ -6,13 +7,8 @@ from __future__ import annotations
 import pytest
 
 from motionctl.runtime.chase import InternalTimecode, Observation, TimecodeLock
-from motionctl.runtime.session import run_take
-from motionctl.runtime.streamer import RunState, StreamerOptions
+from motionctl.runtime.streamer import RunState
 from motionctl.timecode import FrameRate, Timecode
-from tests.conftest import real_time
-from tests.runtime.conftest import faulted_with, finished
-
-CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.3)
 
 
 def test_lock_follows_phase_and_rate_of_a_slightly_fast_source():
@@ -50,22 +46,15 @@ def test_internal_generator_emits_every_frame_once():
     assert source.poll() == []
 
 
-def _locked(start: float, sync: float):
-    """A take that ran to its end, started within ``start`` ticks of its timecode and stayed within ``sync``."""
-    def wanted(result) -> bool:
-        return (finished(result) and abs(result.summary["start_error_ticks"]) <= start
-                and result.summary["max_sync_error_ticks"] <= sync)
-    return wanted
-
-
-def test_frame_zero_starts_on_the_start_timecode_and_stays_locked(product_plan, serial_rig, tmp_path):
-    def attempt(n):
-        source = InternalTimecode(product_plan.move.rate, product_plan.move.start - 75)    # 1.5 s pre-roll
-        return run_take(product_plan, serial_rig()[1], takes_dir=tmp_path / str(n), options=CALM, timecode=source)
-    result = real_time(attempt, _locked(start=1.0, sync=2.0))
+def test_frame_zero_starts_on_the_start_timecode_and_stays_locked(product_plan, sim_rig, tmp_path):
+    rig = sim_rig()
+    source = InternalTimecode(product_plan.move.rate, product_plan.move.start - 75,     # 1.5 s pre-roll
+                              clock=rig.clock.now_ns)
+    result = rig.take(product_plan, tmp_path, timecode=source)
     assert result.state is RunState.DONE, result.summary["faults"]
-    assert abs(result.summary["start_error_ticks"]) <= 1.0
-    assert result.summary["max_sync_error_ticks"] <= 2.0
+    # the internal generator and the servo clock share one time base: frame 0 lands on the tick
+    assert abs(result.summary["start_error_ticks"]) <= 0.5
+    assert result.summary["max_sync_error_ticks"] <= 0.5
 
 
 class _StoppingDeck(InternalTimecode):
@@ -98,33 +87,31 @@ class _JumpingDeck(InternalTimecode):
         return out
 
 
-def test_timecode_lost_mid_run_ends_in_a_controlled_stop(product_plan, serial_rig, tmp_path):
-    result = real_time(lambda n: run_take(product_plan, serial_rig()[1], takes_dir=tmp_path / str(n), options=CALM,
-                                          timecode=_StoppingDeck(product_plan.move.rate, product_plan.move.start - 50,
-                                                                 frames=50 + 40)),
-                       faulted_with("timecode lost"))
+def test_timecode_lost_mid_run_ends_in_a_controlled_stop(product_plan, sim_rig, tmp_path):
+    rig = sim_rig()
+    deck = _StoppingDeck(product_plan.move.rate, product_plan.move.start - 50, frames=50 + 40, clock=rig.clock.now_ns)
+    result = rig.take(product_plan, tmp_path, timecode=deck)
     assert result.state is RunState.FAULTED
     assert any("timecode lost" in f for f in result.summary["faults"]), result.summary["faults"]
 
 
-def test_timecode_jump_mid_run_ends_in_a_controlled_stop(product_plan, serial_rig, tmp_path):
-    result = real_time(lambda n: run_take(product_plan, serial_rig()[1], takes_dir=tmp_path / str(n), options=CALM,
-                                          timecode=_JumpingDeck(product_plan.move.rate, product_plan.move.start - 50,
-                                                                after=50 + 40)),
-                       faulted_with("jumped"))
+def test_timecode_jump_mid_run_ends_in_a_controlled_stop(product_plan, sim_rig, tmp_path):
+    rig = sim_rig()
+    deck = _JumpingDeck(product_plan.move.rate, product_plan.move.start - 50, after=50 + 40, clock=rig.clock.now_ns)
+    result = rig.take(product_plan, tmp_path, timecode=deck)
     assert result.state is RunState.FAULTED
     assert any("jumped" in f for f in result.summary["faults"]), result.summary["faults"]
 
 
-def test_arming_after_the_start_timecode_passed_is_a_fault(product_plan, serial_rig, tmp_path):
-    device, driver = serial_rig()
-    source = InternalTimecode(product_plan.move.rate, product_plan.move.start + 100)
-    result = run_take(product_plan, driver, takes_dir=tmp_path, options=CALM, timecode=source)
+def test_arming_after_the_start_timecode_passed_is_a_fault(product_plan, sim_rig, tmp_path):
+    rig = sim_rig()
+    source = InternalTimecode(product_plan.move.rate, product_plan.move.start + 100, clock=rig.clock.now_ns)
+    result = rig.take(product_plan, tmp_path, timecode=source)
     assert result.state is RunState.FAULTED
     assert any("already passed" in f for f in result.summary["faults"]), result.summary["faults"]
 
 
-def test_chase_an_ltc_file_starts_on_the_start_frame(product_plan, serial_rig, tmp_path):
+def test_chase_an_ltc_file_starts_on_the_start_frame(product_plan, sim_rig, tmp_path):
     from motionctl.ltc import encode, write_wav
     from motionctl.runtime.chase import LtcFileTimecode
 
@@ -132,9 +119,9 @@ def test_chase_an_ltc_file_starts_on_the_start_frame(product_plan, serial_rig, t
     first = product_plan.move.start - 60                     # 1.2 s of pre-roll at 50 fps
     wav = tmp_path / "ltc.wav"
     write_wav(wav, encode(first.frame, 60 + 200, rate, 48000), 48000)
-    result = real_time(lambda n: run_take(product_plan, serial_rig()[1], takes_dir=tmp_path / str(n), options=CALM,
-                                          timecode=LtcFileTimecode(str(wav), rate)),
-                       _locked(start=1.0, sync=3.0))
+    rig = sim_rig()
+    result = rig.take(product_plan, tmp_path, timecode=LtcFileTimecode(str(wav), rate, clock=rig.clock.now_ns,
+                                                                        threaded=False))
     assert result.state is RunState.DONE, result.summary["faults"]
     assert abs(result.summary["start_error_ticks"]) <= 1.0
     assert result.summary["max_sync_error_ticks"] <= 3.0

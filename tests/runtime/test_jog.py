@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,7 +17,6 @@ from motionctl.runtime.jog import (
     JogRequest,
 )
 from motionctl.runtime.states import RunState, StreamerOptions
-from motionctl.runtime.streamer import Streamer
 
 CALM = StreamerOptions(stale_feedback_s=0.5, stall_cycles=50, late_budget=0.5)
 RATE = 250
@@ -131,32 +128,26 @@ def test_jog_request_needs_one_target():
 
 
 @pytest.fixture
-def streaming(product_plan, serial_rig):
-    """A streamer running the product shot on the serial simulator, drives enabled, at rest."""
-    _, driver = serial_rig()
-    streamer = Streamer(product_plan, driver, options=CALM)
-    streamer.run_in_thread()
-    assert streamer.ready.wait(5)
-    driver.enable()
-    yield streamer
-    streamer.shutdown()
+def streaming(product_plan, sim_rig):
+    """A streamer running the product shot on the serial simulator in simulated time, drives enabled, at rest."""
+    return sim_rig().streamer(product_plan, options=CALM)
 
 
 def test_streamer_jogs_then_returns_to_idle_and_must_go_to_start_again(product_plan, streaming):
     streamer = streaming
     before = streamer._measured_arm().copy()
     track = product_plan.rig.axis_names.index("track")
-    for _ in range(30):                           # a held key: repeats every 40 ms
+    for _ in range(30):                           # a held key: repeats every 40 ms (of simulated time)
         streamer.jog(JogRequest(+1, axis=track))
-        time.sleep(0.04)
+        streamer.clock.sleep(0.04)
     assert streamer.state is RunState.JOGGING
     assert streamer.wait_for({RunState.IDLE}, 10) is RunState.IDLE
-    time.sleep(0.3)
+    streamer.clock.sleep(0.3)
     after = streamer._measured_arm()
     assert after[track] > before[track] + 0.05
     assert np.allclose(np.delete(after, track), np.delete(before, track), atol=1e-3)
     streamer.arm()                                # moved off the start: arming is refused
-    time.sleep(0.1)
+    streamer.clock.sleep(0.1)
     assert streamer.state is RunState.IDLE
 
 
@@ -167,7 +158,7 @@ def test_estop_while_jogging(streaming):
     streamer.estop()
     assert streamer.wait_for({RunState.ESTOPPED}, 2) is RunState.ESTOPPED
     streamer.jog(JogRequest(+1, axis=0))
-    time.sleep(0.1)
+    streamer.clock.sleep(0.1)
     assert streamer.state is RunState.ESTOPPED
     assert any("jog is not possible" in r for r in streamer.refusals)
 

@@ -10,14 +10,12 @@ import jsonschema
 import numpy as np
 
 from motionctl.kinematics import Kinematics
-from motionctl.runtime.session import run_take
 from motionctl.runtime.streamer import RunState, StreamerOptions
 from motionctl.runtime.takes import read_take
 from motionctl.runtime.vcam_out import VcamPublisher
 from motionctl.vcam import VcamSender, decode_d1, decode_udp, engine_pose, engine_pose_from_freed
 from motionctl.rotations import matrix_to_ptr, rotation_angle
-from tests.conftest import OPENTRACKIO, real_time, udp_receiver
-from tests.runtime.conftest import finished
+from tests.conftest import OPENTRACKIO, udp_receiver
 
 CALM = StreamerOptions(stall_cycles=50, late_budget=0.5, stale_feedback_s=0.3)
 SCHEMA = json.loads((OPENTRACKIO / "schema.json").read_text())
@@ -32,19 +30,12 @@ def _drain(sock: socket.socket) -> list[bytes]:
             return out
 
 
-def test_stream_equals_fk_of_measured_joints(product_plan, serial_rig, tmp_path):
-    receivers = []
-
-    def attempt(n):                 # fresh receivers too: a repeat must not see the first run's packets
-        for receiver in receivers:
-            receiver.close()
-        receivers[:] = [udp_receiver(0.2, 4 << 20), udp_receiver(0.2, 4 << 20)]
-        driver = serial_rig()[1]
-        sender = VcamSender(receivers[0].getsockname(), receivers[1].getsockname())
-        publisher = VcamPublisher(sender, product_plan.rig, product_plan.stage, driver.axis_names)
-        return run_take(product_plan, driver, takes_dir=tmp_path / str(n), options=CALM, vcam=publisher)
-    result = real_time(attempt, finished)
-    freed_rx, otrk_rx = receivers
+def test_stream_equals_fk_of_measured_joints(product_plan, sim_rig, tmp_path):
+    freed_rx, otrk_rx = udp_receiver(0.2, 4 << 20), udp_receiver(0.2, 4 << 20)
+    rig = sim_rig()
+    sender = VcamSender(freed_rx.getsockname(), otrk_rx.getsockname())
+    publisher = VcamPublisher(sender, product_plan.rig, product_plan.stage, rig.driver.axis_names)
+    result = rig.take(product_plan, tmp_path, options=CALM, vcam=publisher)
     assert result.state is RunState.DONE, result.summary["faults"]
     freed = [decode_d1(d) for d in _drain(freed_rx)]
     otrk = [decode_udp([d]) for d in _drain(otrk_rx)]

@@ -36,7 +36,7 @@ def make_app(workspace: Path):
 
     def make(move: str | None = "product_shot.toml", faults: tuple[str, ...] = (), transport: str = "serial"):
         settings = Settings(sim=True, transport=transport, takes_dir=workspace / "takes", faults=list(faults),
-                            options=CALM)
+                            options=CALM, clock="sim")
         controller = RigProcess(settings, Library([workspace / "moves"]))
         app = MotionctlApp(controller, workspace / "moves" / move if move else None)
         made.append(app)
