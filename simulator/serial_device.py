@@ -5,6 +5,9 @@ axis, reports FEEDBACK and HEARTBEATs, obeys COMMANDs, runs the mandatory setpoi
 its own following-error window, and injects the faults it was given.  It runs in a thread (tests) or
 as the process ``python -m simulator`` (operators), on the master end of a pseudo-terminal pair whose
 slave path it prints: motionctl opens that path as ``serial:///dev/pts/N`` exactly like hardware.
+
+Its codec (framing, COBS, CRC, message layouts, sequence numbers) is :mod:`simulator.serial_wire`, written
+from the protocol document alone: the device shares no protocol logic with motionctl's host driver.
 """
 
 from __future__ import annotations
@@ -16,10 +19,9 @@ import threading
 import time
 import tty
 
-from motionctl.hal import serial_protocol as sp
-from motionctl.hal import serial_stream as ss
 from motionctl.hal.driver import axis_scales
 from motionctl.spec.rig import Rig
+from simulator import serial_wire as sw
 from simulator.axis import AxisModel
 from simulator.faults import FaultInjector, FaultKind
 
@@ -54,7 +56,7 @@ class SerialDevice:
         self.bytes_in = 0                 # bytes read from the wire (lock-step: the host says how many to expect)
         self.bytes_out = 0                # bytes written to the wire
         self._io = threading.RLock()      # the wire and the model: the device thread and lock-step ticks
-        self._pending: sp.Setpoint | None = None
+        self._pending: sw.Setpoint | None = None
         self._setpoint_tick = 0
         self.faults = faults or FaultInjector()
         self.name = name[:16]
@@ -85,10 +87,10 @@ class SerialDevice:
         self.configured = False
         self.rate_hz = 500
         self.watchdog_s = 0.02
-        self._decoder = ss.FrameDecoder()
+        self._decoder = sw.FrameDecoder()
         self._outgoing: list[tuple[float, bytes]] = []
         self._seq = {"heartbeat": 0, "event": 0}
-        self._acks: dict[int, sp.CommandAck] = {}
+        self._acks: dict[int, sw.CommandAck] = {}
         self._t0: float | None = None
         self._last_step = time.monotonic()
         self._last_setpoint = time.monotonic()
@@ -100,7 +102,7 @@ class SerialDevice:
         self.received_setpoints = 0
         self.overflowed = 0
         self.log = log or (lambda message: None)
-        self._setpoints = ss.SequenceTracker()
+        self._setpoints = sw.SequenceTracker()
         self.dropped_setpoints: dict[str, int] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -202,7 +204,7 @@ class SerialDevice:
             self._close_fd()
             return
         for fault in self.faults.once(FaultKind.DRIVE, t) if self._t0 is not None else []:
-            self._trip(self._axis(fault.axis), int(fault.value) or sp.FaultCode.OVERCURRENT)
+            self._trip(self._axis(fault.axis), int(fault.value) or sw.FaultCode.OVERCURRENT)
         for fault in self.faults.once(FaultKind.FOLLOWING, t) if self._t0 is not None else []:
             self.axes[self._axis(fault.axis)].blocked = True
         clock = self.clock_s()
@@ -218,14 +220,14 @@ class SerialDevice:
         if any(following) and since > self.watchdog_s + 1e-9:
             for i in range(self.count):
                 if following[i]:
-                    self._trip(i, sp.FaultCode.WATCHDOG)
+                    self._trip(i, sw.FaultCode.WATCHDOG)
         if self.configured and now - self._last_rx > LINK_TIMEOUT_S:
             self._link_timeout()
         if clock >= self._next_heartbeat:
             self._next_heartbeat = clock + HEARTBEAT_S
             if not self.faults.active(FaultKind.HEARTBEAT, t):
                 self._seq["heartbeat"] = (self._seq["heartbeat"] + 1) & 0xFFFF
-                self._send(sp.Heartbeat(seq=self._seq["heartbeat"], state=self._node_state(),
+                self._send(sw.Heartbeat(seq=self._seq["heartbeat"], state=self._node_state(),
                                         time_us=self._time_us()))
 
     def _link_timeout(self) -> None:
@@ -254,14 +256,14 @@ class SerialDevice:
             elif self.enabled[i]:
                 axis.step(dt)
                 if abs(axis.target - axis.position) > self.window[i]:
-                    self._trip(i, sp.FaultCode.FOLLOWING_ERROR)
+                    self._trip(i, sw.FaultCode.FOLLOWING_ERROR)
 
     def _trip(self, index: int, code: int) -> None:
         """A drive fault: that axis faults, every moving axis brakes on its quick-stop ramp."""
         if self.fault[index]:
             return
         moving = [a.name for i, a in enumerate(self.axes) if self.enabled[i] and i != index]
-        self.log(f"{self.axes[index].name}: fault 0x{int(code):04X} ({sp.fault_text(int(code))}); "
+        self.log(f"{self.axes[index].name}: fault 0x{int(code):04X} ({sw.fault_text(int(code))}); "
                  f"quick stop on {len(moving)} other axes")
         self.fault[index] = int(code)
         self.enabled[index] = False
@@ -269,37 +271,37 @@ class SerialDevice:
             if self.enabled[i]:
                 self.quick[i] = True
         self._seq["event"] = (self._seq["event"] + 1) & 0xFFFF
-        self._send(sp.Event(seq=self._seq["event"], device_time_us=self._time_us(), axis=index, fault=int(code),
+        self._send(sw.Event(seq=self._seq["event"], device_time_us=self._time_us(), axis=index, fault=int(code),
                             text_code=0))
 
     # -- messages -----------------------------------------------------------------------------------------
-    def _handle(self, message: sp.Message) -> None:
-        if isinstance(message, sp.Hello):
-            result = sp.Result.OK
-            if (message.version_major, message.version_minor)[0] != sp.PROTOCOL_VERSION[0]:
-                result = sp.Result.VERSION_MISMATCH
+    def _handle(self, message: sw.Message) -> None:
+        if isinstance(message, sw.Hello):
+            result = sw.Result.OK
+            if (message.version_major, message.version_minor)[0] != sw.PROTOCOL_VERSION[0]:
+                result = sw.Result.VERSION_MISMATCH
             elif message.axis_count != self.count:
-                result = sp.Result.AXIS_COUNT_MISMATCH
+                result = sw.Result.AXIS_COUNT_MISMATCH
             elif message.servo_rate_hz not in (250, 500, 1000):
-                result = sp.Result.RATE_UNSUPPORTED
-            if result is sp.Result.OK:
+                result = sw.Result.RATE_UNSUPPORTED
+            if result is sw.Result.OK:
                 self.configured = True
-                self._setpoints = ss.SequenceTracker()
+                self._setpoints = sw.SequenceTracker()
                 self.rate_hz = message.servo_rate_hz
                 self.watchdog_s = message.watchdog_ms / 1000.0
-            self._send(sp.HelloAck(seq=message.seq, result=result, version_major=sp.PROTOCOL_VERSION[0],
-                                   version_minor=sp.PROTOCOL_VERSION[1], axis_count=self.count,
-                                   capabilities=sp.Capability.SIMULATED | sp.Capability.ABSOLUTE_ENCODERS,
+            self._send(sw.HelloAck(seq=message.seq, result=result, version_major=sw.PROTOCOL_VERSION[0],
+                                   version_minor=sw.PROTOCOL_VERSION[1], axis_count=self.count,
+                                   capabilities=sw.Capability.SIMULATED | sw.Capability.ABSOLUTE_ENCODERS,
                                    max_servo_rate_hz=1000, device_name=self.name))
-        elif isinstance(message, sp.Setpoint):
+        elif isinstance(message, sw.Setpoint):
             self._setpoint(message)
-        elif isinstance(message, sp.Command):
+        elif isinstance(message, sw.Command):
             self._command(message)
 
-    def _setpoint(self, message: sp.Setpoint) -> None:
+    def _setpoint(self, message: sw.Setpoint) -> None:
         if not self.configured or len(message.targets) != self.count:
-            reason = sp.NakReason.NOT_CONFIGURED if not self.configured else sp.NakReason.AXIS_COUNT
-            self._send(sp.Nak(seq=message.seq, rejected_type=int(sp.MessageType.SETPOINT), reason=reason))
+            reason = sw.NakReason.NOT_CONFIGURED if not self.configured else sw.NakReason.AXIS_COUNT
+            self._send(sw.Nak(seq=message.seq, rejected_type=int(sw.MessageType.SETPOINT), reason=reason))
             return
         decision = self._setpoints.observe(message.seq)
         if not decision.accept:            # duplicate or older than the newest: never actuated
@@ -323,7 +325,7 @@ class SerialDevice:
         else:
             self._advance(1.0 / self.rate_hz)
 
-    def _latch(self, message: sp.Setpoint, cycles: float = 1.0) -> None:
+    def _latch(self, message: sw.Setpoint, cycles: float = 1.0) -> None:
         """One servo period per setpoint latched: the model advances by the nominal period, never by how
         late this process woke up (a starved simulator must not look like a drive that fell behind)."""
         if self._t0 is None:
@@ -332,44 +334,44 @@ class SerialDevice:
         self.received_setpoints += 1
         self._advance(period)
         # Report against the demand the axis has been following (as a CSP drive does), then latch the new one.
-        feedback = sp.Feedback(seq=message.seq, device_time_us=self._time_us(), state=self._node_state(),
+        feedback = sw.Feedback(seq=message.seq, device_time_us=self._time_us(), state=self._node_state(),
                                axes=tuple(self._axis_feedback(i) for i in range(self.count)))
         for i, (axis, counts) in enumerate(zip(self.axes, message.targets)):
             if self.enabled[i] and not self.quick[i]:
                 jump = axis.set_target(counts / axis.counts_per_unit, period)
                 if abs(jump) > axis.vmax * period * cycles * 4 + 1e-6:
-                    self._trip(i, sp.FaultCode.SETPOINT_STEP)
+                    self._trip(i, sw.FaultCode.SETPOINT_STEP)
         self._send(feedback)
 
-    def _axis_feedback(self, i: int) -> sp.AxisFeedback:
+    def _axis_feedback(self, i: int) -> sw.AxisFeedback:
         axis = self.axes[i]
-        status = sp.Status.READY
+        status = sw.Status.READY
         if self.enabled[i]:
-            status |= sp.Status.ENABLED
+            status |= sw.Status.ENABLED
         if self.quick[i]:
-            status |= sp.Status.QUICK_STOP
+            status |= sw.Status.QUICK_STOP
         if self.fault[i]:
-            status = sp.Status.FAULT
+            status = sw.Status.FAULT
         following = axis.following_error_counts if self.enabled[i] else 0
-        return sp.AxisFeedback(axis.position_counts, axis.velocity_counts,
+        return sw.AxisFeedback(axis.position_counts, axis.velocity_counts,
                                max(-2**31, min(2**31 - 1, following)), int(status), self.fault[i])
 
-    def _command(self, message: sp.Command) -> None:
+    def _command(self, message: sw.Command) -> None:
         if message.seq in self._acks:          # a retransmission: answer again, do not run twice
             self._send(self._acks[message.seq])
             return
         mask = [bool(message.axis_mask >> i & 1) for i in range(self.count)]
-        result = sp.Result.OK
+        result = sw.Result.OK
         code = message.command
-        if code is sp.CommandCode.QUICK_STOP:
+        if code is sw.CommandCode.QUICK_STOP:
             for i in range(self.count):
                 if mask[i] and self.enabled[i]:
                     self.quick[i] = True
         elif not self.configured:
-            result = sp.Result.REJECTED_STATE
-        elif code is sp.CommandCode.ENABLE:
+            result = sw.Result.REJECTED_STATE
+        elif code is sw.CommandCode.ENABLE:
             if any(self.fault[i] for i in range(self.count) if mask[i]):
-                result = sp.Result.REJECTED_FAULT
+                result = sw.Result.REJECTED_FAULT
             else:
                 self._last_setpoint = time.monotonic()
                 self._setpoint_tick = self.device_tick
@@ -377,40 +379,40 @@ class SerialDevice:
                     if mask[i]:
                         self.enabled[i], self.quick[i] = True, False
                         self.axes[i].hold()
-        elif code is sp.CommandCode.DISABLE:
+        elif code is sw.CommandCode.DISABLE:
             for i in range(self.count):
                 if mask[i]:
                     self.enabled[i] = self.quick[i] = False
-        elif code is sp.CommandCode.FAULT_RESET:
+        elif code is sw.CommandCode.FAULT_RESET:
             for i in range(self.count):
                 if mask[i]:
                     self.fault[i] = 0
                     self.quick[i] = self.enabled[i] = False
                     self.axes[i].blocked = False
-        ack = sp.CommandAck(seq=message.seq, command=code, result=result, axis_mask=message.axis_mask)
+        ack = sw.CommandAck(seq=message.seq, command=code, result=result, axis_mask=message.axis_mask)
         self._acks[message.seq] = ack
         self._send(ack)
 
-    def _node_state(self) -> sp.NodeState:
+    def _node_state(self) -> sw.NodeState:
         if any(self.fault):
-            return sp.NodeState.FAULT
+            return sw.NodeState.FAULT
         if any(self.quick):
-            return sp.NodeState.STOPPING
+            return sw.NodeState.STOPPING
         if any(self.enabled):
-            return sp.NodeState.ENABLED
-        return sp.NodeState.IDLE if self.configured else sp.NodeState.BOOT
+            return sw.NodeState.ENABLED
+        return sw.NodeState.IDLE if self.configured else sw.NodeState.BOOT
 
     def _time_us(self) -> int:
         return int(self.clock_s() * 1e6) & 0xFFFFFFFF
 
     # -- output with fault injection ------------------------------------------------------------------
-    def _send(self, message: sp.Message) -> None:
+    def _send(self, message: sw.Message) -> None:
         t = self.now()
         if self._t0 is not None and self.faults.active(FaultKind.STALL, t):
             return
         if self._t0 is not None and self.faults.chance(FaultKind.DROP, t):
             return
-        frame = bytearray(sp.encode(message))
+        frame = bytearray(sw.encode(message))
         if self._t0 is not None and self.faults.chance(FaultKind.CORRUPT, t) and len(frame) > 2:
             frame[self.faults.random.randrange(len(frame) - 1)] ^= 1 << self.faults.random.randrange(8)
         self._outgoing.append((self.clock_s() + self.faults.delay_s(t), bytes(frame)))
