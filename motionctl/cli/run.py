@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "before the move's start) or ltc:FILE.wav; frame 0 starts exactly on the move's start timecode")
     r.add_argument("--takes", default="takes", help="directory for takes (default: ./takes)")
     r.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                   help="with --sim: inject a simulator fault (see motionctl sim --help)")
+                   help="with --sim: inject a simulator fault (see motionctl sim --help); host-stall@T+D freezes "
+                   "motionctl's own servo thread for D seconds at T seconds into the run")
     r.set_defaults(handler=run_move)
 
     s = sub.add_parser("sim", help="start simulated drives for a rig (prints the device to connect to)")
@@ -112,6 +113,23 @@ def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool =
     return stop, f"serial://{path}?baud=1000000", None
 
 
+def _host_stall(specs: list[str]) -> tuple[tuple[float, float] | None, list[str]]:
+    """Split ``--fault`` specs: ``host-stall@T+D`` is for motionctl itself, the rest for the simulator."""
+    import re
+
+    stall, rest = None, []
+    for spec in specs:
+        if not spec.startswith("host-stall"):
+            rest.append(spec)
+            continue
+        match = re.fullmatch(r"host-stall@([0-9.]+)\+([0-9.]+)", spec.strip())
+        if not match:
+            raise InputError(f'bad fault "{spec}": expected host-stall@T+D (T s into the run, D s long, e.g. '
+                             "host-stall@2+0.05)")
+        stall = (float(match[1]), float(match[2]))
+    return stall, rest
+
+
 def run_move(args: argparse.Namespace) -> int:
     from motionctl.hal import open_driver
     from motionctl.runtime.session import run_take
@@ -130,6 +148,7 @@ def run_move(args: argparse.Namespace) -> int:
         return 1
     stop_sim = device = clock = None
     url = args.hw
+    host_stall, device_faults = _host_stall(args.fault)
     if args.clock == "sim":
         if not args.sim:
             raise InputError("--clock sim needs --sim (simulated time needs simulated drives)")
@@ -141,7 +160,7 @@ def run_move(args: argparse.Namespace) -> int:
             wire = "serial://"
         elif args.transport == "can":
             wire = args.hw if args.hw and args.hw.startswith("can://") else f"can://virtual/motionctl-sim-{os.getpid()}"
-        stop_sim, url, device = start_simulator(scene.rig, wire, args.fault, lockstep=clock is not None)
+        stop_sim, url, device = start_simulator(scene.rig, wire, device_faults, lockstep=clock is not None)
     elif args.transport:
         raise InputError("--transport needs --sim (without it the rig's [hardware] or --hw names the wire)")
     elif args.fault:
@@ -192,8 +211,11 @@ def run_move(args: argparse.Namespace) -> int:
                 source = timecode_source(args.timecode, plan.move.rate, plan.move.start,
                                          clock=clock.now_ns if clock is not None else None)
             publisher = _vcam_publisher(args, scene, driver)
+            from dataclasses import replace
+            from motionctl.runtime.states import StreamerOptions
             result = run_take(plan, driver, takes_dir=args.takes, speed=args.override / 100.0, interrupt=monitor,
-                              on_state=on_state, timecode=source, vcam=publisher, clock=clock)
+                              on_state=on_state, timecode=source, vcam=publisher, clock=clock,
+                              options=replace(StreamerOptions(), host_stall=host_stall))
     finally:
         signal.signal(signal.SIGINT, previous)
         if stop_sim is not None:
@@ -258,7 +280,9 @@ def render_summary(result, plan) -> str:
     link = summary["link"]
     dropped = sum(link["dropped"].values()) if link.get("dropped") else 0
     lines.append(f"  link: {link['sent']} sent, {link['received']} received, {dropped} dropped"
-                 + (f" ({', '.join(f'{k} {v}' for k, v in link['dropped'].items())})" if dropped else ""))
+                 + (f" ({', '.join(f'{k} {v}' for k, v in link['dropped'].items())})" if dropped else "")
+                 + (f"; longest gap between cycles while enabled {link['longest_gap_ms']:.1f} ms"
+                    if link.get("longest_gap_ms") else ""))
     rows = []
     for name, value in summary["max_following_error"].items():
         axis = next((a for a in rig.axes if a.name == name), None)

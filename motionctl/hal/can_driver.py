@@ -311,6 +311,7 @@ class CanDriver(Driver):
         with self._cond:
             number = self.feedback.sync_going_out(self._sequence)
         self._send(cia301.SYNC_COB_ID, b"")
+        self._cycle_out()
         return number
 
     def _lockstep_heartbeat(self) -> None:

@@ -78,9 +78,22 @@ class LinkStats:
     sent: int = 0
     received: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    #: The longest time between two consecutive cycles (setpoints; SYNCs on CAN) while drives were enabled,
+    #: on the run's clock, and when it ended.  A drive that monitors its setpoints or SYNC faults on a gap.
+    longest_gap_ns: int = 0
+    longest_gap_at_ns: int = 0
+    last_cycle_ns: int = 0
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+    def cycle(self, now_ns: int, enabled: bool) -> None:
+        """A cycle went out at ``now_ns``; gaps count only while drives are (being) enabled."""
+        if enabled and self.last_cycle_ns:
+            gap = now_ns - self.last_cycle_ns
+            if gap > self.longest_gap_ns:
+                self.longest_gap_ns, self.longest_gap_at_ns = gap, now_ns
+        self.last_cycle_ns = now_ns if enabled else 0
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,7 @@ class Driver(ABC):
         #: simulation reads up to exactly what the other end wrote before the tick ends.
         self.wire_sent = 0
         self.wire_received = 0
+        self._powering = False
         self._wire = threading.Condition()
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -188,13 +202,18 @@ class Driver(ABC):
     def enable(self, timeout_s: float = 2.0) -> None:
         """Power the drives and make them follow setpoints (they hold their current position)."""
         self._require_open()
-        self._do_enable(timeout_s)
+        self._powering = True              # from here on the drives may be enabled: cycles must not pause
+        try:
+            self._do_enable(timeout_s)
+        except BaseException:
+            self._powering = False
+            raise
         self.enabled = True
 
     def disable(self) -> None:
         self._require_open()
         self._do_disable()
-        self.enabled = False
+        self.enabled = self._powering = False
 
     def probe(self, timeout_s: float = 1.0) -> RigState:
         """Where the drives are, before streaming starts.  Only while disabled: never commands motion.
@@ -257,6 +276,10 @@ class Driver(ABC):
                     return False
                 self._wire.wait(remaining)
         return True
+
+    def _cycle_out(self) -> None:
+        """Backends call this for every cycle they put on the wire (a SETPOINT; a SYNC on CAN)."""
+        self.stats.cycle(self.now_ns(), self._powering or self.enabled)
 
     @property
     def link_broken(self) -> bool:

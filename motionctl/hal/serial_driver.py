@@ -218,6 +218,7 @@ class SerialDriver(Driver):
         if self._error:
             raise HardwareError(self._error)
         self._send(sp.Setpoint(seq=sequence, host_tick=sequence, targets=tuple(counts)))
+        self._cycle_out()
 
     def _do_read(self, timeout_s: float) -> RigState | None:
         if self._error:

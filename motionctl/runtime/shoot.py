@@ -74,6 +74,7 @@ class ShootMixin:
             self.clock.stats = JitterStats()
             stats = self.driver.stats
             self._link_baseline = (stats.sent, stats.received, dict(stats.dropped))
+            stats.longest_gap_ns = 0
 
     def _jog_command(self, payload: tuple[JogRequest, int] | None) -> None:
         if payload is None:
@@ -174,6 +175,7 @@ class ShootMixin:
         self.summary.link = {"sent": now.sent - sent, "received": now.received - received,
                              "dropped": {k: v - dropped.get(k, 0) for k, v in now.dropped.items()
                                          if v - dropped.get(k, 0)}}
+        self.summary.link["longest_gap_ms"] = now.longest_gap_ns / 1e6
         if self.vcam_summary:
             self.summary.link["vcam"] = self.vcam_summary
         return dict(self.summary.__dict__)

@@ -94,6 +94,9 @@ class StreamerOptions:
     chase_max_slew: float = 0.005             # ... at most +-0.5 % of speed (less upwards if the plan is tight)
     chase_slew_rate_per_s: float = 0.05       # ... changing by at most 5 % per second
     late_budget: float = 0.05                 # fraction of ticks a whole period late tolerated per second
+    #: Fault injection on the host itself: (run time s, duration s) at which the servo thread freezes once
+    #: (``--fault host-stall@T+D``): what a busy host does, on purpose, to see the rig ride it out.
+    host_stall: tuple[float, float] | None = None
 
 
 @dataclass

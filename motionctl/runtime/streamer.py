@@ -106,6 +106,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         self._late_count = 0
         self.refusals: list[str] = []
         self.scheduling = "simulated time"           # what the servo thread got from the system, in words
+        self._host_stalled = False
 
     @property
     def run_time(self) -> float:
@@ -218,6 +219,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
                     self._link_lost(f"internal error in the servo loop ({type(exc).__name__}: {exc})")
                 self._timing_watchdog(late)
                 self._record(late)
+                self._inject_host_stall()
                 self.clock.tick_done()
         finally:
             self._finish()
@@ -230,6 +232,19 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         if feedback is not None:
             self.last_command = feedback.positions.copy()
         self.ready.set()
+
+    def _inject_host_stall(self) -> None:
+        """``options.host_stall``: freeze the servo thread once, as a busy host would (in simulated time the
+        clock is told the thread woke that much later)."""
+        stall = self.options.host_stall
+        if stall is None or self._host_stalled or self.state is not RunState.RUNNING or self._tau < stall[0]:
+            return
+        self._host_stalled = True
+        self._event("note", f"host stall injected: the servo thread freezes for {stall[1] * 1000:.0f} ms")
+        if self.clock.simulated:
+            self.clock.stall(stall[1])
+        else:
+            time.sleep(stall[1])
 
     def _tick(self) -> None:
         if not self.ready.is_set():
