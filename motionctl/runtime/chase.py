@@ -17,11 +17,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from fractions import Fraction
 
 import numpy as np
 
-from motionctl.runtime.states import Event
+from motionctl.runtime.watchdogs import Fault
 from motionctl.timecode import FrameRate, Timecode
 
 LOCK_OBSERVATIONS = 3            # frames seen before the lock is trusted
@@ -231,45 +232,86 @@ def timecode_source(spec: str, rate: FrameRate, move_start: Timecode, preroll_s:
     raise InputError(f'--timecode "{spec}": expected internal, internal:HH:MM:SS:FF or ltc:FILE.wav')
 
 
-class ChaseMixin:
-    """The timecode half of :class:`~motionctl.runtime.streamer.Streamer`: start on the start frame, stay on it."""
+class ChaseStart(Enum):
+    """What the chase says while armed."""
 
-    def _maybe_start_on_timecode(self) -> None:
-        """ARMED on timecode: start frame 0 on the tick nearest the start frame's instant."""
+    WAIT = "wait"            # the start frame is still to come
+    START = "start"          # frame 0 goes out on this tick
+    LATE = "late"            # the start frame had already passed when armed: a fault
+
+
+class Chase:
+    """Runs a move on timecode: frame 0 on the tick nearest the start frame's instant, then the speed that
+    keeps the run on the timecode (slewed, within bounds), and a fault when the timecode is lost or jumps.
+
+    Inputs are explicit: the time of the tick (``now_ns``) and where the run is (``tau``); outputs are a
+    decision or a target speed, or a :class:`~motionctl.runtime.watchdogs.Fault`.  The streamer acts on
+    them.  Synchronisation figures (start error, largest sync error) are kept here for the summary.
+    """
+
+    def __init__(self, source: object, plan, options, period_ns: int) -> None:
+        self.source = source
+        self.rate = plan.move.rate
+        self.lock = TimecodeLock(self.rate)
+        self.start_frame = plan.move.start.frame
+        self.start_label = plan.move.start.label
+        self.options = options
+        self.period_ns = period_ns
+        self.description = describe(source)
+        self.active = True               # chasing; False once the timecode jumped or was lost
+        self.start_error_ticks: float | None = None
+        self.max_sync_error_ticks = 0.0
+        self.last_sync_error_ticks = 0.0
+        # How much faster than planned the run may go to catch up: none if the plan is at a limit already.
+        peaks = plan.report.extra.get("axis_peaks") or []
+        tightest = max([max(p["v_pct"], 100 * (p["a_pct"] / 100) ** 0.5, 100 * (p["j_pct"] / 100) ** (1 / 3))
+                        for p in peaks] or [100.0]) / 100.0
+        self.speed_up_room = max(0.0, min(options.chase_max_slew, 1.0 / max(tightest, 1e-9) - 1.0 - 1e-4))
+
+    def poll(self) -> None:
+        """Take in the observations that arrived (once per tick)."""
+        for observation in self.source.poll():
+            self.lock.observe(observation)
+
+    def roll(self) -> None:
+        self.source.roll()
+
+    def close(self) -> None:
+        self.source.close()
+
+    def start(self, tick_ns: int) -> ChaseStart:
+        """Armed: does frame 0 go out on the tick whose setpoint applies at ``tick_ns``?"""
         if not self.lock.locked:
-            return
+            return ChaseStart.WAIT
         start_ns = self.lock.host_ns_of(self.start_frame)
-        now = self._tick_ns()
-        if now - start_ns > self.clock.period_ns:
-            self._fault(f"the start timecode {self.plan.move.start.label} had already passed when armed "
-                        "(roll the timecode back before it)", quick=False)
-            return
-        if now >= start_ns - self.clock.period_ns / 2:
-            self.start_error_ticks = (now - start_ns) / self.clock.period_ns
-            self._start_run()
-            self._fire(Event.START, f"started on timecode {self.plan.move.start.label} "
-                       f"({self.start_error_ticks:+.2f} ticks)")
+        if tick_ns - start_ns > self.period_ns:
+            return ChaseStart.LATE
+        if tick_ns >= start_ns - self.period_ns / 2:
+            self.start_error_ticks = (tick_ns - start_ns) / self.period_ns
+            return ChaseStart.START
+        return ChaseStart.WAIT
 
-    def _chase(self) -> None:
-        """Keep the run on the timecode: slew the speed within bounds; stop if the timecode is lost or jumps."""
-        now = self._tick_ns()
+    def late_fault(self) -> Fault:
+        return Fault(f"the start timecode {self.start_label} had already passed when armed (roll the "
+                     "timecode back before it)", quick=False)
+
+    def target(self, tick_ns: int, tau: float, previous: float, dt: float) -> float | Fault:
+        """Running: the speed (1 = as planned) that keeps ``tau`` on the timecode at the tick whose setpoint
+        applies at ``tick_ns``, slewed from ``previous``; or a fault (and no more chasing) when the
+        timecode jumped or was lost."""
         if self.lock.jumps:
             predicted, observed = self.lock.jumps[-1]
-            self._fault(f"timecode jumped from frame {predicted} to {observed}", quick=False)
-            self.lock = None
-            return
-        if self.lock.lost(now):
-            self._fault("timecode lost: no frame for "
-                        f"{(now - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
-            self.lock = None
-            return
-        wanted = (self.lock.frame_at(now) - self.start_frame) * float(self.plan.move.rate.frame_duration)
-        error = wanted - self._tau
-        self.max_sync_error_ticks = max(self.max_sync_error_ticks, abs(error) * self.rate)
-        self.last_sync_error_ticks = error * self.rate
+            self.active = False
+            return Fault(f"timecode jumped from frame {predicted} to {observed}", quick=False)
+        if self.lock.lost(tick_ns):
+            self.active = False
+            return Fault(f"timecode lost: no frame for {(tick_ns - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
+        wanted = (self.lock.frame_at(tick_ns) - self.start_frame) * float(self.rate.frame_duration)
+        error = wanted - tau
+        self.max_sync_error_ticks = max(self.max_sync_error_ticks, abs(error) / dt)
+        self.last_sync_error_ticks = error / dt
         correction = float(np.clip(self.options.chase_gain_per_s * error, -self.options.chase_max_slew,
-                                   self._speed_up_room))
+                                   self.speed_up_room))
         # The target slews; the speed governor then follows it within every limit of the plan.
-        step = self.options.chase_slew_rate_per_s * self.dt
-        self._override_target = float(np.clip(1.0 + correction, self._override_target - step,
-                                              self._override_target + step))
+        step = self.options.chase_slew_rate_per_s * dt
+        return float(np.clip(1.0 + correction, previous - step, previous + step))

@@ -1,116 +1,162 @@
-"""Many moves, takes and jogs on one running stream: what an operator's session needs beyond one take.
+"""Takes and jogs on one running stream: what an operator's session needs beyond one run.
 
 The command line runs one take per stream; the terminal UI keeps one stream for a whole shoot day, so the
-drives are fed every cycle between takes.  This half of :class:`~motionctl.runtime.streamer.Streamer`
-swaps the plan at rest, opens and closes takes (closing files on a helper thread, never on the servo
-thread), and runs jogs, whose safety guard (:mod:`motionctl.runtime.jog`) is evaluated off the servo
-thread too.
+drives are fed every cycle between takes.  Two collaborators of the streamer live here:
+
+* :class:`TakeBook`: the take being recorded, the summaries of the takes ended on this stream, and what a
+  summary is made of (the clock's timing, the link's counters since the take began).  A take's files are
+  closed on a helper thread, never on the servo thread.
+* :class:`JogControl`: jogging between moves, whose safety guard (:mod:`motionctl.runtime.jog`) is
+  evaluated off the servo thread (at once in simulated time, so a jog is the same on every run).
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
+from motionctl.hal.driver import Driver
 from motionctl.planner.plan import Plan
-from motionctl.planner.transitions import plan_timeline
 from motionctl.runtime.clock import JitterStats
 from motionctl.runtime.jog import Jogger, JogRequest
-from motionctl.errors import PlanningError
-from motionctl.runtime.chase import TimecodeLock
-from motionctl.runtime.states import TRANSITIONS, Event, RunState, RunSummary
+from motionctl.runtime.states import RunSummary
 from motionctl.runtime.takes import TakeWriter
 
 
-class ShootMixin:
-    """Plans, takes and jogs for :class:`~motionctl.runtime.streamer.Streamer`."""
+class TakeBook:
+    """The take in progress (or none), its running summary, and the summaries of the takes ended."""
 
-    def load(self, plan: Plan, timecode: object | None = None) -> None:
-        """Take another move on the same rig (at rest only); it must be gone to from scratch."""
-        if plan.rig.file != self.plan.rig.file or plan.rate_hz != self.rate:
-            self._event("refused", "another rig or servo rate needs a new connection")
-            return
-        if plan.trajectory is None or plan.joint_path is None:
-            self._event("refused", f"{plan.move.name} has no trajectory to run")
-            return
-        self._commands.put((Event.LOAD, (plan, timecode)))
+    def __init__(self, take: TakeWriter | None, clock, driver: Driver) -> None:
+        self.take = take
+        self.clock = clock
+        self.driver = driver
+        self.summary = RunSummary()
+        self.summaries: list[tuple[str, dict]] = []     # (take path, summary) of takes ended here
+        self._baseline: tuple[int, int, dict[str, int]] = (0, 0, {})
+        if take is not None:
+            take.use_clock(clock)
 
-    def begin_take(self, take: TakeWriter) -> None:
-        """Record from now into ``take`` (ending the take in progress, if any), with fresh statistics."""
-        self._commands.put((Event.TAKE, take))
-
-    def end_take(self) -> None:
-        """Close the take in progress (its summary covers the ticks since it began)."""
-        self._commands.put((Event.TAKE, None))
-
-    def jog(self, request: JogRequest) -> None:
-        """A jog key press or auto-repeat; the rig moves only while they keep coming (see runtime.jog)."""
-        self._commands.put((Event.JOG, (request, self.clock.now_ns())))
-
-    def jog_release(self) -> None:
-        self._commands.put((Event.JOG, None))
-
-    def _load(self, plan: Plan, timecode: object | None) -> None:
-        if (self.state, Event.LOAD) not in TRANSITIONS:
-            self._event("refused", f"cannot take another move while {self.state.value}")
-            return
-        self._apply_plan(plan, timecode)
-        self._fire(Event.LOAD, f"loaded {plan.move.name}: go to start before running")
-
-    def _swap_take(self, take: TakeWriter | None) -> None:
-        """End the take in progress on a helper thread (closing files must not stall a tick); begin ``take``."""
+    def swap(self, take: TakeWriter | None, summary: Callable[[], dict]) -> None:
+        """End the take in progress (its files close on a helper thread: never a stalled tick); begin
+        ``take`` with fresh statistics."""
         old = self.take
         if old is not None:
-            summary = self._summarise()
-            self.take_summaries.append((str(old.path), summary))
-            threading.Thread(target=old.finish, args=(summary,), name="motionctl-take-close", daemon=True).start()
+            ended = summary()
+            self.summaries.append((str(old.path), ended))
+            threading.Thread(target=old.finish, args=(ended,), name="motionctl-take-close", daemon=True).start()
         self.take = take
         if take is not None:
             take.use_clock(self.clock)
             self.summary = RunSummary()
             self.clock.stats = JitterStats()
             stats = self.driver.stats
-            self._link_baseline = (stats.sent, stats.received, dict(stats.dropped))
+            self._baseline = (stats.sent, stats.received, dict(stats.dropped))
             stats.longest_gap_ns = 0
 
-    def _jog_command(self, payload: tuple[JogRequest, int] | None) -> None:
-        if payload is None:
-            if self._jogger is not None:
-                self._jogger.release()
+    def record(self, tick: int, tau: float, state, late_ns: int, commanded: NDArray[np.float64], feedback,
+               plan: Plan) -> None:
+        """One row of the take (and the tick counted in the summary)."""
+        self.summary.ticks += 1
+        if self.take is None:
             return
-        request, pressed_ns = payload
-        if self.state is not RunState.JOGGING:
-            if (self.state, Event.JOG) not in TRANSITIONS:
-                self._event("refused", f"jog is not possible while {self.state.value}")
-                return
-            n = len(self.plan.rig.axes)
-            values = self.last_command[self._arm_columns]
-            lens = np.array(self.plan.trajectory.lens[0], dtype=float)
-            for lens_index, column in self._lens_columns:
-                lens[lens_index] = self.last_command[column]
-            self._jogger = Jogger(self.plan.rig, self.plan.stage, self.rate, np.concatenate([values[:n], lens]))
-            self._fire(Event.JOG, "jogging (reduced speed; moves only while the key is held)")
-        self._jogger.press(request, pressed_ns)
+        measured = feedback.positions if feedback is not None else None
+        following = np.array([a.following_error for a in feedback.axes]) if feedback is not None else None
+        frame = min(int(np.floor(tau * float(plan.move.rate.fps) + 1e-9)), plan.report.frames - 1)
+        self.take.sample(tick, tau, state.value, frame, plan.move.timecode_at(frame), late_ns / 1000.0, commanded,
+                         measured, following)
 
-    def _jog_tick(self) -> NDArray[np.float64]:
-        jogger = self._jogger
-        if self.fault_message:
+    def summarise(self, state, scheduling: str, watchdogs, chase, vcam_summary: dict) -> dict:
+        """The summary of the ticks since the take (or the stream) began, as a plain dict."""
+        summary, stats = self.summary, self.clock.stats
+        summary.state = state.value
+        summary.scheduling = scheduling
+        summary.mean_late_us = stats.mean_late_us
+        summary.max_late_us = stats.max_late_ns / 1000.0
+        summary.p50_late_us = stats.percentile_us(50)
+        summary.p99_late_us = stats.percentile_us(99)
+        summary.p999_late_us = stats.percentile_us(99.9)
+        summary.overruns = stats.overruns
+        summary.max_following_error = dict(watchdogs.max_following_error)
+        if chase is not None:
+            summary.start_error_ticks = chase.start_error_ticks
+            summary.max_sync_error_ticks = chase.max_sync_error_ticks
+            summary.final_sync_error_ticks = chase.last_sync_error_ticks
+            summary.timecode_speed = chase.lock.speed()
+        summary.link = self.link()
+        if vcam_summary:
+            summary.link["vcam"] = vcam_summary
+        return dict(summary.__dict__)
+
+    def finish(self, summary: dict) -> None:
+        """The stream ended: close the take in progress (on this thread)."""
+        if self.take is not None:
+            self.summaries.append((str(self.take.path), summary))
+            self.take.finish(summary)
+
+    def link(self) -> dict[str, object]:
+        """The link's counters since the take (or the stream) began."""
+        sent, received, dropped = self._baseline
+        now = self.driver.stats
+        return {"sent": now.sent - sent, "received": now.received - received,
+                "dropped": {k: v - dropped.get(k, 0) for k, v in now.dropped.items() if v - dropped.get(k, 0)},
+                "longest_gap_ms": now.longest_gap_ns / 1e6}
+
+
+class JogControl:
+    """Jogging on the stream: key presses in, one jog sample per tick out, until the jog rests again."""
+
+    def __init__(self, rate_hz: int, simulated: bool, note: Callable[[str], None]) -> None:
+        self.rate_hz = rate_hz
+        self.simulated = simulated
+        self._note = note
+        self.jogger: Jogger | None = None
+        self._guard_busy = threading.Event()
+
+    @property
+    def active(self) -> bool:
+        return self.jogger is not None
+
+    @property
+    def blocked(self) -> str:
+        jogger = self.jogger
+        return jogger.blocked if jogger is not None else ""
+
+    def begin(self, plan: Plan, values: NDArray[np.float64]) -> None:
+        """Start jogging from ``values`` (joints then lens, where the rig is commanded now)."""
+        self.jogger = Jogger(plan.rig, plan.stage, self.rate_hz, values)
+
+    def press(self, request: JogRequest, pressed_ns: int) -> None:
+        if self.jogger is not None:
+            self.jogger.press(request, pressed_ns)
+
+    def release(self) -> None:
+        if self.jogger is not None:
+            self.jogger.release()
+
+    def drop(self) -> None:
+        self.jogger = None
+
+    def step(self, tick_ns: int, faulted: bool) -> tuple[NDArray[np.float64], bool]:
+        """The tick's jog sample, and whether the jog has come to rest (then it is over)."""
+        jogger = self.jogger
+        assert jogger is not None
+        if faulted:
             jogger.release()
-        if jogger.guard_due and not self._guard_busy.is_set() and self.clock.simulated:
+        if jogger.guard_due and not self._guard_busy.is_set():
             self._guard_busy.set()
-            self._guard(jogger, jogger.snapshot())      # simulated time: the guard's answer comes at once
-        elif jogger.guard_due and not self._guard_busy.is_set():
-            self._guard_busy.set()
-            threading.Thread(target=self._guard, args=(jogger, jogger.snapshot()), daemon=True,
-                             name="motionctl-jog-guard").start()
-        values = jogger.step(self._tick_ns())
+            if self.simulated:
+                self._guard(jogger, jogger.snapshot())      # simulated time: the guard's answer comes at once
+            else:
+                threading.Thread(target=self._guard, args=(jogger, jogger.snapshot()), daemon=True,
+                                 name="motionctl-jog-guard").start()
+        values = jogger.step(tick_ns)
         if jogger.at_rest:
-            self._jogger = None
-            self._fire(Event.FAULT if self.fault_message else Event.REACHED, self.fault_message or "jog ended")
-        return self._full_command(values)
+            self.jogger = None
+            return values, True
+        return values, False
 
     def _guard(self, jogger: Jogger, snapshot: tuple) -> None:
         """The jog guard's evaluation, off the servo thread (a few ms); its grant lapses if it is late."""
@@ -119,63 +165,8 @@ class ShootMixin:
             blocked = jogger.blocked
             jogger.grant(*verdict)
             if verdict[3] and verdict[3] != blocked:
-                self._event("note", f"jog held back: {verdict[3]}")
+                self._note(f"jog held back: {verdict[3]}")
         except Exception as exc:    # no grant: the jog brakes; say why
-            self._event("note", f"jog guard failed ({type(exc).__name__}: {exc}): jog stopped")
+            self._note(f"jog guard failed ({type(exc).__name__}: {exc}): jog stopped")
         finally:
             self._guard_busy.clear()
-
-    @property
-    def jog_blocked(self) -> str:
-        jogger = self._jogger
-        return jogger.blocked if jogger is not None else ""
-
-    def _apply_plan(self, plan: Plan, timecode: object | None) -> None:
-        """Everything that depends on the plan (and its timecode source); the rig and driver stay."""
-        if plan.trajectory is None or plan.joint_path is None:
-            raise PlanningError("the move has no trajectory to run")
-        if self.timecode_source is not None and self.timecode_source is not timecode:
-            self.timecode_source.close()
-        self.plan = plan
-        self._timeline = plan_timeline(plan)
-        self._tau = 0.0
-        self._governor = None
-        self._transition = None
-        self.start_error = None
-        self.timecode_source = timecode
-        self.lock = TimecodeLock(plan.move.rate) if timecode is not None else None
-        self.start_frame = plan.move.start.frame
-        self.start_error_ticks: float | None = None
-        self.max_sync_error_ticks = 0.0
-        self.last_sync_error_ticks = 0.0
-        peaks = plan.report.extra.get("axis_peaks") or []
-        tightest = max([max(p["v_pct"], 100 * (p["a_pct"] / 100) ** 0.5, 100 * (p["j_pct"] / 100) ** (1 / 3))
-                        for p in peaks] or [100.0]) / 100.0
-        self._speed_up_room = max(0.0, min(self.options.chase_max_slew, 1.0 / max(tightest, 1e-9) - 1.0 - 1e-4))
-
-    def _summarise(self) -> dict:
-        """The summary of the ticks since the take (or the stream) began, as a plain dict."""
-        stats = self.clock.stats
-        self.summary.state = self.state.value
-        self.summary.scheduling = self.scheduling
-        self.summary.mean_late_us = stats.mean_late_us
-        self.summary.max_late_us = stats.max_late_ns / 1000.0
-        self.summary.p50_late_us = stats.percentile_us(50)
-        self.summary.p99_late_us = stats.percentile_us(99)
-        self.summary.p999_late_us = stats.percentile_us(99.9)
-        self.summary.overruns = stats.overruns
-        if self.timecode_source is not None:
-            self.summary.start_error_ticks = self.start_error_ticks
-            self.summary.max_sync_error_ticks = self.max_sync_error_ticks
-            self.summary.final_sync_error_ticks = self.last_sync_error_ticks
-            if self.lock is not None:
-                self.summary.timecode_speed = self.lock.speed()
-        sent, received, dropped = self._link_baseline
-        now = self.driver.stats
-        self.summary.link = {"sent": now.sent - sent, "received": now.received - received,
-                             "dropped": {k: v - dropped.get(k, 0) for k, v in now.dropped.items()
-                                         if v - dropped.get(k, 0)}}
-        self.summary.link["longest_gap_ms"] = now.longest_gap_ns / 1e6
-        if self.vcam_summary:
-            self.summary.link["vcam"] = self.vcam_summary
-        return dict(self.summary.__dict__)

@@ -1,13 +1,17 @@
-"""Controlled stops for the streamer, planned off the servo thread from where the rig *will be*.
+"""Controlled stops for a run, planned off the servo thread from where the rig *will be*.
 
 A stop is asked for now and starts a few ticks later (``STOP_LEAD_S``, at least).  Meanwhile the servo
 loop keeps running what it was running, with its target speed frozen, so the state at the switch-over
-tick is known exactly: the worker copies the speed governor (or takes the go-to-start's index), steps it
+tick is known exactly: the planner copies the speed governor (or takes the go-to-start's index), steps it
 to that tick, and plans the stop from there (:func:`~motionctl.planner.transitions.stop_on_timeline`,
 bounded).  At the switch-over tick the stop is taken only if it starts exactly where the rig is.  If it
 is not ready in time (a busy host) it is planned again from later, with more lead; if that has not
 worked within ``STOP_GIVE_UP_S``, or no stop along the path holds the limits, the drives quick-stop on
-their own ramps and the reason is said in plain words.
+their own ramps and the reason is said in plain words.  In simulated time the loop waits for the
+planner at the switch-over tick, so a run stops the same way every time.
+
+:class:`StopPlanner` holds the one stop in planning; :meth:`StopPlanner.due` tells the streamer, tick by
+tick, what to do: nothing yet, switch to the stop, quick-stop (and why), or wait for a re-plan.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
-from motionctl.planner.governor import BRAKE_FRACTION
+from motionctl.planner.governor import BRAKE_FRACTION, SpeedGovernor, Timeline
+from motionctl.planner.plan import Plan
 from motionctl.planner.transitions import Transition, stop_on_timeline, transition_timeline
-from motionctl.runtime.states import Event, RunState
 
 #: A controlled stop starts at least this long after it is asked for: time to plan it off the servo thread.
 STOP_LEAD_S = 0.06
@@ -28,8 +33,25 @@ STOP_LEAD_S = 0.06
 STOP_GIVE_UP_S = 1.0
 
 
+class Due(Enum):
+    WAIT = "wait"            # nothing to do this tick (none asked, not yet due, or re-planning)
+    SWITCH = "switch"        # stream the stop from this tick (``Decision.transition``, from index 1)
+    QUICK = "quick"          # no controlled stop: quick-stop the drives (``Decision.why``)
+    REPLAN = "replan"        # planned for a tick that has passed: plan it again from now
+
+
+@dataclass(frozen=True)
+class Decision:
+    due: Due
+    reason: str = ""                      # why the stop was asked for
+    transition: Transition | None = None
+    why: str = ""                         # why a quick stop instead
+    lead_s: float = STOP_LEAD_S           # REPLAN: the lead to plan with (twice what the last plan took)
+    asked_ns: int = 0                     # REPLAN: when the stop was first asked for
+
+
 @dataclass
-class _StopJob:
+class _Job:
     at_tick: int                      # the tick whose setpoint is the stop's first
     reason: str
     target: float                     # the speed the run holds until then (frozen)
@@ -41,93 +63,95 @@ class _StopJob:
     planning_s: float = 0.0
 
 
-class StopMixin:
-    """The stop-planning half of :class:`~motionctl.runtime.streamer.Streamer`."""
+class StopPlanner:
+    """The stop being planned for one streamer (at most one at a time)."""
 
-    def _request_stop(self, reason: str, asked_ns: int | None = None, lead_s: float = STOP_LEAD_S) -> None:
-        """Ask the worker for a controlled stop that begins ``lead_s`` from now; keep streaming meanwhile."""
-        if self._stop_job is not None and asked_ns is None:
-            return
-        lead = max(4, int(np.ceil(lead_s * self.rate)))
-        asked = self.clock.now_ns() if asked_ns is None else asked_ns
-        if self.state is RunState.RUNNING and self._governor is not None:
-            twin = self._governor.clone()
-            twin.brake_fraction = BRAKE_FRACTION
-            target = self._speed_target()
-            job = _StopJob(self.clock.tick + lead, reason, target, asked, 0.0)
-            args = ("run", twin, self._timeline, lead, target)
-        elif self._transition is not None:
-            last = min(self._transition_index + lead - 1, len(self._transition.values) - 1)
-            job = _StopJob(self.clock.tick + lead, reason, 1.0, asked, last / self.rate)
-            history = np.arange(last - 2, last + 1) / self.rate     # before its start it rests on it
-            args = ("transition", transition_timeline(self._transition, self.plan), history)
-        else:
-            self._fire(Event.STOP, reason)
-            return
-        self._stop_job = job
-        threading.Thread(target=self._plan_stop, args=(job, args), daemon=True,
+    def __init__(self, plan: Plan, rate_hz: int, simulated: bool) -> None:
+        self.plan = plan
+        self.rate_hz = rate_hz
+        self.simulated = simulated
+        self._job: _Job | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self._job is not None
+
+    @property
+    def frozen_target(self) -> float | None:
+        """The speed the run must hold while a stop from it is being planned."""
+        return self._job.target if self._job is not None else None
+
+    def cancel(self) -> None:
+        self._job = None
+
+    def from_run(self, reason: str, governor: SpeedGovernor, timeline: Timeline, tick: int, target: float,
+                 now_ns: int, asked_ns: int | None = None, lead_s: float = STOP_LEAD_S) -> None:
+        """Plan a stop of the running plan, from ``lead_s`` ahead of ``tick`` (``governor`` as of now)."""
+        lead = max(4, int(np.ceil(lead_s * self.rate_hz)))
+        twin = governor.clone()
+        twin.brake_fraction = BRAKE_FRACTION
+        job = _Job(tick + lead, reason, target, now_ns if asked_ns is None else asked_ns, 0.0)
+        self._start(job, self._plan_run, twin, timeline, lead, target)
+
+    def from_transition(self, reason: str, transition: Transition, index: int, tick: int, now_ns: int,
+                        asked_ns: int | None = None, lead_s: float = STOP_LEAD_S) -> None:
+        """Plan a stop of a go-to-start whose sample ``index`` goes out on ``tick``."""
+        lead = max(4, int(np.ceil(lead_s * self.rate_hz)))
+        last = min(index + lead - 1, len(transition.values) - 1)
+        job = _Job(tick + lead, reason, 1.0, now_ns if asked_ns is None else asked_ns, last / self.rate_hz)
+        history = np.arange(last - 2, last + 1) / self.rate_hz     # before its start it rests on it
+        self._start(job, self._plan_transition, transition_timeline(transition, self.plan), history)
+
+    def _start(self, job: _Job, work, *args: object) -> None:
+        self._job = job
+        threading.Thread(target=self._run, args=(job, work, args), daemon=True,
                          name="motionctl-stop-planner").start()
 
-    def _plan_stop(self, job: _StopJob, args: tuple) -> None:
+    def _run(self, job: _Job, work, args: tuple) -> None:
         started = time.perf_counter()
         try:
-            if args[0] == "run":
-                _, governor, timeline, lead, target = args
-                for _ in range(lead):
-                    governor.step(target)
-                job.starts_at = governor.tau
-                job.transition = stop_on_timeline(timeline, governor.history, self.plan)
-            else:
-                _, timeline, history = args
-                job.transition = stop_on_timeline(timeline, history, self.plan)
-            if not job.transition.clear:
+            work(job, *args)
+            if job.transition is not None and not job.transition.clear:
                 job.error = "the stop's poses come too close to the set"
-        except Exception as exc:     # whatever it is, the servo loop must hear of it and quick-stop
+        except Exception as exc:     # whatever it is (MemoryError included), the servo loop must hear of it
             job.error = str(exc) or type(exc).__name__
         job.planning_s = time.perf_counter() - started
         job.ready.set()
 
-    def _switch_to_stop(self) -> bool:
-        """At the switch-over tick: start the stop if it is ready and fits (True), else keep going."""
-        job = self._stop_job
-        if job is None or self.clock.tick < job.at_tick:
-            return False
-        if self.clock.simulated:
+    def _plan_run(self, job: _Job, governor: SpeedGovernor, timeline: Timeline, lead: int, target: float) -> None:
+        for _ in range(lead):
+            governor.step(target)
+        job.starts_at = governor.tau
+        job.transition = stop_on_timeline(timeline, governor.history, self.plan)
+
+    def _plan_transition(self, job: _Job, timeline: Timeline, history: np.ndarray) -> None:
+        job.transition = stop_on_timeline(timeline, history, self.plan)
+
+    def due(self, tick: int, now_ns: int, here: float) -> Decision:
+        """At ``tick``: what to do about the stop in planning.  ``here``: the time along the timeline
+        (plan or go-to-start) of the tick just streamed, where a stop must start to fit."""
+        job = self._job
+        if job is None or tick < job.at_tick:
+            return Decision(Due.WAIT)
+        if self.simulated:
             job.ready.wait(60.0)      # simulated time waits for the planner: the same stop on every run
+        overdue = now_ns - job.asked_ns > STOP_GIVE_UP_S * 1e9
         if not job.ready.is_set():
-            if self.clock.now_ns() - job.asked_ns > STOP_GIVE_UP_S * 1e9:
-                self._quick_instead(job, f"the controlled stop could not be planned within {STOP_GIVE_UP_S:g} s")
-                return True
-            return False
+            if overdue:
+                self._job = None
+                return Decision(Due.QUICK, job.reason, why=f"the controlled stop could not be planned within "
+                                f"{STOP_GIVE_UP_S:g} s")
+            return Decision(Due.WAIT)
         if job.error or job.transition is None:
-            self._quick_instead(job, f"no controlled stop possible ({job.error})")
-            return True
-        if self.state is RunState.RUNNING:
-            fits = self._governor is not None and self._governor.tau == job.starts_at
-        else:
-            fits = abs((self._transition_index - 1) / self.rate - job.starts_at) < 1e-12
-        if not fits:
+            self._job = None
+            return Decision(Due.QUICK, job.reason, why=f"no controlled stop possible ({job.error})")
+        if abs(here - job.starts_at) > 1e-12:
             # Planned for a tick that has passed (the host was late): plan it again from later.
-            if self.clock.now_ns() - job.asked_ns > STOP_GIVE_UP_S * 1e9:
-                self._quick_instead(job, f"the controlled stop could not be planned within {STOP_GIVE_UP_S:g} s")
-                return True
-            self._request_stop(job.reason, job.asked_ns, max(STOP_LEAD_S, 2.0 * job.planning_s))
-            return False
-        self._stop_job = None
-        self._transition, self._transition_index = job.transition, 1
-        self._fire(Event.FAULT if self.fault_message else Event.STOP, job.reason)
-        return True
-
-    def _quick_instead(self, job: _StopJob, why: str) -> None:
-        self._stop_job = None
-        self._event("fault", f"{why}: quick stop")
-        self.driver.quick_stop()
-        self._transition = None
-        self._fire(Event.FAULT if self.fault_message else Event.STOP, job.reason)
-
-    def _speed_target(self) -> float:
-        """The speed the run heads for: the operator's override, or the timecode chase's; frozen while a
-        stop is being planned (so the rig will be exactly where the stop starts)."""
-        if self._stop_job is not None:
-            return self._stop_job.target
-        return self._override_target
+            self._job = None
+            if overdue:
+                return Decision(Due.QUICK, job.reason, why=f"the controlled stop could not be planned within "
+                                f"{STOP_GIVE_UP_S:g} s")
+            return Decision(Due.REPLAN, job.reason, lead_s=max(STOP_LEAD_S, 2.0 * job.planning_s),
+                            asked_ns=job.asked_ns)
+        self._job = None
+        return Decision(Due.SWITCH, job.reason, job.transition)

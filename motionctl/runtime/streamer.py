@@ -1,11 +1,19 @@
-"""The streamer: runs a plan on a driver at the servo rate, on its own thread, with absolute deadlines.
+"""The streamer: runs a plan on a driver at the servo rate, on its own thread, on a clock (wall or simulated).
 
-One state machine (an Enum and a transition table, below) governs what is streamed each tick:
+One state machine (an Enum and a transition table, in :mod:`~motionctl.runtime.states`) governs what is
+streamed each tick:
 
     IDLE --go_to_start--> GOING_TO_START --(done)--> AT_START --arm--> ARMED --start--> RUNNING
     RUNNING --(end)--> DONE;  RUNNING/GOING_TO_START --stop--> STOPPING --(done)--> STOPPED
     any moving state --fault--> STOPPING (controlled stop), then FAULTED (latched)
     any state --estop--> ESTOPPED (drives quick-stop on their own ramps; latched)
+
+One tick, in order (:meth:`Streamer._tick`): timecode observations, operator commands, the drives'
+feedback, the watchdogs' verdict, the camera to the engine, the sample to send (:class:`Motion`), the
+host's timing, the take.  The parts are collaborators with explicit inputs and outputs: the clock
+(:mod:`~motionctl.runtime.clock`), :class:`Motion` (what is sent), :class:`Watchdogs` (what is wrong),
+:class:`Chase` (timecode), :class:`StopPlanner` (controlled stops), :class:`TakeBook` and
+:class:`JogControl` (the shoot).  The streamer alone changes the state.
 
 A latched fault or E-stop needs ``reset()`` (drive fault reset, re-enable) and then a fresh go-to-start
 before the move can run again.  Nothing here reacts to the network: only the methods below start motion.
@@ -17,7 +25,6 @@ import queue
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -25,28 +32,24 @@ from numpy.typing import NDArray
 
 from motionctl.errors import HardwareError, MotionctlError, PlanningError
 from motionctl.hal.driver import Driver, RigState
+from motionctl.planner.governor import NoLegalTick
 from motionctl.planner.plan import Plan
-from motionctl.planner.governor import NoLegalTick, SpeedGovernor
-from motionctl.planner.transitions import Transition, go_to_start, plan_timeline
-from motionctl.runtime.chase import ChaseMixin
+from motionctl.planner.transitions import go_to_start
+from motionctl.runtime.chase import Chase, ChaseStart
 from motionctl.runtime.clock import ServoClock, SimClock, quiet_garbage_collector, raise_thread_priority
-from motionctl.runtime.jog import Jogger
-from motionctl.runtime.shoot import ShootMixin
+from motionctl.runtime.jog import JogRequest
+from motionctl.runtime.motion import Motion
+from motionctl.runtime.shoot import JogControl, TakeBook
 from motionctl.runtime.states import TRANSITIONS, Event, RunState, RunSummary, StreamerOptions
-from motionctl.runtime.stops import StopMixin, _StopJob
+from motionctl.runtime.stops import Due, StopPlanner
 from motionctl.runtime.takes import TakeWriter
-from motionctl.runtime.watchdogs import WatchdogMixin
-from motionctl.timecode import Timecode
+from motionctl.runtime.watchdogs import Fault, Watchdogs
 
-
-#: A speed override or the timecode chase changes the plan's clock this gently (a fraction of what its
-#: limits allow; a stop brakes harder, planned ahead with a bounded search).
-RUN_BRAKE_FRACTION = 0.25
 #: After a go-to-start the rig gets this long to settle on the start pose before AT_START is declared.
 SETTLE_S = 2.0
 
 
-class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
+class Streamer:
     """Streams a :class:`Plan` to a :class:`Driver`.  Control methods are thread-safe and return at once."""
 
     def __init__(self, plan: Plan, driver: Driver, *, take: TakeWriter | None = None,
@@ -56,16 +59,13 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
                  clock: ServoClock | SimClock | None = None) -> None:
         if plan.trajectory is None or plan.joint_path is None:
             raise PlanningError("the move has no trajectory to run")
-        self.plan, self.driver, self.take, self.options = plan, driver, take, options
+        self.driver, self.options = driver, options
         self.rate = plan.rate_hz
         self.dt = 1.0 / self.rate
         self._on_state = on_state
-        rig = plan.rig
-        names = driver.axis_names
-        self._arm_columns = [names.index(a) for a in rig.axis_names]
-        self._lens_columns = [(i, names.index(l.name)) for i, l in enumerate(rig.lens) if l.name in names]
-        self._linear = np.array([rig.axes[i].linear if i < len(rig.axes) else True for i in range(len(names))])
-        self._is_lens = np.array([i >= len(rig.axes) for i in range(len(names))])
+        rig, names = plan.rig, driver.axis_names
+        linear = np.array([rig.axes[i].linear if i < len(rig.axes) else True for i in range(len(names))])
+        self._linear = linear
         self.state = RunState.IDLE
         self._commands: queue.Queue[tuple[Event, object]] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -74,44 +74,61 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         #: Wall time (hardware, real-time rehearsal) or simulated lock-step time (dry runs, tests).
         self.clock = clock or ServoClock(self.rate)
         driver.now_ns = self.clock.now_ns
-        if take is not None:
-            take.use_clock(self.clock)
+        self.vcam = vcam                                  # a VcamPublisher, or None
         if vcam is not None and self.clock.simulated:
             vcam.inline = True          # every frame, in order: simulated time may outrun a publisher thread
-        self.summary = RunSummary()
+        self.vcam_summary: dict[str, object] = {}
+        self.motion = Motion(plan, names)
+        self.watchdogs = Watchdogs(options, names, linear, np.array([i >= len(rig.axes) for i in range(len(names))]),
+                                   self.rate)
+        self.stops = StopPlanner(plan, self.rate, self.clock.simulated)
+        self.takes = TakeBook(take, self.clock, driver)
+        self.jogs = JogControl(self.rate, self.clock.simulated, lambda m: self._event("note", m))
+        self.chase: Chase | None = None
+        self._apply_plan(plan, timecode)
         self.last_state: RigState | None = None
         self.last_command = np.zeros(len(names))
         self.fault_message = ""
         self.override = 1.0
         self._override_target = 1.0
-        self._tau = 0.0                       # run time along the plan (plan seconds)
-        self._transition: Transition | None = None
-        self._stop_job: _StopJob | None = None
         self._reset_mark: int | None = None
-        self._transition_index = 0
-        self._governor: SpeedGovernor | None = None       # the plan's clock while running (override, chase, end)
-        self._over_window = np.zeros(len(names), dtype=int)
         self._last_feedback_ns = 0
-        self.vcam = vcam                                  # a VcamPublisher, or None
-        self.vcam_summary: dict[str, object] = {}
-        self.timecode_source = None
-        self._apply_plan(plan, timecode)
-        self._jogger: Jogger | None = None
-        self._guard_busy = threading.Event()
-        self._link_baseline: tuple[int, int, dict[str, int]] = (0, 0, {})
-        self.take_summaries: list[tuple[str, dict]] = []   # (take path, summary) of takes ended here
         self.events: list[tuple[str, str]] = []       # (kind, message), for UIs and summaries
-        self.ready = threading.Event()                # set once the loop knows where the drives are
-        self._late_window: deque[bool] = deque()     # late or not, over the last second of ticks
-        self._late_count = 0
         self.refusals: list[str] = []
+        self.ready = threading.Event()                # set once the loop knows where the drives are
         self.scheduling = "simulated time"           # what the servo thread got from the system, in words
         self._host_stalled = False
+
+    # -- what others read -------------------------------------------------------------------------------
+    @property
+    def plan(self) -> Plan:
+        return self.motion.plan
+
+    @property
+    def take(self) -> TakeWriter | None:
+        return self.takes.take
+
+    @property
+    def summary(self) -> RunSummary:
+        return self.takes.summary
+
+    @property
+    def take_summaries(self) -> list[tuple[str, dict]]:
+        return self.takes.summaries
+
+    @property
+    def lock(self):
+        """The timecode lock, when the move runs on timecode (None otherwise)."""
+        return self.chase.lock if self.chase is not None else None
 
     @property
     def run_time(self) -> float:
         """Seconds into the move (plan time; advances at the speed override)."""
-        return self._tau
+        return self.motion.tau
+
+    @property
+    def jog_blocked(self) -> str:
+        return self.jogs.blocked
 
     # -- control (any thread) ---------------------------------------------------------------------------
     def go_to_start(self) -> None:
@@ -119,9 +136,8 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         if (self.state, Event.GO_TO_START) not in TRANSITIONS:
             self._event("refused", f"go to start is not possible while {self.state.value}")
             return
-        measured = self._measured_arm()
         try:
-            transition = go_to_start(self.plan, measured, self._measured_lens())
+            transition = go_to_start(self.plan, self._measured_arm(), self.motion.lens_of(self._measured_all()))
         except (PlanningError, HardwareError) as exc:
             self._event("refused", f"cannot go to start: {exc}")
             return
@@ -163,7 +179,32 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         finally:
             self._commands.put((Event.ESTOP, "E-stop pressed"))
 
-    # -- thread -----------------------------------------------------------------------------------------
+    def load(self, plan: Plan, timecode: object | None = None) -> None:
+        """Take another move on the same rig (at rest only); it must be gone to from scratch."""
+        if plan.rig.file != self.plan.rig.file or plan.rate_hz != self.rate:
+            self._event("refused", "another rig or servo rate needs a new connection")
+            return
+        if plan.trajectory is None or plan.joint_path is None:
+            self._event("refused", f"{plan.move.name} has no trajectory to run")
+            return
+        self._commands.put((Event.LOAD, (plan, timecode)))
+
+    def begin_take(self, take: TakeWriter) -> None:
+        """Record from now into ``take`` (ending the take in progress, if any), with fresh statistics."""
+        self._commands.put((Event.TAKE, take))
+
+    def end_take(self) -> None:
+        """Close the take in progress (its summary covers the ticks since it began)."""
+        self._commands.put((Event.TAKE, None))
+
+    def jog(self, request: JogRequest) -> None:
+        """A jog key press or auto-repeat; the rig moves only while they keep coming (see runtime.jog)."""
+        self._commands.put((Event.JOG, (request, self.clock.now_ns())))
+
+    def jog_release(self) -> None:
+        self._commands.put((Event.JOG, None))
+
+    # -- time -----------------------------------------------------------------------------------------------
     def run_in_thread(self) -> threading.Thread:
         # Other threads (planning a go-to-start, a UI) hold the GIL for up to the switch interval (5 ms by
         # default): longer than a servo period.  Ask the interpreter to switch more often (a twentieth of
@@ -189,8 +230,9 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         """Let time pass until ``done()`` (checked after each tick in simulated time)."""
         return self.clock.run_until(lambda: done() or self._ended.is_set(), timeout) and done()
 
+    # -- the servo loop ---------------------------------------------------------------------------------
     def loop(self) -> None:
-        """The servo loop: read, check, command, record, once per tick until shut down."""
+        """Read, judge, command, record: once per tick until shut down."""
         if not self.clock.simulated:
             self.scheduling = raise_thread_priority()
         try:
@@ -202,7 +244,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
                 self._found_drives(self.driver.probe())
             # In simulated time the drives are found by the first ticks (their answers come with ticks).
         except MotionctlError as exc:
-            self._fault(f"cannot read the drives: {exc}", quick=True)
+            self._fault(Fault(f"cannot read the drives: {exc}", quick=True))
             self.ready.set()
             self._finish()
             return
@@ -217,7 +259,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
                     self._link_lost(f"the link to the drives failed: {exc}")
                 except Exception as exc:   # a bug must still end in a stop, never in a silently dead loop
                     self._link_lost(f"internal error in the servo loop ({type(exc).__name__}: {exc})")
-                self._timing_watchdog(late)
+                self._fault(self.watchdogs.host(self.state, late, self.clock.last_missed, self.clock.period_ns))
                 self._record(late)
                 self._inject_host_stall()
                 self.clock.tick_done()
@@ -225,6 +267,31 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
             self._finish()
             self._ended.set()
             self.clock.stop()
+
+    def _tick(self) -> None:
+        if not self.ready.is_set():
+            # Simulated time: cycles that disabled drives answer without moving, until they have.
+            fresh = self.driver.read_state(timeout_s=0.0)
+            if fresh is None:
+                self.driver.probe_cycle()
+                return
+            self._last_feedback_ns = fresh.host_time_ns
+            self._found_drives(fresh)
+        if self.chase is not None:
+            self.chase.poll()
+        self._drain_commands()
+        fresh = self.driver.read_state(timeout_s=0.0)
+        if fresh is not None and self._newer_than_reset(fresh):
+            self.last_state = fresh
+            self._last_feedback_ns = fresh.host_time_ns
+        self._fault(self.watchdogs.drives(self.state, self.last_state if fresh is not None else None,
+                                          self.clock.now_ns(), self._last_feedback_ns))
+        if self.vcam is not None and fresh is not None:
+            self.vcam.offer_measured(fresh, self.plan, self.lock, self.state, self.motion.tau, self.clock.tick,
+                                     self.rate)
+        command = self._command_for_tick()
+        self.driver.write_setpoints(command)
+        self.last_command = command
 
     def _found_drives(self, feedback: RigState | None) -> None:
         """The drives answered: hold them where they are from now on."""
@@ -237,7 +304,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         """``options.host_stall``: freeze the servo thread once, as a busy host would (in simulated time the
         clock is told the thread woke that much later)."""
         stall = self.options.host_stall
-        if stall is None or self._host_stalled or self.state is not RunState.RUNNING or self._tau < stall[0]:
+        if stall is None or self._host_stalled or self.state is not RunState.RUNNING or self.motion.tau < stall[0]:
             return
         self._host_stalled = True
         self._event("note", f"host stall injected: the servo thread freezes for {stall[1] * 1000:.0f} ms")
@@ -246,32 +313,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         else:
             time.sleep(stall[1])
 
-    def _tick(self) -> None:
-        if not self.ready.is_set():
-            # Simulated time: cycles that disabled drives answer without moving, until they have.
-            fresh = self.driver.read_state(timeout_s=0.0)
-            if fresh is None:
-                self.driver.probe_cycle()
-                return
-            self._last_feedback_ns = fresh.host_time_ns
-            self._found_drives(fresh)
-        if self.timecode_source is not None:
-            for observation in self.timecode_source.poll():
-                self.lock.observe(observation)
-        self._drain_commands()
-        fresh = self.driver.read_state(timeout_s=0.0)
-        if fresh is not None and self._newer_than_reset(fresh):
-            self.last_state = fresh
-            self._last_feedback_ns = fresh.host_time_ns
-        self._watchdogs()
-        if self.vcam is not None and fresh is not None:
-            self._offer_vcam(fresh)
-        command = self._command_for_tick()
-        if command is not None:
-            self.driver.write_setpoints(command)
-            self.last_command = command
-
-    # -- state machine ----------------------------------------------------------------------------------
+    # -- the state machine --------------------------------------------------------------------------------
     def _fire(self, event: Event, message: str = "") -> bool:
         nxt = TRANSITIONS.get((self.state, event))
         if nxt is None:
@@ -294,7 +336,7 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
                 self._fire(Event.ESTOP, str(payload))
                 self.summary.faults.append(str(payload))
             elif event is Event.GO_TO_START:
-                self._transition, self._transition_index = payload, 0
+                self.motion.begin_transition(payload)
                 for note in payload.notes:
                     self._event("note", note)
                 self._fire(Event.GO_TO_START, f"going to start ({payload.duration_s:.1f} s"
@@ -304,8 +346,8 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
             elif event is Event.STOP:
                 if self.state in (RunState.RUNNING, RunState.GOING_TO_START):
                     self._request_stop("stop requested")
-                elif self.state is RunState.JOGGING and self._jogger is not None:
-                    self._jogger.release()
+                elif self.state is RunState.JOGGING:
+                    self.jogs.release()
                 else:
                     self._fire(Event.STOP, "stop requested")
             elif event is Event.RESET:
@@ -315,30 +357,55 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
             elif event is Event.LOAD:
                 self._load(*payload)
             elif event is Event.TAKE:
-                self._swap_take(payload)
+                self.takes.swap(payload, self._summarise)
+                if payload is not None:
+                    self.watchdogs.max_following_error.clear()
             else:
-                if event is Event.START and self.state is RunState.ARMED and self.lock is None:
-                    self._start_run()
+                if event is Event.START and self.state is RunState.ARMED and self.chase is None:
+                    self.motion.start_run(self._override_target)
                 self._fire(event)
 
-    def _offer_vcam(self, state: RigState) -> None:
-        """One camera sample per frame to the engine, from what the drives measured."""
-        fps = float(self.plan.move.rate.fps)
-        if self.lock is not None and self.lock.locked:
-            frame = int(np.floor(self.lock.frame_at(state.host_time_ns) + 1e-9))
-            timecode = Timecode(frame, self.plan.move.rate)
-        elif self.state is RunState.RUNNING or self.state is RunState.STOPPING:
-            frame = self.start_frame + int(np.floor(self._tau * fps + 1e-9))
-            timecode = Timecode(frame, self.plan.move.rate)
-        else:   # not running: keep the engine fed at the frame rate, labelled with the move's start
-            frame = -1 - int(self.clock.tick * fps / self.rate)
-            timecode = self.plan.move.start
-        lens = {l.name: float(v) for l, v in zip(self.plan.rig.lens, self.plan.trajectory.lens[0])}
-        self.vcam.offer(state.positions, frame, timecode, state.host_time_ns, lens)
+    def _arm(self) -> None:
+        if self.state is not RunState.AT_START:
+            self._fire(Event.ARM)
+            return
+        measured, start = self._measured_arm(), self.plan.trajectory.q[0]
+        error = np.abs(measured - start)
+        limit = self._start_tolerance(len(start))
+        worst = int(np.argmax(error / limit))
+        if error[worst] > limit[worst]:
+            axis = self.plan.rig.axes[worst]
+            self._event("refused", f"not armed: {axis.name} is {axis.to_file(error[worst]):.3f} {axis.file_unit} from "
+                        f"the start (tolerance {axis.to_file(limit[worst]):.3f}); go to start again")
+            return
+        self.start_error = measured - start
+        if self.chase is not None:
+            self.chase.roll()
+            self._fire(Event.ARM, f"armed: starting on {self.plan.move.start.label} ({self.chase.description})")
+            return
+        self._fire(Event.ARM, "armed at the start")
 
-    def _tick_ns(self) -> int:
-        """Host time of the current tick's deadline (when its setpoint is meant to apply)."""
-        return self.clock.deadline(self.clock.tick)
+    def _start_tolerance(self, n: int) -> NDArray[np.float64]:
+        return np.where(self._linear[:n], self.options.start_tolerance_m, self.options.start_tolerance_rad)
+
+    def _settled(self) -> bool:
+        """After the go-to-start's last sample: has the rig caught up (or has it had time enough)?"""
+        if self.motion.past_transition_end > SETTLE_S * self.rate:
+            return True
+        start = self.plan.trajectory.q[0]
+        return bool(np.all(np.abs(self._measured_arm() - start) <= self._start_tolerance(len(start))))
+
+    def _reset(self) -> None:
+        self.fault_message = ""
+        measured = self._measured_all()
+        if measured is not None:
+            self.last_command = measured
+        self.watchdogs.reset()
+        self.stops.cancel()
+        self.last_state = None          # judge the drives again only on feedback from after the reset
+        self._reset_mark = self.driver.sequence
+        self._last_feedback_ns = self.clock.now_ns()
+        self._fire(Event.RESET, "fault reset: go to start again before running")
 
     def _newer_than_reset(self, state: RigState) -> bool:
         """Feedback answering setpoints sent before a fault reset still shows the old fault: skip it."""
@@ -349,149 +416,194 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
             return True
         return False
 
-    def _settled(self) -> bool:
-        """After the go-to-start's last sample: has the rig caught up (or has it had time enough)?"""
-        past_end = self._transition_index - len(self._transition.values)
-        if past_end > SETTLE_S * self.rate:
-            return True
-        measured = self._measured_arm()
-        start = self.plan.trajectory.q[0]
-        limit = np.where(self._linear[: len(start)], self.options.start_tolerance_m, self.options.start_tolerance_rad)
-        return bool(np.all(np.abs(measured - start) <= limit))
-
-    def _arm(self) -> None:
-        if self.state is not RunState.AT_START:
-            self._fire(Event.ARM)
+    # -- faults and stops -------------------------------------------------------------------------------
+    def _fault(self, fault: Fault | None) -> None:
+        """Latch ``fault`` (the first one counts) and end the motion: a controlled stop where the drives can
+        still follow one, a quick stop where they cannot."""
+        if fault is None or self.fault_message:
             return
-        measured = self._measured_arm()
-        start = self.plan.trajectory.q[0]
-        error = np.abs(measured - start)
-        limit = np.where(self._linear[: len(start)], self.options.start_tolerance_m, self.options.start_tolerance_rad)
-        worst = int(np.argmax(error / limit))
-        if error[worst] > limit[worst]:
-            axis = self.plan.rig.axes[worst]
-            self._event("refused", f"not armed: {axis.name} is {axis.to_file(error[worst]):.3f} {axis.file_unit} from "
-                        f"the start (tolerance {axis.to_file(limit[worst]):.3f}); go to start again")
+        self.fault_message = message = fault.message
+        self.summary.faults.append(message)
+        self._event("fault", message)
+        if self.state is RunState.JOGGING and not fault.quick:
+            return                  # the jog brakes to rest (jerk-limited), then latches the fault
+        if fault.quick or self.state not in (RunState.RUNNING, RunState.GOING_TO_START):
+            if fault.quick:
+                self.driver.quick_stop()
+            self._fire(Event.FAULT, message)
+            if self.state is RunState.STOPPING:     # quick-stopped: nothing left to stream
+                self.motion.begin_transition(None)
             return
-        self.start_error = measured - start
-        if self.timecode_source is not None:
-            self.timecode_source.roll()
-            self._fire(Event.ARM, f"armed: starting on {self.plan.move.start.label} "
-                       f"({getattr(self.timecode_source, 'description', 'timecode')})")
+        self._request_stop(message)
+
+    def _link_lost(self, message: str) -> None:
+        """Nothing can be streamed any more: quick stop (best effort; the drives' own watchdogs stop them
+        if the command cannot get through) and latch the fault, whatever was in progress."""
+        self._fault(Fault(message, quick=True))
+        self.driver.quick_stop()
+        self.stops.cancel()
+        if self.state is RunState.STOPPING:
+            self.motion.begin_transition(None)
+            self._fire(Event.REACHED)
+        if self.state not in (RunState.FAULTED, RunState.ESTOPPED):
+            self._fire(Event.FAULT, self.fault_message)
+
+    def _request_stop(self, reason: str, asked_ns: int | None = None, lead_s: float | None = None) -> None:
+        """A controlled stop, planned off the servo thread from where the rig will be a few ticks on."""
+        if self.stops.pending and asked_ns is None:
             return
-        self._fire(Event.ARM, "armed at the start")
+        extra = {} if lead_s is None else {"lead_s": lead_s}
+        now = self.clock.now_ns()
+        if self.state is RunState.RUNNING and self.motion.governor is not None:
+            self.stops.from_run(reason, self.motion.governor, self.motion.timeline, self.clock.tick,
+                                self._speed_target(), now, asked_ns, **extra)
+        elif self.motion.transition is not None:
+            self.stops.from_transition(reason, self.motion.transition, self.motion.transition_index,
+                                       self.clock.tick, now, asked_ns, **extra)
+        else:
+            self._fire(Event.STOP, reason)
 
-    def _reset(self) -> None:
-        self.fault_message = ""
-        measured = self._measured_all()
-        if measured is not None:
-            self.last_command = measured
-        self._over_window[:] = 0
-        self._stop_job = None
-        self.last_state = None          # judge the drives again only on feedback from after the reset
-        self._reset_mark = self.driver.sequence
-        self._last_feedback_ns = self.clock.now_ns()
-        self._fire(Event.RESET, "fault reset: go to start again before running")
+    def _stop_due(self) -> bool:
+        """At each tick: switch to a planned stop, or quick-stop instead (True when the state changed)."""
+        running = self.state is RunState.RUNNING
+        here = self.motion.tau if running else (self.motion.transition_index - 1) / self.rate
+        decision = self.stops.due(self.clock.tick, self.clock.now_ns(), here)
+        if decision.due is Due.REPLAN:
+            self._request_stop(decision.reason, decision.asked_ns, decision.lead_s)
+            return False
+        if decision.due is Due.WAIT:
+            return False
+        if decision.due is Due.QUICK:
+            self._event("fault", f"{decision.why}: quick stop")
+            self.driver.quick_stop()
+            self.motion.begin_transition(None)
+        else:
+            self.motion.begin_transition(decision.transition, 1)
+        self._fire(Event.FAULT if self.fault_message else Event.STOP, decision.reason)
+        return True
 
-    # -- per tick -----------------------------------------------------------------------------------------
-    def _command_for_tick(self) -> NDArray[np.float64] | None:
-        traj = self.plan.trajectory
-        if self._switch_to_stop() and self.state is RunState.STOPPING and self._transition is None:
+    def _speed_target(self) -> float:
+        """The speed the run heads for: the operator's override, or the timecode chase's; frozen while a
+        stop is being planned (so the rig will be exactly where the stop starts)."""
+        frozen = self.stops.frozen_target
+        return frozen if frozen is not None else self._override_target
+
+    # -- what to send this tick ---------------------------------------------------------------------------
+    def _command_for_tick(self) -> NDArray[np.float64]:
+        if self._stop_due() and self.state is RunState.STOPPING and self.motion.transition is None:
             return self.last_command      # quick-stopped: the drives brake on their own ramps
         state = self.state
-        if state in (RunState.GOING_TO_START, RunState.STOPPING) and self._transition is not None:
-            values = self._transition.values
-            index = min(self._transition_index, len(values) - 1)
-            self._transition_index += 1
-            if index >= len(values) - 1 and (state is RunState.STOPPING or self._settled()):
+        if state in (RunState.GOING_TO_START, RunState.STOPPING) and self.motion.transition is not None:
+            values, last = self.motion.transition_sample()
+            if last and (state is RunState.STOPPING or self._settled()):
                 done = self._fire(Event.REACHED)
                 if done and self.fault_message:
                     self._fire(Event.FAULT, self.fault_message)
-            return self._full_command(values[index])
+            return self.motion.command(values, self.last_command)
         if state is RunState.STOPPING:       # nothing to follow: hold
             self._fire(Event.REACHED)
             if self.fault_message:
                 self._fire(Event.FAULT, self.fault_message)
             return self.last_command
-        if state is RunState.ARMED and self.lock is not None:
-            self._maybe_start_on_timecode()
+        if state is RunState.ARMED and self.chase is not None:
+            self._start_on_timecode()
             state = self.state
         if state in (RunState.AT_START, RunState.ARMED):
-            return self._full_command(np.concatenate([traj.q[0], traj.lens[0]]))
+            return self.motion.command(self.motion.start_sample(), self.last_command)
         if state is RunState.RUNNING:
             return self._run_tick()
-        if state is RunState.JOGGING and self._jogger is not None:
-            return self._jog_tick()
+        if state is RunState.JOGGING and self.jogs.active:
+            values, rested = self.jogs.step(self._tick_ns(), bool(self.fault_message))
+            if rested:
+                self._fire(Event.FAULT if self.fault_message else Event.REACHED, self.fault_message or "jog ended")
+            return self.motion.command(values, self.last_command)
         if state in (RunState.ESTOPPED, RunState.FAULTED):
-            self._jogger = None
+            self.jogs.drop()
             # The drives brake on their own and ignore targets; keep the cycle going (feedback keeps coming,
             # the drives' watchdogs stay fed) with targets where the axes are, so nothing jumps on reset.
             measured = self._measured_all()
             return measured if measured is not None else self.last_command
         return self.last_command   # idle, done, stopped: hold the last setpoint
 
-    def _start_run(self) -> None:
-        """Frame 0 is the next tick.  The plan rests on its first sample, so its clock starts at the
-        target speed at once (the rig's own start is in the plan)."""
-        self._tau = 0.0
-        self._governor = SpeedGovernor(self._timeline, 0.0, speed=self._override_target,
-                                       brake_fraction=RUN_BRAKE_FRACTION)
-        self.override = self._override_target
+    def _start_on_timecode(self) -> None:
+        decision = self.chase.start(self._tick_ns())
+        if decision is ChaseStart.LATE:
+            self._fault(self.chase.late_fault())
+        elif decision is ChaseStart.START:
+            self.motion.start_run(self._override_target)
+            self._fire(Event.START, f"started on timecode {self.plan.move.start.label} "
+                       f"({self.chase.start_error_ticks:+.2f} ticks)")
 
-    def _run_tick(self) -> NDArray[np.float64] | None:
+    def _run_tick(self) -> NDArray[np.float64]:
         """One tick of the run: the plan's clock moves towards the target speed within every limit."""
-        if self.lock is not None and self._stop_job is None:
-            self._chase()
-        target = self._speed_target()
-        governor = self._governor
+        if self.chase is not None and self.chase.active and not self.stops.pending:
+            target = self.chase.target(self._tick_ns(), self.motion.tau, self._override_target, self.dt)
+            if isinstance(target, Fault):
+                self._fault(target)
+            else:
+                self._override_target = target
         try:
             # One step per tick sent, also after ticks the host missed (a late host): the drives then get
             # the next setpoint of the plan, never a jump across the missed ones.  The run is that much
             # later on the wall clock; on timecode the chase takes it back within the limits.
-            values = governor.step(target)
+            values = self.motion.run_sample(self._speed_target())
         except NoLegalTick as exc:
-            self._fault(f"{exc}: quick stop", quick=True)
+            self._fault(Fault(f"{exc}: quick stop", quick=True))
             return self.last_command
-        self._tau, self.override = governor.tau, governor.speed
-        if governor.at_end:
+        self.override = self.motion.speed
+        if self.motion.at_end:
             self._fire(Event.END, "end of move")
-        return self._full_command(values)
+        return self.motion.command(values, self.last_command)
 
-    def _full_command(self, plan_values: NDArray[np.float64]) -> NDArray[np.float64]:
-        out = np.array(self.last_command, dtype=float)
-        n = len(self.plan.rig.axes)
-        out[self._arm_columns] = plan_values[:n]
-        for lens_index, column in self._lens_columns:
-            out[column] = plan_values[n + lens_index]
-        return out
+    def _tick_ns(self) -> int:
+        """Host time of the current tick's deadline (when its setpoint is meant to apply)."""
+        return self.clock.deadline(self.clock.tick)
 
+    # -- the shoot: moves, jogs ---------------------------------------------------------------------------
+    def _load(self, plan: Plan, timecode: object | None) -> None:
+        if (self.state, Event.LOAD) not in TRANSITIONS:
+            self._event("refused", f"cannot take another move while {self.state.value}")
+            return
+        self._apply_plan(plan, timecode)
+        self._fire(Event.LOAD, f"loaded {plan.move.name}: go to start before running")
+
+    def _apply_plan(self, plan: Plan, timecode: object | None) -> None:
+        """Everything that depends on the plan (and its timecode source); the rig and driver stay."""
+        if self.chase is not None and self.chase.source is not timecode:
+            self.chase.close()
+        self.motion.load(plan)
+        self.stops.plan = plan
+        self.start_error = None
+        self.start_frame = plan.move.start.frame
+        self.chase = Chase(timecode, plan, self.options, self.clock.period_ns) if timecode is not None else None
+
+    def _jog_command(self, payload: tuple[JogRequest, int] | None) -> None:
+        if payload is None:
+            self.jogs.release()
+            return
+        request, pressed_ns = payload
+        if self.state is not RunState.JOGGING:
+            if (self.state, Event.JOG) not in TRANSITIONS:
+                self._event("refused", f"jog is not possible while {self.state.value}")
+                return
+            n = len(self.plan.rig.axes)
+            values = self.motion.arm_of(self.last_command)
+            self.jogs.begin(self.plan, np.concatenate([values[:n], self.motion.lens_of(self.last_command)]))
+            self._fire(Event.JOG, "jogging (reduced speed; moves only while the key is held)")
+        self.jogs.press(request, pressed_ns)
+
+    # -- what the drives measured ---------------------------------------------------------------------------
     def _measured_all(self) -> NDArray[np.float64] | None:
         return None if self.last_state is None else self.last_state.positions
 
     def _measured_arm(self) -> NDArray[np.float64]:
         values = self._measured_all()
-        return (values if values is not None else self.last_command)[self._arm_columns]
+        return self.motion.arm_of(values if values is not None else self.last_command)
 
-    def _measured_lens(self) -> NDArray[np.float64]:
-        traj = self.plan.trajectory
-        lens = np.array(traj.lens[0], dtype=float)
-        values = self._measured_all()
-        if values is not None:
-            for lens_index, column in self._lens_columns:
-                lens[lens_index] = values[column]
-        return lens
-
+    # -- records ------------------------------------------------------------------------------------------
     def _record(self, late_ns: int) -> None:
-        self.summary.ticks += 1
-        if self.take is None:
-            return
-        state = self.last_state
-        measured = state.positions if state is not None else None
-        following = np.array([a.following_error for a in state.axes]) if state is not None else None
-        frame = int(np.floor(self._tau * float(self.plan.move.rate.fps) + 1e-9))
-        frame = min(frame, self.plan.report.frames - 1)
-        self.take.sample(self.clock.tick, self._tau, self.state.value, frame, self.plan.move.timecode_at(frame),
-                         late_ns / 1000.0, self.last_command, measured, following)
+        self.takes.record(self.clock.tick, self.motion.tau, self.state, late_ns, self.last_command, self.last_state,
+                          self.plan)
 
     def _event(self, kind: str, message: str, **data: object) -> None:
         self.events.append((kind, message))
@@ -500,20 +612,15 @@ class Streamer(ShootMixin, StopMixin, WatchdogMixin, ChaseMixin):
         if self.take is not None:
             self.take.event(kind, message, tick=self.clock.tick, **data)
 
+    def _summarise(self) -> dict:
+        """The summary of the ticks since the take (or the stream) began, as a plain dict."""
+        return self.takes.summarise(self.state, self.scheduling, self.watchdogs, self.chase, self.vcam_summary)
+
     def _finish(self) -> None:
         if self.vcam is not None:
-            sent = self.vcam.sender.stats
-            self.vcam_summary = {
-                "samples": self.vcam.published, "freed_sent": sent.freed_sent,
-                "otrk_samples_sent": sent.otrk_samples_sent, "send_errors": sent.send_errors,
-                "freed_latency_mean_us": (sent.freed_latency.mean_ns or 0) / 1000,
-                "freed_latency_max_us": (sent.freed_latency.max_ns or 0) / 1000,
-                "otrk_latency_mean_us": (sent.otrk_latency.mean_ns or 0) / 1000,
-                "otrk_latency_max_us": (sent.otrk_latency.max_ns or 0) / 1000}
+            self.vcam_summary = self.vcam.summary()
             self.vcam.close()
         summary = self._summarise()
-        if self.timecode_source is not None:
-            self.timecode_source.close()
-        if self.take is not None:
-            self.take_summaries.append((str(self.take.path), summary))
-            self.take.finish(summary)
+        if self.chase is not None:
+            self.chase.close()
+        self.takes.finish(summary)

@@ -46,6 +46,35 @@ class VcamPublisher:
         self._thread = threading.Thread(target=self._run, name="vcam-out", daemon=True)
         self._thread.start()
 
+    def offer_measured(self, state, plan, lock, run_state, tau: float, tick: int, rate_hz: int) -> None:
+        """One camera sample per frame from what the drives measured (``state``): labelled with the timecode
+        when the run is locked to one, else with the run's own frame, else (not running) with the move's
+        start, fed at the frame rate."""
+        from motionctl.runtime.states import RunState
+
+        fps = float(plan.move.rate.fps)
+        if lock is not None and lock.locked:
+            frame = int(np.floor(lock.frame_at(state.host_time_ns) + 1e-9))
+            timecode = Timecode(frame, plan.move.rate)
+        elif run_state in (RunState.RUNNING, RunState.STOPPING):
+            frame = plan.move.start.frame + int(np.floor(tau * fps + 1e-9))
+            timecode = Timecode(frame, plan.move.rate)
+        else:
+            frame = -1 - int(tick * fps / rate_hz)
+            timecode = plan.move.start
+        lens = {l.name: float(v) for l, v in zip(plan.rig.lens, plan.trajectory.lens[0])}
+        self.offer(state.positions, frame, timecode, state.host_time_ns, lens)
+
+    def summary(self) -> dict[str, object]:
+        """What went out, for the run's summary."""
+        sent = self.sender.stats
+        return {"samples": self.published, "freed_sent": sent.freed_sent,
+                "otrk_samples_sent": sent.otrk_samples_sent, "send_errors": sent.send_errors,
+                "freed_latency_mean_us": (sent.freed_latency.mean_ns or 0) / 1000,
+                "freed_latency_max_us": (sent.freed_latency.max_ns or 0) / 1000,
+                "otrk_latency_mean_us": (sent.otrk_latency.mean_ns or 0) / 1000,
+                "otrk_latency_max_us": (sent.otrk_latency.max_ns or 0) / 1000}
+
     def offer(self, positions: NDArray[np.float64], frame_key: int, timecode: Timecode, measured_at_ns: int,
               fallback_lens: dict[str, float]) -> None:
         """Called every tick by the servo thread; publishes when ``frame_key`` (the frame) changes."""

@@ -1,116 +1,114 @@
-"""Watchdogs of the streamer: drive faults, silent or self-stopped drives, following error, stale
-feedback, a stalled setpoint stream, too many late cycles, and a lost link.
+"""Watchdogs of a run: drive faults, silent or self-stopped drives, following error, stale feedback, a
+stalled setpoint stream and too many late cycles.
 
-Each ends in a controlled stop along the path (the drives can still follow) or a quick stop (they cannot,
-or must not), and a latched fault in plain words.
+:class:`Watchdogs` looks at what one tick brought (the state, the drives' feedback, the clock) and says
+whether something is wrong, as a :class:`Fault`: what to tell the operator, and whether the drives can
+still follow a controlled stop along the path or must quick-stop on their own ramps.  Acting on it is
+the streamer's job; this object only judges, so every rule can be read (and tested) in one place.
 """
 
 from __future__ import annotations
 
-import time
+from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
-from motionctl.hal.driver import DriveStatus
-from motionctl.runtime.states import Event, RunState
+from motionctl.hal.driver import DriveStatus, RigState
+from motionctl.runtime.states import RunState, StreamerOptions
 
 #: How the host-timing faults end: the machine running motionctl, not the move, the wire or the drives.
 HOST_STALLED = "the host could not keep up"
 HOST_OVERLOADED = "the host is overloaded"
 
+#: States in which the drives are expected to answer and follow.
+_WATCHED = (RunState.RUNNING, RunState.GOING_TO_START, RunState.STOPPING, RunState.ARMED, RunState.AT_START,
+            RunState.JOGGING)
+#: States in which the setpoint stream carries motion (host timing matters).
+_MOVING = (RunState.RUNNING, RunState.GOING_TO_START, RunState.JOGGING)
+#: States in which a drive that stopped on its own was not told to.
+_FOLLOWING = (RunState.RUNNING, RunState.GOING_TO_START, RunState.ARMED, RunState.AT_START, RunState.JOGGING)
 
-class WatchdogMixin:
-    """The watchdog half of :class:`~motionctl.runtime.streamer.Streamer`."""
 
-    def _watchdogs(self) -> None:
-        if self.state in (RunState.ESTOPPED, RunState.FAULTED):
-            return
-        now = self.clock.now_ns()
-        moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.STOPPING, RunState.ARMED,
-                                RunState.AT_START, RunState.JOGGING)
-        if moving and now - self._last_feedback_ns > self.options.stale_feedback_s * 1e9:
-            self._fault(f"no feedback from the drives for {(now - self._last_feedback_ns) / 1e6:.0f} ms "
-                        "(cable, bus-off, or drive power?)", quick=False)
-            self._last_feedback_ns = now
-            return
-        state = self.last_state
-        if state is None:
-            return
-        faulted = state.faulted
+@dataclass(frozen=True)
+class Fault:
+    """Something wrong, in plain words.  ``quick``: the drives cannot (or must not) follow a controlled
+    stop; they brake on their own quick-stop ramps."""
+
+    message: str
+    quick: bool
+
+
+class Watchdogs:
+    """Judges each tick.  ``linear``/``lens`` say per driven axis how its errors are shown and windowed."""
+
+    def __init__(self, options: StreamerOptions, axis_names: tuple[str, ...], linear: NDArray[np.bool_],
+                 lens: NDArray[np.bool_], rate_hz: int) -> None:
+        self.options = options
+        self.axis_names = axis_names
+        self.rate_hz = rate_hz
+        self._linear, self._lens = linear, lens
+        self._window = np.where(lens, options.following_error_lens,
+                                np.where(linear, options.following_error_m, options.following_error_rad))
+        self._over = np.zeros(len(axis_names), dtype=int)
+        self._late: deque[bool] = deque()          # late or not, over the last second of ticks
+        self._late_count = 0
+        #: The largest following error each axis showed (for the take's summary; reset per take).
+        self.max_following_error: dict[str, float] = {}
+
+    def reset(self) -> None:
+        """After a fault reset: judge following error afresh."""
+        self._over[:] = 0
+
+    def drives(self, state: RunState, feedback: RigState | None, now_ns: int,
+               last_feedback_ns: int) -> Fault | None:
+        """The drives' side: feedback that stopped coming, a drive fault, a silent drive, a drive that
+        stopped on its own, a following error over its window for too many ticks."""
+        if state in (RunState.ESTOPPED, RunState.FAULTED):
+            return None
+        watched = state in _WATCHED
+        if watched and now_ns - last_feedback_ns > self.options.stale_feedback_s * 1e9:
+            return Fault(f"no feedback from the drives for {(now_ns - last_feedback_ns) / 1e6:.0f} ms "
+                         "(cable, bus-off, or drive power?)", quick=False)
+        if feedback is None:
+            return None
+        faulted = feedback.faulted
         if faulted:
             axis = faulted[0]
-            self._fault(f"drive fault on {axis.name}: {axis.fault_text or f'code 0x{axis.fault_code:04X}'}", quick=True)
-            return
-        offline = [a for a in state.axes if a.status is DriveStatus.OFFLINE]
+            return Fault(f"drive fault on {axis.name}: {axis.fault_text or f'code 0x{axis.fault_code:04X}'}", True)
+        offline = [a for a in feedback.axes if a.status is DriveStatus.OFFLINE]
         if offline:
-            self._fault(f"drive {offline[0].name} went silent (no heartbeat or feedback): every axis stopped",
-                        quick=True)
-            return
-        stopped = [a for a in state.axes if a.status is DriveStatus.QUICK_STOP]
-        if stopped and self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.ARMED, RunState.AT_START,
-                                      RunState.JOGGING):
+            return Fault(f"drive {offline[0].name} went silent (no heartbeat or feedback): every axis stopped", True)
+        stopped = [a for a in feedback.axes if a.status is DriveStatus.QUICK_STOP]
+        if stopped and state in _FOLLOWING:
             detail = stopped[0].fault_text or "it no longer heard the host (heartbeat) or hit a limit"
-            self._fault(f"drive {stopped[0].name} stopped on its own ({detail}): every axis stopped", quick=True)
-            return
-        ferr = np.array([abs(a.following_error) for a in state.axes])
-        window = np.where(self._is_lens, self.options.following_error_lens,
-                          np.where(self._linear, self.options.following_error_m, self.options.following_error_rad))
-        over = ferr > window
-        self._over_window = np.where(over, self._over_window + 1, 0)
-        for name, value in zip(self.driver.axis_names, ferr):
-            self.summary.max_following_error[name] = max(self.summary.max_following_error.get(name, 0.0), float(value))
-        if moving and (self._over_window >= self.options.following_error_ticks).any():
-            i = int(np.argmax(self._over_window))
-            unit, scale = (("% of travel", 100.0) if self._is_lens[i] else ("mm", 1000.0) if self._linear[i]
+            return Fault(f"drive {stopped[0].name} stopped on its own ({detail}): every axis stopped", True)
+        error = np.array([abs(a.following_error) for a in feedback.axes])
+        self._over = np.where(error > self._window, self._over + 1, 0)
+        for name, value in zip(self.axis_names, error):
+            self.max_following_error[name] = max(self.max_following_error.get(name, 0.0), float(value))
+        if watched and (self._over >= self.options.following_error_ticks).any():
+            i = int(np.argmax(self._over))
+            unit, scale = (("% of travel", 100.0) if self._lens[i] else ("mm", 1000.0) if self._linear[i]
                            else ("deg", 180.0 / np.pi))
-            self._fault(f"following error on {self.driver.axis_names[i]}: {ferr[i] * scale:.2f} {unit} "
-                        f"(window {window[i] * scale:.2f} {unit})", quick=False)
+            return Fault(f"following error on {self.axis_names[i]}: {error[i] * scale:.2f} {unit} "
+                         f"(window {self._window[i] * scale:.2f} {unit})", quick=False)
+        return None
 
-    def _timing_watchdog(self, late_ns: int) -> None:
-        """The host itself: a stalled setpoint stream, or too many late cycles, ends in a controlled stop."""
-        moving = self.state in (RunState.RUNNING, RunState.GOING_TO_START, RunState.JOGGING)
-        period = self.clock.period_ns
-        late = late_ns > period or self.clock.last_missed > 0   # a setpoint left a cycle (or more) late
-        self._late_window.append(late)
+    def host(self, state: RunState, late_ns: int, missed: int, period_ns: int) -> Fault | None:
+        """The host itself: a stalled setpoint stream, or too many late cycles in the last second."""
+        late = late_ns > period_ns or missed > 0         # a setpoint left a cycle (or more) late
+        self._late.append(late)
         self._late_count += late
-        if len(self._late_window) > self.rate:
-            self._late_count -= self._late_window.popleft()
-        if not moving:
-            return
-        if self.clock.last_missed >= self.options.stall_cycles:
-            self._fault(f"the setpoint stream stalled for {self.clock.last_missed} cycles "
-                        f"({self.clock.last_missed * period / 1e6:.0f} ms): {HOST_STALLED}", quick=False)
-        elif len(self._late_window) == self.rate and self._late_count > self.options.late_budget * self.rate:
-            self._fault(f"{self._late_count} of the last {self.rate} cycles were late (budget "
-                        f"{self.options.late_budget:.0%}): {HOST_OVERLOADED}", quick=False)
-
-    def _link_lost(self, message: str) -> None:
-        """Nothing can be streamed any more: quick stop (best effort; the drives' own watchdogs stop them
-        if the command cannot get through) and latch the fault, whatever was in progress."""
-        self._fault(message, quick=True)
-        self.driver.quick_stop()
-        self._stop_job = None
-        if self.state is RunState.STOPPING:
-            self._transition = None
-            self._fire(Event.REACHED)
-        if self.state not in (RunState.FAULTED, RunState.ESTOPPED):
-            self._fire(Event.FAULT, self.fault_message)
-
-    def _fault(self, message: str, *, quick: bool) -> None:
-        if self.fault_message:
-            return
-        self.fault_message = message
-        self.summary.faults.append(message)
-        self._event("fault", message)
-        if self.state is RunState.JOGGING and not quick:
-            return                  # the jog brakes to rest (jerk-limited), then latches the fault
-        if quick or self.state not in (RunState.RUNNING, RunState.GOING_TO_START):
-            if quick:
-                self.driver.quick_stop()
-            self._fire(Event.FAULT, message)
-            if self.state is RunState.STOPPING:     # quick-stopped: nothing left to stream
-                self._transition = None
-            return
-        self._request_stop(message)
-
-    # -- measurements and records ----------------------------------------------------------------------
+        if len(self._late) > self.rate_hz:
+            self._late_count -= self._late.popleft()
+        if state not in _MOVING:
+            return None
+        if missed >= self.options.stall_cycles:
+            return Fault(f"the setpoint stream stalled for {missed} cycles ({missed * period_ns / 1e6:.0f} ms): "
+                         f"{HOST_STALLED}", quick=False)
+        if len(self._late) == self.rate_hz and self._late_count > self.options.late_budget * self.rate_hz:
+            return Fault(f"{self._late_count} of the last {self.rate_hz} cycles were late (budget "
+                         f"{self.options.late_budget:.0%}): {HOST_OVERLOADED}", quick=False)
+        return None
