@@ -1,7 +1,7 @@
 # motionctl: the two commands of the README's quick start, and their set-up.
 #   make demo   set up .venv if needed, check the default move on the default rig and stage, write its
 #               preview (out/preview/preview.html and pictures), then dry-run it against simulated drives
-#               over a serial pty
+#               over a serial pty in simulated lock-step time (the same take on any machine, however busy)
 #   make test   set up .venv if needed, then run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/motionctl check $(DEMO_MOVE)
 	$(BIN)/motionctl preview $(DEMO_MOVE) --out out/preview
-	$(BIN)/motionctl run $(DEMO_MOVE) --sim --transport serial --takes takes
+	$(BIN)/motionctl run $(DEMO_MOVE) --sim --clock sim --transport serial --takes takes
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_speed.py
 	$(BIN)/python benchmarks/loop_jitter.py
 	$(BIN)/python benchmarks/tui_jitter.py
+	$(BIN)/python benchmarks/time_trust.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
