@@ -321,7 +321,7 @@ class CanDriver(Driver):
             self._next_heartbeat_ns = now + self.can_options.heartbeat_ms * 1_000_000
             self._send(cia301.heartbeat_cob_id(self.can_options.master_id), bytes([cia301.NmtState.OPERATIONAL]))
 
-    def _do_write(self, sequence: int, counts: list[int]) -> None:
+    def _do_write(self, sequence: int, counts: list[int], tick: int) -> None:
         self._check_bus()
         self._lockstep_heartbeat()
         for plan, value in zip(self.plan, counts):

@@ -160,6 +160,9 @@ class Driver(ABC):
         self.wire_sent = 0
         self.wire_received = 0
         self._powering = False
+        #: On a link that queues setpoints on the device (serial 1.1): how many servo ticks ahead of the one
+        #: being played the host streams.  0: every setpoint applies at the device's next tick.
+        self.lookahead_ticks = 0
         self._wire = threading.Condition()
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -250,14 +253,15 @@ class Driver(ABC):
         self._do_fault_reset()
 
     # -- cyclic ---------------------------------------------------------------------------------------------
-    def write_setpoints(self, values: NDArray[np.float64]) -> int:
-        """Send one cycle of setpoints (SI units, driver axis order); returns the cycle's sequence number."""
+    def write_setpoints(self, values: NDArray[np.float64], tick: int | None = None) -> int:
+        """Send one cycle of setpoints (SI units, driver axis order) for servo cycle ``tick`` (the cycle it is
+        to be played at: ``lookahead_ticks`` ahead of now on a queued link); returns its sequence number."""
         self._require_open()
         if len(values) != len(self.scales):
             raise HardwareError(f"expected {len(self.scales)} setpoints, got {len(values)}")
         counts = [s.to_counts(float(v)) for s, v in zip(self.scales, values)]
         self._sequence = (self._sequence + 1) & 0xFFFF
-        self._do_write(self._sequence, counts)
+        self._do_write(self._sequence, counts, self._sequence if tick is None else tick)
         self.stats.sent += 1
         return self._sequence
 
@@ -299,7 +303,7 @@ class Driver(ABC):
     def _do_probe(self) -> None:
         """One cycle that disabled drives answer without moving (default: a setpoint they ignore)."""
         self._sequence = (self._sequence + 1) & 0xFFFF
-        self._do_write(self._sequence, [0] * len(self.scales))
+        self._do_write(self._sequence, [0] * len(self.scales), self._sequence)
 
     @abstractmethod
     def _do_open(self) -> None: ...
@@ -320,7 +324,7 @@ class Driver(ABC):
     def _do_fault_reset(self) -> None: ...
 
     @abstractmethod
-    def _do_write(self, sequence: int, counts: list[int]) -> None: ...
+    def _do_write(self, sequence: int, counts: list[int], tick: int) -> None: ...
 
     @abstractmethod
     def _do_read(self, timeout_s: float) -> RigState | None: ...

@@ -45,7 +45,18 @@ class SerialDriver(Driver):
         self.port = parsed.path
         self.baud = int(parsed.options.get("baud", 1_000_000))
         self.rate_hz = int(options.get("rate_hz") or (rig.hardware.servo_rate_hz if rig.hardware else 500))
-        self.watchdog_ms = max(20, int(10_000 / self.rate_hz))
+        #: Serial 1.1's setpoint queue: ``queue=auto`` (default: when the device has one), ``off``, or
+        #: ``required`` (refuse a device without one); ``lookahead_ms`` how far ahead to stream (default 60).
+        self.queue_mode = str(parsed.options.get("queue", options.get("queue", "auto")))
+        if self.queue_mode not in ("auto", "off", "required"):
+            raise ProtocolError(f'{url}: queue={self.queue_mode}: expected auto, off or required')
+        self.lookahead_ms = float(parsed.options.get("lookahead_ms", options.get("lookahead_ms", 60.0)))
+        wanted = max(1, int(round(self.lookahead_ms * self.rate_hz / 1000.0)))
+        self._wanted_lookahead = wanted if self.queue_mode != "off" else 0
+        # The device's own watchdog must allow for the queue: setpoints arrive that far ahead of their tick.
+        self.watchdog_ms = min(1000, max(20, int(10_000 / self.rate_hz),
+                                         int(self._wanted_lookahead * 1000 / self.rate_hz) + 40))
+        self.session_minor = 0
         self._serial: serial.Serial | None = None
         self._decoder = ss.FrameDecoder()
         self._tracker = ss.SequenceTracker()
@@ -127,7 +138,7 @@ class SerialDriver(Driver):
                 self._latest = message
                 self._latest_ns = self.now_ns()
                 self._fresh.notify_all()
-        elif isinstance(message, (sp.CommandAck, sp.HelloAck, sp.Nak)):
+        elif isinstance(message, (sp.CommandAck, sp.HelloAck, sp.Nak, sp.StreamAck)):
             with self._acks_ready:
                 self._acks[message.seq] = message
                 self._acks_ready.notify_all()
@@ -170,12 +181,37 @@ class SerialDriver(Driver):
                 continue
             if isinstance(ack, sp.HelloAck) and ack.result is sp.Result.OK:
                 self.device_name = ack.device_name
+                self.session_minor = min(sp.PROTOCOL_VERSION[1], ack.version_minor)
+                self._start_queue(ack)
                 return
             self._do_close()
             reason = ack.result.name if isinstance(ack, sp.HelloAck) else f"NAK {ack.reason.name}"
             raise ProtocolError(f"the device on {self.port} refused the session: {reason.replace('_', ' ').lower()} "
                                 f"(we speak v{sp.PROTOCOL_VERSION[0]}.{sp.PROTOCOL_VERSION[1]}, {count} axes, "
                                 f"{self.rate_hz} Hz)")
+
+    def _start_queue(self, ack: sp.HelloAck) -> None:
+        """Serial 1.1: stream setpoints ahead into the device's queue, where it has one (docs §10)."""
+        self.lookahead_ticks = 0
+        queued = self.session_minor >= 1 and bool(ack.capabilities & sp.Capability.SETPOINT_QUEUE)
+        if not queued:
+            if self.queue_mode == "required":
+                self._do_close()
+                raise ProtocolError(f"the device on {self.port} speaks protocol 1.{ack.version_minor} without a "
+                                    "setpoint queue; this rig needs 1.1 (or give queue=auto)")
+            return
+        if not self._wanted_lookahead:
+            return
+        self._command_seq = (self._command_seq + 1) & 0xFFFF
+        seq = self._command_seq
+        self._send(sp.Stream(seq=seq, lookahead_ticks=self._wanted_lookahead, mode=1))
+        answer = self._await_ack(seq, 1.0)
+        if not isinstance(answer, sp.StreamAck) or answer.result is not sp.Result.OK:
+            self._do_close()
+            why = answer.result.name if isinstance(answer, sp.StreamAck) else f"NAK {answer.reason.name}"
+            raise ProtocolError(f"the device on {self.port} refused a setpoint queue of {self._wanted_lookahead} "
+                                f"ticks: {why.replace('_', ' ').lower()}")
+        self.lookahead_ticks = self._wanted_lookahead
 
     def _do_close(self) -> None:
         self._stop.set()
@@ -214,10 +250,10 @@ class SerialDriver(Driver):
     def _do_fault_reset(self) -> None:
         self._command(sp.CommandCode.FAULT_RESET)
 
-    def _do_write(self, sequence: int, counts: list[int]) -> None:
+    def _do_write(self, sequence: int, counts: list[int], tick: int) -> None:
         if self._error:
             raise HardwareError(self._error)
-        self._send(sp.Setpoint(seq=sequence, host_tick=sequence, targets=tuple(counts)))
+        self._send(sp.Setpoint(seq=sequence, host_tick=tick & 0xFFFFFFFF, targets=tuple(counts)))
         self._cycle_out()
 
     def _do_read(self, timeout_s: float) -> RigState | None:

@@ -19,7 +19,7 @@ from typing import ClassVar, Union
 
 from motionctl.errors import ProtocolError
 
-PROTOCOL_VERSION: tuple[int, int] = (1, 0)   # (major, minor); majors must match, see docs
+PROTOCOL_VERSION: tuple[int, int] = (1, 1)   # (major, minor); majors must match, see docs
 MAX_AXES = 32                                 # one bit per axis in a u32 axis mask
 DEVICE_WIDE = 0xFF                            # EVENT.axis for a fault of the whole device (E-stop, supply)
 DELIMITER = b"\x00"
@@ -116,6 +116,8 @@ class MessageType(IntEnum):
     HELLO_ACK = 0x02
     SETPOINT = 0x10
     FEEDBACK = 0x11
+    STREAM = 0x12          # 1.1: queued streaming on/off (docs §10.2)
+    STREAM_ACK = 0x13      # 1.1: its answer (docs §10.3)
     HEARTBEAT = 0x20
     COMMAND = 0x30
     COMMAND_ACK = 0x31
@@ -172,6 +174,7 @@ class Status(IntFlag):
     HOMED = 1 << 8
     BRAKE_RELEASED = 1 << 9
     TARGET_IGNORED = 1 << 10
+    QUEUE_STOP = 1 << 11          # 1.1: the queue ran dry; the device is stopping along the queued path
 
 
 class Capability(IntFlag):
@@ -181,6 +184,7 @@ class Capability(IntFlag):
     ESTOP_INPUT = 1 << 2
     LIMIT_SWITCHES = 1 << 3
     SIMULATED = 1 << 4
+    SETPOINT_QUEUE = 1 << 5       # 1.1: queued, time-stamped setpoints (docs §10)
 
 
 class FaultCode(IntEnum):
@@ -199,6 +203,8 @@ class FaultCode(IntEnum):
     SETPOINT_STEP = 0x0003, "a setpoint jumped further than the axis may move in one cycle"
     POSITION_LIMIT = 0x0004, "a limit switch or the device's soft limit was reached"
     ESTOP = 0x0005, "the emergency-stop chain is open"
+    QUEUE_EMPTY = 0x0006, ("setpoints stopped arriving and the queue ran dry; the device stopped the axis along "
+                           "the queued path")
     OVERCURRENT = 0x0010, "motor current too high"
     OVERVOLTAGE = 0x0011, "supply voltage too high (often braking energy)"
     UNDERVOLTAGE = 0x0012, "supply voltage too low"
@@ -361,7 +367,26 @@ class Nak(_Wire):
     reason: NakReason
 
 
-Message = Union[Hello, HelloAck, Setpoint, Feedback, Heartbeat, Command, CommandAck, Event, Nak]
+@dataclass(frozen=True, kw_only=True)
+class Stream(_Wire):
+    """Host -> device (1.1): queued streaming on (mode 1, ``lookahead_ticks`` ahead) or off (mode 0)."""
+    TYPE = MessageType.STREAM
+    seq: int
+    lookahead_ticks: int
+    mode: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamAck(_Wire):
+    """Device -> host (1.1): the answer to STREAM (same seq), with the device's queue capacity."""
+    TYPE = MessageType.STREAM_ACK
+    _ENUMS = {"result": Result}
+    seq: int
+    result: Result
+    capacity_ticks: int
+
+
+Message = Union[Hello, HelloAck, Setpoint, Feedback, Heartbeat, Command, CommandAck, Event, Nak, Stream, StreamAck]
 
 
 def _check_axis_count(n: int) -> None:
@@ -380,6 +405,8 @@ _BODY: dict[MessageType, struct.Struct] = {
     MessageType.COMMAND_ACK: struct.Struct("<BBI"),
     MessageType.EVENT: struct.Struct("<IBHH"),
     MessageType.NAK: struct.Struct("<BB"),
+    MessageType.STREAM: struct.Struct("<HB"),
+    MessageType.STREAM_ACK: struct.Struct("<BH"),
 }
 _PER_AXIS: dict[MessageType, struct.Struct] = {
     MessageType.SETPOINT: struct.Struct("<i"),

@@ -61,6 +61,8 @@ def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "take
         if streamer.state not in FINAL and streamer.clock.now_ns() >= deadline:
             streamer.stop()
             _wait(streamer, FINAL, streamer.clock.now_ns() + 30 * 10**9, None)
+        # A queued link is still playing what was sent: the take ends when the drives have played it.
+        streamer.run_until(lambda: streamer.drained, 5.0)
     finally:
         streamer.shutdown()
     return TakeResult(streamer.state, take.path if take else None, streamer.summary.__dict__,

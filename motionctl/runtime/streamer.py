@@ -47,6 +47,8 @@ from motionctl.runtime.watchdogs import Fault, Watchdogs
 
 #: After a go-to-start the rig gets this long to settle on the start pose before AT_START is declared.
 SETTLE_S = 2.0
+#: States in which a take may end (the rig is at rest or stopped for good).
+_FINAL = (RunState.DONE, RunState.STOPPED, RunState.FAULTED, RunState.ESTOPPED)
 
 
 class Streamer:
@@ -88,6 +90,7 @@ class Streamer:
         self._apply_plan(plan, timecode)
         self.last_state: RigState | None = None
         self.last_command = np.zeros(len(names))
+        self._hold = self.last_command.copy()          # where the drives were found (a queue's first ticks)
         self.fault_message = ""
         self.override = 1.0
         self._override_target = 1.0
@@ -97,6 +100,11 @@ class Streamer:
         self.refusals: list[str] = []
         self.ready = threading.Event()                # set once the loop knows where the drives are
         self.scheduling = "simulated time"           # what the servo thread got from the system, in words
+        #: Serial 1.1: setpoints go out this many ticks ahead of the tick being played (0: no queue).
+        self.lookahead = driver.lookahead_ticks
+        self._head = 0                                # the tick of the setpoint being made (queue head)
+        self._played: dict[int, tuple[NDArray[np.float64], RunState, float]] = {}   # head -> (sent, state, tau)
+        self._final_head: int | None = None           # the head when the state became final (drain)
         self._host_stalled = False
 
     # -- what others read -------------------------------------------------------------------------------
@@ -287,17 +295,29 @@ class Streamer:
         self._fault(self.watchdogs.drives(self.state, self.last_state if fresh is not None else None,
                                           self.clock.now_ns(), self._last_feedback_ns))
         if self.vcam is not None and fresh is not None:
-            self.vcam.offer_measured(fresh, self.plan, self.lock, self.state, self.motion.tau, self.clock.tick,
-                                     self.rate)
-        command = self._command_for_tick()
-        self.driver.write_setpoints(command)
-        self.last_command = command
+            played = self._played.get(self.clock.tick)
+            self.vcam.offer_measured(fresh, self.plan, self.lock, self.state,
+                                     played[2] if played else self.motion.tau, self.clock.tick, self.rate)
+        # The queue's head: the tick whose setpoint goes out now (``lookahead`` ahead of the tick being
+        # played).  A host that was late sends every missed tick's setpoint now, in order, so the device's
+        # queue is whole again before it gets there; without a queue a missed tick is gone (no jump either
+        # way: the drives always get the plan's next sample).
+        missed = self.clock.last_missed if self.lookahead else 0
+        for behind in range(missed, -1, -1):
+            self._head = self.clock.tick - behind + self.lookahead
+            command = self._command_for_tick()
+            self.driver.write_setpoints(command, tick=self._head)
+            self.last_command = command
+            if self.lookahead:
+                self._played[self._head] = (command, self.state, self.motion.tau)
+                self._played.pop(self._head - 4 * self.lookahead - 8, None)
 
     def _found_drives(self, feedback: RigState | None) -> None:
         """The drives answered: hold them where they are from now on."""
         self.last_state = feedback
         if feedback is not None:
             self.last_command = feedback.positions.copy()
+        self._hold = self.last_command.copy()
         self.ready.set()
 
     def _inject_host_stall(self) -> None:
@@ -321,6 +341,7 @@ class Streamer:
                 self._event("refused", f"{event.value} is not possible while {self.state.value}")
             return False
         previous, self.state = self.state, nxt
+        self._final_head = self._head if nxt in _FINAL else None
         self._event("state", message or f"{previous.value} -> {nxt.value}", state=nxt.value, event=event.value)
         if self._on_state:
             self._on_state(nxt, message)
@@ -455,11 +476,11 @@ class Streamer:
         extra = {} if lead_s is None else {"lead_s": lead_s}
         now = self.clock.now_ns()
         if self.state is RunState.RUNNING and self.motion.governor is not None:
-            self.stops.from_run(reason, self.motion.governor, self.motion.timeline, self.clock.tick,
+            self.stops.from_run(reason, self.motion.governor, self.motion.timeline, self._head,
                                 self._speed_target(), now, asked_ns, **extra)
         elif self.motion.transition is not None:
             self.stops.from_transition(reason, self.motion.transition, self.motion.transition_index,
-                                       self.clock.tick, now, asked_ns, **extra)
+                                       self._head, now, asked_ns, **extra)
         else:
             self._fire(Event.STOP, reason)
 
@@ -467,7 +488,7 @@ class Streamer:
         """At each tick: switch to a planned stop, or quick-stop instead (True when the state changed)."""
         running = self.state is RunState.RUNNING
         here = self.motion.tau if running else (self.motion.transition_index - 1) / self.rate
-        decision = self.stops.due(self.clock.tick, self.clock.now_ns(), here)
+        decision = self.stops.due(self._head, self.clock.now_ns(), here)
         if decision.due is Due.REPLAN:
             self._request_stop(decision.reason, decision.asked_ns, decision.lead_s)
             return False
@@ -557,7 +578,7 @@ class Streamer:
 
     def _tick_ns(self) -> int:
         """Host time of the current tick's deadline (when its setpoint is meant to apply)."""
-        return self.clock.deadline(self.clock.tick)
+        return self.clock.deadline(self._head)
 
     # -- the shoot: moves, jogs ---------------------------------------------------------------------------
     def _load(self, plan: Plan, timecode: object | None) -> None:
@@ -602,8 +623,20 @@ class Streamer:
 
     # -- records ------------------------------------------------------------------------------------------
     def _record(self, late_ns: int) -> None:
-        self.takes.record(self.clock.tick, self.motion.tau, self.state, late_ns, self.last_command, self.last_state,
-                          self.plan)
+        if not self.lookahead:
+            self.takes.record(self.clock.tick, self.motion.tau, self.state, late_ns, self.last_command,
+                              self.last_state, self.plan)
+            return
+        # A queued link plays this tick's setpoint now: the row pairs what was sent for it with what the
+        # drives measured (before the queue's first setpoints plays, the drives hold where they were).
+        sent, state, tau = self._played.get(self.clock.tick, (self._hold, RunState.IDLE, 0.0))
+        self.takes.record(self.clock.tick, tau, state, late_ns, sent, self.last_state, self.plan)
+
+    @property
+    def drained(self) -> bool:
+        """Everything sent has been played (no queue, or the queue has reached the tick at which the run's
+        state became final): the take may end."""
+        return not self.lookahead or (self._final_head is not None and self.clock.tick >= self._final_head)
 
     def _event(self, kind: str, message: str, **data: object) -> None:
         self.events.append((kind, message))

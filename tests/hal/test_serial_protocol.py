@@ -19,7 +19,7 @@ from motionctl.hal.serial_protocol import (
     CRC_SIZE, DEVICE_WIDE, MAX_AXES, MAX_FRAME, PROTOCOL_VERSION, AxisFeedback, Capability, Command,
     CommandAck, CommandCode, DropReason, Event, FaultCode, Feedback, FrameError, Hello,
     HelloAck, Heartbeat, Message, MessageType, Nak, NakReason, NodeState, Result,
-    Setpoint, Status, cobs_decode, cobs_encode, cobs_max_size, crc16, decode_frame, decode_payload,
+    Setpoint, Status, Stream, StreamAck, cobs_decode, cobs_encode, cobs_max_size, crc16, decode_frame, decode_payload,
     encode, encode_payload, fault_text, payload_size, wire_size,
 )
 from motionctl.hal.serial_stream import FrameDecoder
@@ -151,7 +151,7 @@ def test_worked_example_feedback_byte_exact():
 
 
 OTHER_GOLDEN = [
-    (Hello(seq=1, servo_rate_hz=1000, axis_count=3, watchdog_ms=20),
+    (Hello(seq=1, version_minor=0, servo_rate_hz=1000, axis_count=3, watchdog_ms=20),
      "01 01 00 01 00 E8 03 03 14 00", 0xE924, "03 01 01 02 01 05 E8 03 03 14 03 E9 24 00"),
     (HelloAck(seq=1, result=Result.OK, version_major=1, version_minor=0, axis_count=3,
               capabilities=Capability.ABSOLUTE_ENCODERS | Capability.BRAKES | Capability.SIMULATED,
@@ -168,6 +168,10 @@ OTHER_GOLDEN = [
      "40 02 00 34 4D 4C 00 01 02 00 00 00", 0xF9ED, "03 40 02 04 34 4D 4C 03 01 02 01 01 03 F9 ED 00"),
     (Nak(seq=9, rejected_type=MessageType.SETPOINT, reason=NakReason.AXIS_COUNT),
      "7F 09 00 10 05", 0xC9D2, "03 7F 09 05 10 05 C9 D2 00"),
+    (Stream(seq=3, lookahead_ticks=15, mode=1),                                     # 1.1, docs §10.7
+     "12 03 00 0F 00 01", 0x4D16, "03 12 03 02 0F 04 01 4D 16 00"),
+    (StreamAck(seq=3, result=Result.OK, capacity_ticks=256),
+     "13 03 00 00 00 01", 0x2487, "03 13 03 01 01 04 01 24 87 00"),
 ]
 
 
@@ -218,6 +222,8 @@ STRATEGIES = dict([
     _b(Event, seq=u16, device_time_us=u32, axis=st.integers(0, MAX_AXES - 1) | st.just(DEVICE_WIDE),
        fault=u16, text_code=u16),
     _b(Nak, seq=u16, rejected_type=u8, reason=st.sampled_from(NakReason)),
+    _b(Stream, seq=u16, lookahead_ticks=u16, mode=u8),
+    _b(StreamAck, seq=u16, result=st.sampled_from(Result), capacity_ticks=u16),
 ])
 MESSAGES = st.one_of(list(STRATEGIES.values()))
 

@@ -68,9 +68,11 @@ class SimRig:
         self.device.stop()
 
 
-def make_rig(plan, *faults: str, transport: str = "serial", near_start: bool = True, seed: int = 7) -> SimRig:
+def make_rig(plan, *faults: str, transport: str = "serial", near_start: bool = True, seed: int = 7,
+             **driver_options: object) -> SimRig:
     """Simulated drives for ``plan``'s rig, near the plan's start (a short go-to-start) unless
-    ``near_start`` is False (at the park pose); ``faults`` as on the command line."""
+    ``near_start`` is False (at the park pose); ``faults`` as on the command line; ``driver_options`` for
+    the driver (e.g. ``queue="off"``, ``lookahead_ms=40``)."""
     injector = FaultInjector(seed=seed)
     for spec in faults:
         injector.add(spec)
@@ -78,7 +80,7 @@ def make_rig(plan, *faults: str, transport: str = "serial", near_start: bool = T
     wire = "serial://" if transport == "serial" else f"can://virtual/sim-{next(_channels)}"
     clock = SimClock(plan.rate_hz)
     device, url = simulator.launch(plan.rig, wire, injector, lockstep=True, initial=initial)
-    driver = open_driver(plan.rig, url, rate_hz=plan.rate_hz, lockstep=True, now_ns=clock.now_ns)
+    driver = open_driver(plan.rig, url, rate_hz=plan.rate_hz, lockstep=True, now_ns=clock.now_ns, **driver_options)
     driver.open()
     lock_step(clock, device, driver)
     return SimRig(clock, device, driver)
