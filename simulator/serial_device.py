@@ -2,7 +2,9 @@
 
 It is the device side of the wire: it answers HELLO, follows SETPOINTs with one :class:`AxisModel` per
 axis, reports FEEDBACK and HEARTBEATs, obeys COMMANDs, runs the mandatory setpoint watchdog, trips on
-its own following-error window, and injects the faults it was given.  It runs in a thread (tests) or
+its own following-error window, and injects the faults it was given.  It speaks version 1.1: after STREAM
+(§10) it queues setpoints and plays them on its own servo clock (:mod:`simulator.serial_queue`), and stops
+the axes along the queued path when the queue runs dry.  It runs in a thread (tests) or
 as the process ``python -m simulator`` (operators), on the master end of a pseudo-terminal pair whose
 slave path it prints: motionctl opens that path as ``serial:///dev/pts/N`` exactly like hardware.
 
@@ -24,6 +26,7 @@ from motionctl.spec.rig import Rig
 from simulator import serial_wire as sw
 from simulator.axis import AxisModel
 from simulator.faults import FaultInjector, FaultKind
+from simulator.serial_queue import QueuedStreaming
 
 HEARTBEAT_S = 0.1
 LINK_TIMEOUT_S = 0.5
@@ -104,6 +107,9 @@ class SerialDevice:
         self.log = log or (lambda message: None)
         self._setpoints = sw.SequenceTracker()
         self.dropped_setpoints: dict[str, int] = {}
+        #: Version 1.1 (§10): the session's minor (§6.1), and STREAM with the setpoint queue.
+        self.session_minor = 0
+        self.streaming = QueuedStreaming(self)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> SerialDevice:
@@ -142,8 +148,9 @@ class SerialDevice:
     # -- main loop ------------------------------------------------------------------------------------------
     def serve_forever(self) -> None:
         while not self._stop.is_set() and self.fd >= 0:
-            ready, _, _ = select.select([self.fd], [], [], TIMER_S)
+            ready, _, _ = select.select([self.fd], [], [], self.streaming.wall_timeout(TIMER_S))
             with self._io:
+                self.streaming.wall_ticks()     # queued (§10.4): the ticks due before what has just arrived
                 if ready:
                     self._receive()
                 if not self.lockstep:
@@ -168,7 +175,10 @@ class SerialDevice:
         if data and not self.faults.active(FaultKind.STALL, t):
             self._last_rx = time.monotonic()
             for message in self._decoder.feed(data):
-                self._handle(message)
+                if self.lockstep and self.streaming.queued:
+                    self.streaming.defer(message)
+                else:
+                    self._handle(message)
         return True
 
     def lockstep_tick(self, tick: int, host_bytes: int, timeout_s: float = 10.0) -> int:
@@ -176,7 +186,8 @@ class SerialDevice:
 
         The host's setpoint of the tick before is latched and followed for one period, its FEEDBACK sent,
         the watchdog, heartbeats and timed faults run on the device's tick count.  Returns how many bytes
-        the device has written in all, so the host can read up to exactly there.
+        the device has written in all, so the host can read up to exactly there.  Queued (§10.4): what was
+        read arrived during the tick before ``tick``, after any ticks a jump of ``tick`` skipped have played.
         """
         deadline = time.monotonic() + timeout_s
         with self._io:
@@ -185,13 +196,16 @@ class SerialDevice:
                 if not ready or not self._receive():
                     break
             gap = tick - self.device_tick - 1 if self.device_tick else 0
-            if gap > 0:
-                # The host missed ticks: the drives went on without a setpoint for that long.
-                self.device_tick = tick - 1
-                self._hold_targets()
-                self._advance(gap / self.rate_hz)
-            self.device_tick = tick
-            self._lockstep_setpoint()
+            if self.streaming.queued:
+                self.streaming.lockstep(tick, gap)
+            else:
+                if gap > 0:
+                    # The host missed ticks: the drives went on without a setpoint for that long.
+                    self.device_tick = tick - 1
+                    self._hold_targets()
+                    self._advance(gap / self.rate_hz)
+                self.device_tick = tick
+                self._lockstep_setpoint()
             self._timer()
             self._flush()
             return self.bytes_out
@@ -209,7 +223,7 @@ class SerialDevice:
             self.axes[self._axis(fault.axis)].blocked = True
         clock = self.clock_s()
         period = 1.0 / self.rate_hz
-        if not self.lockstep and now - self._last_setpoint > 2 * period:
+        if not self.lockstep and not self.streaming.queued and now - self._last_setpoint > 2 * period:
             # The stream has stopped: the drive's own clock carries on (hold, brake, trip).
             self._hold_targets()
             self._advance(now - self._last_step)
@@ -217,7 +231,8 @@ class SerialDevice:
         since = ((self.device_tick - self._setpoint_tick) * period if self.lockstep
                  else now - self._last_setpoint)
         following = [self.enabled[i] and not self.quick[i] and not self.fault[i] for i in range(self.count)]
-        if any(following) and since > self.watchdog_s + 1e-9:
+        queued = self.streaming.holds_setpoints        # §10.4: the queue-empty stop comes first
+        if any(following) and not queued and since > self.watchdog_s + 1e-9:
             for i in range(self.count):
                 if following[i]:
                     self._trip(i, sw.FaultCode.WATCHDOG)
@@ -251,7 +266,9 @@ class SerialDevice:
         if dt <= 0:
             return
         for i, axis in enumerate(self.axes):
-            if self.quick[i] or (self.fault[i] and axis.velocity != 0.0):
+            if self.streaming.stopping[i]:      # §10.5: slowing along the queued path
+                axis.step(dt)
+            elif self.quick[i] or (self.fault[i] and axis.velocity != 0.0):
                 axis.brake(dt, axis.amax)
             elif self.enabled[i]:
                 axis.step(dt)
@@ -289,12 +306,18 @@ class SerialDevice:
                 self._setpoints = sw.SequenceTracker()
                 self.rate_hz = message.servo_rate_hz
                 self.watchdog_s = message.watchdog_ms / 1000.0
+                # §6.1 point 3, §10.1: the session runs at min(host minor, device minor), latched
+                # (1.0) until a STREAM says queued.
+                self.session_minor = min(message.version_minor, sw.PROTOCOL_VERSION[1])
+                self.streaming.new_session()
+            caps = sw.Capability.SIMULATED | sw.Capability.ABSOLUTE_ENCODERS | sw.Capability.SETPOINT_QUEUE
             self._send(sw.HelloAck(seq=message.seq, result=result, version_major=sw.PROTOCOL_VERSION[0],
                                    version_minor=sw.PROTOCOL_VERSION[1], axis_count=self.count,
-                                   capabilities=sw.Capability.SIMULATED | sw.Capability.ABSOLUTE_ENCODERS,
-                                   max_servo_rate_hz=1000, device_name=self.name))
+                                   capabilities=caps, max_servo_rate_hz=1000, device_name=self.name))
         elif isinstance(message, sw.Setpoint):
             self._setpoint(message)
+        elif isinstance(message, sw.Stream):
+            self.streaming.stream(message)
         elif isinstance(message, sw.Command):
             self._command(message)
 
@@ -308,6 +331,9 @@ class SerialDevice:
             self.dropped_setpoints[decision.verdict.name.lower()] = (
                 self.dropped_setpoints.get(decision.verdict.name.lower(), 0) + 1)
             return
+        if self.streaming.queued:
+            self.streaming.setpoint(message)
+            return
         if self.lockstep:
             self._pending = message         # latched at the next tick (the newest wins)
             return
@@ -315,6 +341,9 @@ class SerialDevice:
         cycles = max(1.0, (now - self._last_setpoint) * self.rate_hz)   # how long the host took, on our clock
         self._last_setpoint = self._last_step = now
         self._latch(message, cycles)
+
+    def _following(self, i: int) -> bool:
+        return self.enabled[i] and not self.quick[i] and not self.fault[i]
 
     def _lockstep_setpoint(self) -> None:
         """The tick of simulated time: latch the newest setpoint, or let the drives follow the old one."""
@@ -352,7 +381,9 @@ class SerialDevice:
             status |= sw.Status.QUICK_STOP
         if self.fault[i]:
             status = sw.Status.FAULT
-        following = axis.following_error_counts if self.enabled[i] else 0
+        if self.streaming.stopping[i]:
+            status |= sw.Status.QUEUE_STOP
+        following = axis.following_error_counts if self.enabled[i] or self.streaming.stopping[i] else 0
         return sw.AxisFeedback(axis.position_counts, axis.velocity_counts,
                                max(-2**31, min(2**31 - 1, following)), int(status), self.fault[i])
 
@@ -363,10 +394,12 @@ class SerialDevice:
         mask = [bool(message.axis_mask >> i & 1) for i in range(self.count)]
         result = sw.Result.OK
         code = message.command
+        refused = 0
         if code is sw.CommandCode.QUICK_STOP:
             for i in range(self.count):
                 if mask[i] and self.enabled[i]:
                     self.quick[i] = True
+            self.streaming.empty()
         elif not self.configured:
             result = sw.Result.REJECTED_STATE
         elif code is sw.CommandCode.ENABLE:
@@ -375,21 +408,27 @@ class SerialDevice:
             else:
                 self._last_setpoint = time.monotonic()
                 self._setpoint_tick = self.device_tick
+                self.streaming.empty()
                 for i in range(self.count):
                     if mask[i]:
                         self.enabled[i], self.quick[i] = True, False
                         self.axes[i].hold()
         elif code is sw.CommandCode.DISABLE:
+            self.streaming.empty()
             for i in range(self.count):
                 if mask[i]:
                     self.enabled[i] = self.quick[i] = False
         elif code is sw.CommandCode.FAULT_RESET:
+            refused = sum(1 << i for i in range(self.count) if mask[i] and self.streaming.stopping[i])
+            if refused:                         # §10.5: the cause persists until the queue-empty stop ends
+                result = sw.Result.REJECTED_FAULT
             for i in range(self.count):
-                if mask[i]:
+                if mask[i] and not refused:
                     self.fault[i] = 0
                     self.quick[i] = self.enabled[i] = False
                     self.axes[i].blocked = False
-        ack = sw.CommandAck(seq=message.seq, command=code, result=result, axis_mask=message.axis_mask)
+        ack = sw.CommandAck(seq=message.seq, command=code, result=result,
+                            axis_mask=refused or message.axis_mask)
         self._acks[message.seq] = ack
         self._send(ack)
 
@@ -402,8 +441,8 @@ class SerialDevice:
             return sw.NodeState.ENABLED
         return sw.NodeState.IDLE if self.configured else sw.NodeState.BOOT
 
-    def _time_us(self) -> int:
-        return int(self.clock_s() * 1e6) & 0xFFFFFFFF
+    def _time_us(self, at: float | None = None) -> int:
+        return int((self.clock_s() if at is None else at) * 1e6) & 0xFFFFFFFF
 
     # -- output with fault injection ------------------------------------------------------------------
     def _send(self, message: sw.Message) -> None:

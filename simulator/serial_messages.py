@@ -1,8 +1,9 @@
-"""The serial protocol's messages, as the device reads and writes them: ``docs/serial-protocol.md`` v1.0.
+"""The serial protocol's messages, as the device reads and writes them: ``docs/serial-protocol.md`` v1.1.
 
-Written from that page alone (§4, §7, §8), not from motionctl's host codec, so that the simulator and the
-host are two independent readings of the same document.  A payload here is the message without framing:
-type byte, sequence number, body (§4.1); :mod:`simulator.serial_wire` adds the CRC and COBS (§2, §3).
+Written from that page alone (§4, §7, §8, and §10 for what version 1.1 adds), not from motionctl's host
+codec, so that the simulator and the host are two independent readings of the same document.  A payload
+here is the message without framing: type byte, sequence number, body (§4.1); :mod:`simulator.serial_wire`
+adds the CRC and COBS (§2, §3).
 
 Every integer field is little-endian (§1).  Decoding refuses a payload with :class:`PayloadError`, whose
 ``kind`` is the drop counter of §2 it belongs to: ``unknown_type``, ``bad_length`` or ``bad_value``.
@@ -16,7 +17,7 @@ from enum import IntEnum, IntFlag
 from typing import ClassVar, Union
 
 #: §4: the version this module speaks (major, minor).
-PROTOCOL_VERSION = (1, 0)
+PROTOCOL_VERSION = (1, 1)
 #: §4.1: n ≤ 32 axes; axis_count 0 or above 32 is a bad value.
 MAX_AXES = 32
 #: §4.9: the EVENT axis byte for the whole device.
@@ -30,6 +31,8 @@ class MessageType(IntEnum):
     HELLO_ACK = 0x02
     SETPOINT = 0x10
     FEEDBACK = 0x11
+    STREAM = 0x12         # version 1.1, §10.2
+    STREAM_ACK = 0x13     # version 1.1, §10.3
     HEARTBEAT = 0x20
     COMMAND = 0x30
     COMMAND_ACK = 0x31
@@ -81,10 +84,11 @@ class Capability(IntFlag):
     ESTOP_MONITORED = 1 << 2
     LIMIT_SWITCHES = 1 << 3
     SIMULATED = 1 << 4
+    SETPOINT_QUEUE = 1 << 5       # version 1.1, §10.1
 
 
 class Status(IntFlag):
-    """§7, the per-axis status bits of FEEDBACK.  Bits 11–15 are reserved."""
+    """§7, the per-axis status bits of FEEDBACK.  Bits 12–15 are reserved."""
     READY = 1 << 0
     ENABLED = 1 << 1
     FAULT = 1 << 2
@@ -96,6 +100,7 @@ class Status(IntFlag):
     HOMED = 1 << 8
     BRAKE_RELEASED = 1 << 9
     TARGET_IGNORED = 1 << 10
+    QUEUE_STOP = 1 << 11          # version 1.1, §10.5
 
 
 class FaultCode(IntEnum):
@@ -106,6 +111,7 @@ class FaultCode(IntEnum):
     SETPOINT_STEP = 0x0003
     POSITION_LIMIT = 0x0004
     ESTOP = 0x0005
+    QUEUE_EMPTY = 0x0006          # version 1.1, §10.5
     OVERCURRENT = 0x0010
     OVERVOLTAGE = 0x0011
     UNDERVOLTAGE = 0x0012
@@ -125,6 +131,8 @@ FAULT_TEXT: dict[int, str] = {
     FaultCode.SETPOINT_STEP: "a setpoint jumped further than the axis may move in one cycle",
     FaultCode.POSITION_LIMIT: "a limit switch or the device's soft limit was reached",
     FaultCode.ESTOP: "the emergency-stop chain is open",
+    FaultCode.QUEUE_EMPTY: ("setpoints stopped arriving and the queue ran dry; the device stopped the axis "
+                            "along the queued path"),
     FaultCode.OVERCURRENT: "motor current too high",
     FaultCode.OVERVOLTAGE: "supply voltage too high (often braking energy)",
     FaultCode.UNDERVOLTAGE: "supply voltage too low",
@@ -143,6 +151,13 @@ def fault_text(code: int) -> str:
         return FAULT_TEXT[code]
     kind = "vendor-specific" if code >= 0x8000 else "unknown"
     return f"{kind} fault 0x{code:04X}"
+
+
+class StreamMode(IntEnum):
+    """§10.2, STREAM.mode.  Other values are not a bad value on the wire (§4.1 does not list them): the
+    device decodes them and answers STREAM_ACK BAD_PARAMETER (§10.3)."""
+    LATCHED = 0
+    QUEUED = 1
 
 
 class PayloadError(ValueError):
@@ -225,6 +240,28 @@ class Feedback:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """§10.2 STREAM (0x12), host → device, 6 bytes: queued streaming on (mode 1) or off (mode 0).
+    ``mode`` stays a plain int so that an undefined mode reaches the device (BAD_PARAMETER, §10.3)."""
+    TYPE: ClassVar[MessageType] = MessageType.STREAM
+    seq: int
+    lookahead_ticks: int
+    mode: int
+
+
+@dataclass(frozen=True)
+class StreamAck:
+    """§10.3 STREAM_ACK (0x13), device → host, 6 bytes; same seq as the STREAM."""
+    TYPE: ClassVar[MessageType] = MessageType.STREAM_ACK
+    seq: int
+    result: Result
+    capacity_ticks: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "result", Result(self.result))
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """§4.6 HEARTBEAT (0x20), both directions, 8 bytes."""
     TYPE: ClassVar[MessageType] = MessageType.HEARTBEAT
@@ -285,16 +322,19 @@ class Nak:
         object.__setattr__(self, "reason", NakReason(self.reason))
 
 
-Message = Union[Hello, HelloAck, Setpoint, Feedback, Heartbeat, Command, CommandAck, Event, Nak]
+Message = Union[Hello, HelloAck, Setpoint, Feedback, Stream, StreamAck, Heartbeat, Command, CommandAck, Event,
+                Nak]
 
-# §4.2–§4.10 layouts after the 3-byte header (<BH: type, seq).  SETPOINT and FEEDBACK: the fixed part,
-# then one record per axis.
+# §4.2–§4.10 and §10.2–§10.3 layouts after the 3-byte header (<BH: type, seq).  SETPOINT and FEEDBACK:
+# the fixed part, then one record per axis.
 _HEADER = struct.Struct("<BH")
 _BODY = {
     MessageType.HELLO: struct.Struct("<BBHBH"),
     MessageType.HELLO_ACK: struct.Struct("<BBBBIH16s"),
     MessageType.SETPOINT: struct.Struct("<IB"),
     MessageType.FEEDBACK: struct.Struct("<IBB"),
+    MessageType.STREAM: struct.Struct("<HB"),
+    MessageType.STREAM_ACK: struct.Struct("<BH"),
     MessageType.HEARTBEAT: struct.Struct("<BI"),
     MessageType.COMMAND: struct.Struct("<BI"),
     MessageType.COMMAND_ACK: struct.Struct("<BBI"),
@@ -358,6 +398,13 @@ def encode_payload(m: Message) -> bytes:
                 _check(getattr(a, name), *rng, name)
             records.append(_AXIS.pack(a.position, a.velocity, a.following_error, a.status, a.fault))
         return head + body.pack(m.device_time_us, m.state, len(m.axes)) + b"".join(records)
+    if isinstance(m, Stream):
+        _check(m.lookahead_ticks, *U16, "lookahead_ticks")
+        _check(m.mode, *U8, "mode")
+        return head + body.pack(m.lookahead_ticks, m.mode)
+    if isinstance(m, StreamAck):
+        _check(m.capacity_ticks, *U16, "capacity_ticks")
+        return head + body.pack(m.result, m.capacity_ticks)
     if isinstance(m, Heartbeat):
         _check(m.time_us, *U32, "time_us")
         return head + body.pack(m.state, m.time_us)
@@ -436,6 +483,12 @@ def decode_payload(payload: bytes) -> Message:
         time_us, state, n = fields
         axes = tuple(AxisFeedback(*r) for r in _AXIS.iter_unpack(payload[fixed:]))
         return Feedback(seq=seq, device_time_us=time_us, state=_enum(NodeState, state, "state"), axes=axes)
+    if kind is MessageType.STREAM:
+        lookahead, mode = fields
+        return Stream(seq=seq, lookahead_ticks=lookahead, mode=mode)
+    if kind is MessageType.STREAM_ACK:
+        result, capacity = fields
+        return StreamAck(seq=seq, result=_enum(Result, result, "result"), capacity_ticks=capacity)
     if kind is MessageType.HEARTBEAT:
         state, time_us = fields
         return Heartbeat(seq=seq, state=_enum(NodeState, state, "state"), time_us=time_us)

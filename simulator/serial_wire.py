@@ -1,6 +1,6 @@
 """The device side of the serial wire: framing, COBS, CRC, the streaming decoder, sequence numbers.
 
-Written from ``docs/serial-protocol.md`` (version 1.0) alone, as firmware would be: it shares no code
+Written from ``docs/serial-protocol.md`` (version 1.1) alone, as firmware would be: it shares no code
 with motionctl's host codec, so the two are independent readings of the document and the golden tests
 (``tests/simulator/test_serial_wire.py``) can show where they differ.  The message layouts and codes
 live in :mod:`simulator.serial_messages` and are re-exported here, so the simulator needs one import.
@@ -17,8 +17,8 @@ from enum import Enum
 from simulator.serial_messages import (  # noqa: F401  (re-exported for the device)
     DEVICE_WIDE, FAULT_TEXT, MAX_AXES, PROTOCOL_VERSION, AxisFeedback, Capability, Command, CommandAck,
     CommandCode, Event, FaultCode, Feedback, Heartbeat, Hello, HelloAck, Message, MessageType, Nak,
-    NakReason, NodeState, PayloadError, Result, Setpoint, Status, decode_payload, encode_payload,
-    fault_text, payload_size,
+    NakReason, NodeState, PayloadError, Result, Setpoint, Status, Stream, StreamAck, StreamMode,
+    decode_payload, encode_payload, fault_text, payload_size,
 )
 
 #: §3: the CRC is 2 bytes, appended big-endian.

@@ -295,17 +295,17 @@ class Chase:
         return Fault(f"the start timecode {self.start_label} had already passed when armed (roll the "
                      "timecode back before it)", quick=False)
 
-    def target(self, tick_ns: int, tau: float, previous: float, dt: float) -> float | Fault:
+    def target(self, tick_ns: int, now_ns: int, tau: float, previous: float, dt: float) -> float | Fault:
         """Running: the speed (1 = as planned) that keeps ``tau`` on the timecode at the tick whose setpoint
-        applies at ``tick_ns``, slewed from ``previous``; or a fault (and no more chasing) when the
-        timecode jumped or was lost."""
+        applies at ``tick_ns`` (ahead of ``now_ns`` on a queued link), slewed from ``previous``; or a fault
+        (and no more chasing) when the timecode jumped or was lost (judged at ``now_ns``)."""
         if self.lock.jumps:
             predicted, observed = self.lock.jumps[-1]
             self.active = False
             return Fault(f"timecode jumped from frame {predicted} to {observed}", quick=False)
-        if self.lock.lost(tick_ns):
+        if self.lock.lost(now_ns):
             self.active = False
-            return Fault(f"timecode lost: no frame for {(tick_ns - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
+            return Fault(f"timecode lost: no frame for {(now_ns - self.lock.last_ns) / 1e6:.0f} ms", quick=False)
         wanted = (self.lock.frame_at(tick_ns) - self.start_frame) * float(self.rate.frame_duration)
         error = wanted - tau
         self.max_sync_error_ticks = max(self.max_sync_error_ticks, abs(error) / dt)

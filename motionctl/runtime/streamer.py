@@ -82,7 +82,7 @@ class Streamer:
         self.vcam_summary: dict[str, object] = {}
         self.motion = Motion(plan, names)
         self.watchdogs = Watchdogs(options, names, linear, np.array([i >= len(rig.axes) for i in range(len(names))]),
-                                   self.rate)
+                                   self.rate, driver.lookahead_ticks)
         self.stops = StopPlanner(plan, self.rate, self.clock.simulated)
         self.takes = TakeBook(take, self.clock, driver)
         self.jogs = JogControl(self.rate, self.clock.simulated, lambda m: self._event("note", m))
@@ -558,7 +558,8 @@ class Streamer:
     def _run_tick(self) -> NDArray[np.float64]:
         """One tick of the run: the plan's clock moves towards the target speed within every limit."""
         if self.chase is not None and self.chase.active and not self.stops.pending:
-            target = self.chase.target(self._tick_ns(), self.motion.tau, self._override_target, self.dt)
+            target = self.chase.target(self._tick_ns(), self.clock.deadline(self.clock.tick), self.motion.tau,
+                                       self._override_target, self.dt)
             if isinstance(target, Fault):
                 self._fault(target)
             else:
@@ -628,9 +629,12 @@ class Streamer:
                               self.last_state, self.plan)
             return
         # A queued link plays this tick's setpoint now: the row pairs what was sent for it with what the
-        # drives measured (before the queue's first setpoints plays, the drives hold where they were).
-        sent, state, tau = self._played.get(self.clock.tick, (self._hold, RunState.IDLE, 0.0))
-        self.takes.record(self.clock.tick, tau, state, late_ns, sent, self.last_state, self.plan)
+        # drives measured (before the queue's first setpoints plays, the drives hold where they were).  The
+        # ticks a late host missed were played too: they get their rows.
+        first = self.clock.tick - self.clock.last_missed
+        for tick in range(first, self.clock.tick + 1):
+            sent, state, tau = self._played.get(tick, (self._hold, RunState.IDLE, 0.0))
+            self.takes.record(tick, tau, state, late_ns, sent, self.last_state, self.plan)
 
     @property
     def drained(self) -> bool:

@@ -44,8 +44,14 @@ class Watchdogs:
     """Judges each tick.  ``linear``/``lens`` say per driven axis how its errors are shown and windowed."""
 
     def __init__(self, options: StreamerOptions, axis_names: tuple[str, ...], linear: NDArray[np.bool_],
-                 lens: NDArray[np.bool_], rate_hz: int) -> None:
+                 lens: NDArray[np.bool_], rate_hz: int, lookahead_ticks: int = 0) -> None:
         self.options = options
+        # On a queued link (serial 1.1) the drives answer a setpoint when they play it, up to the lookahead
+        # after it was sent (after ENABLE the queue starts empty): feedback may pause that much longer.
+        self._stale_ns = int((options.stale_feedback_s + lookahead_ticks / rate_hz) * 1e9)
+        # ... and a host stall is only a fault when the queue cannot cover it: once the drives would be
+        # within a quarter of the lookahead of running dry (then they stop on their own anyway).
+        self._stall_cycles = max(options.stall_cycles, lookahead_ticks - max(2, lookahead_ticks // 4))
         self.axis_names = axis_names
         self.rate_hz = rate_hz
         self._linear, self._lens = linear, lens
@@ -68,7 +74,7 @@ class Watchdogs:
         if state in (RunState.ESTOPPED, RunState.FAULTED):
             return None
         watched = state in _WATCHED
-        if watched and now_ns - last_feedback_ns > self.options.stale_feedback_s * 1e9:
+        if watched and now_ns - last_feedback_ns > self._stale_ns:
             return Fault(f"no feedback from the drives for {(now_ns - last_feedback_ns) / 1e6:.0f} ms "
                          "(cable, bus-off, or drive power?)", quick=False)
         if feedback is None:
@@ -105,7 +111,7 @@ class Watchdogs:
             self._late_count -= self._late.popleft()
         if state not in _MOVING:
             return None
-        if missed >= self.options.stall_cycles:
+        if missed >= self._stall_cycles:
             return Fault(f"the setpoint stream stalled for {missed} cycles ({missed * period_ns / 1e6:.0f} ms): "
                          f"{HOST_STALLED}", quick=False)
         if len(self._late) == self.rate_hz and self._late_count > self.options.late_budget * self.rate_hz:

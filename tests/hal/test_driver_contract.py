@@ -26,7 +26,10 @@ def link(request):
     rig = load_rig(RIGS / "ur10e_track.toml")
     if request.param == "serial":
         device = SerialDevice(rig).start()
-        url = f"serial://{device.path}?baud=1000000"
+        # The contract writes a cycle when a test step wants one, not every servo period: a setpoint queue
+        # (serial 1.1) would run dry between them and stop the axes, as it must.  Queued streaming is tested
+        # end to end in tests/runtime/test_queue.py.
+        url = f"serial://{device.path}?baud=1000000&queue=off"
     else:
         url = f"can://virtual/contract-{next(_channels)}"
         device = SimulatedCanRig(rig, url).start()

@@ -85,7 +85,9 @@ def test_estop_during_a_run_quick_stops_every_axis(product_plan, sim_rig, tmp_pa
     streamer = _running(product_plan, rig, tmp_path, 1.0)
     streamer.estop()
     assert streamer.wait_for({RunState.ESTOPPED}, 0.1) is RunState.ESTOPPED
-    streamer.clock.step(3)                          # the drives' answers to the next ticks say so
+    # the drives' answers say so as soon as the next setpoints play (on a queued link, the lookahead after:
+    # QUICK_STOP empties the queue, the drives quick-stop at once, and report it when setpoints play again)
+    streamer.clock.step(streamer.lookahead + 3)
     state = streamer.last_state
     assert all(a.status.value == "quick stop" for a in state.axes[:7]), [a.status for a in state.axes]
     assert all(rig.device.quick[i] for i in range(7))
@@ -96,6 +98,7 @@ def test_a_controlled_stop_mid_run_holds_every_limit_and_stays_on_the_path(produ
     streamer = _running(product_plan, rig, tmp_path, 1.2)
     streamer.stop()
     assert streamer.wait_for({RunState.STOPPED}, 10) is RunState.STOPPED, streamer.fault_message
+    assert streamer.run_until(lambda: streamer.drained, 2)      # a queued link has played it all
     streamer.shutdown()
     streamer.take.finish(streamer.summary.__dict__)
     take = read_take(streamer.take.path)
@@ -186,6 +189,7 @@ def _run_with_hiccups(plan, rig, tmp_path, hiccup, options):
     streamer.wait_for({RunState.ARMED}, 2)
     streamer.start()
     streamer.wait_for({RunState.DONE, RunState.FAULTED}, 20)
+    streamer.run_until(lambda: streamer.drained, 2)
     streamer.shutdown()
     streamer.take.finish(streamer.summary.__dict__)
     return streamer, streamer.take
@@ -199,7 +203,8 @@ def test_a_stalled_setpoint_stream_ends_in_a_controlled_stop(product_plan, sim_r
             stalled["done"] = True
             streamer.clock.stall(5 / product_plan.rate_hz)       # five cycles without a setpoint
     options = StreamerOptions(stall_cycles=3, late_budget=1.0, stale_feedback_s=0.3)
-    streamer, take = _run_with_hiccups(product_plan, sim_rig(), tmp_path, hiccup, options)
+    # Without a setpoint queue (protocol 1.0 latching): with one, five cycles are ridden through (test_queue).
+    streamer, take = _run_with_hiccups(product_plan, sim_rig(queue="off"), tmp_path, hiccup, options)
     assert streamer.state is RunState.FAULTED
     assert any(HOST_STALLED in f and "stalled for 5 cycles" in f for f in streamer.summary.faults), streamer.summary.faults
     recorded = read_take(take.path)

@@ -71,14 +71,14 @@ def session():
 def test_hello_is_answered_byte_for_byte(session):
     device, host, count = session
     hello = sp.encode(sp.Hello(seq=1, servo_rate_hz=500, axis_count=count, watchdog_ms=200))
-    # type 01, seq 0001, v1.0, 500 Hz (F4 01), 10 axes (0A), watchdog 200 ms (C8 00), all little-endian
-    payload = bytes.fromhex("01 0100 01 00 F401 0A C800")
+    # type 01, seq 0001, v1.1, 500 Hz (F4 01), 10 axes (0A), watchdog 200 ms (C8 00), all little-endian
+    payload = bytes.fromhex("01 0100 01 01 F401 0A C800")
     assert hello[-1:] == b"\x00"
     assert sp.cobs_decode(hello[:-1]) == payload + sp.crc16(payload).to_bytes(2, "big")
     host.send(b"\x00" + hello)
     ack = host.expect(sp.HelloAck)
     assert ack.seq == 1 and ack.result is sp.Result.OK and ack.axis_count == count
-    assert sp.encode(ack) == sp.encode(sp.HelloAck(seq=1, result=sp.Result.OK, version_major=1, version_minor=0,
+    assert sp.encode(ack) == sp.encode(sp.HelloAck(seq=1, result=sp.Result.OK, version_major=1, version_minor=1,
                                                    axis_count=count, capabilities=ack.capabilities,
                                                    max_servo_rate_hz=1000, device_name="motionctl-sim"))
 

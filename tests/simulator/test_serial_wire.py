@@ -3,8 +3,9 @@ cross test against motionctl's host codec.
 
 The golden part reads only the document and :mod:`simulator.serial_wire`: the COBS table (§2.1), the CRC
 check value and the C reference (§3), the layout and code tables (§4, §7, §8), the wire sizes (§1.1),
-the drop rules (§2), sequence numbers (§5) and every worked example frame (§9), each encoded and
-decoded byte for byte.  Each golden byte string is also looked up in the page, so the page cannot drift.
+the drop rules (§2), sequence numbers (§5) and every worked example frame (§9, and §10.7 for version
+1.1), each encoded and decoded byte for byte.  Each golden byte string is also looked up in the page, so the
+page cannot drift.
 
 The cross part is the one place that imports both codecs: on seeded random messages they must produce
 the same bytes, decode each other's frames to the same messages, and drop malformed frames for the
@@ -23,7 +24,8 @@ import pytest
 from simulator import serial_wire as sw
 from simulator.serial_wire import (AxisFeedback, Capability, Command, CommandAck, CommandCode, Drop, Event,
                                    FaultCode, Feedback, Heartbeat, Hello, HelloAck, MessageType, Nak,
-                                   NakReason, NodeState, Result, Setpoint, Status, Verdict)
+                                   NakReason, NodeState, Result, Setpoint, Status, Stream, StreamAck,
+                                   Verdict)
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "serial-protocol.md").read_text(encoding="utf-8")
 R = bytes(range(256))
@@ -156,7 +158,8 @@ def test_code_tables_match_the_page():
     sizes = {r[1]: r[3] for r in table_rows(section("### 4.1")) if r[0].startswith("0x")}
     for t in MessageType:
         n = 5
-        expected = eval(sizes[t.name].replace("·", "*"), {"n": n})     # "8 + 4·n" and plain numbers
+        size = re.sub(r"\s*\(.*\)", "", sizes[t.name])                  # "6 (version 1.1, §10.2)"
+        expected = eval(size.replace("·", "*"), {"n": n})               # "8 + 4·n" and plain numbers
         assert sw.payload_size(t, n if t in (MessageType.SETPOINT, MessageType.FEEDBACK) else 0) == expected
     results = {int(r[0]): r[1] for r in table_rows(section("### 4.11")) if r[0].isdigit()}
     assert results == {r.value: r.name for r in Result}
@@ -170,9 +173,9 @@ def test_code_tables_match_the_page():
     assert reasons == {r.value: r.name for r in NakReason}
     caps = notes("### 4.3", "capabilities")
     for bit, words in [(0, "absolute encoders"), (1, "holding brakes"), (2, "E-stop input monitored"),
-                       (3, "limit switches"), (4, "simulated device")]:
+                       (3, "limit switches"), (4, "simulated device"), (5, "setpoint queue")]:
         assert f"{bit} {words}" in caps
-    assert [c.value for c in Capability] == [1, 2, 4, 8, 16]
+    assert [c.value for c in Capability] == [1, 2, 4, 8, 16, 32]
     assert f"version {sw.PROTOCOL_VERSION[0]}.{sw.PROTOCOL_VERSION[1]}" in DOC
 
 
@@ -244,6 +247,11 @@ GOLDEN = [   # §9.1, §9.2 and every row of §9.3: (message, payload, CRC, wire
      hexb("03 40 02 04 34 4D 4C 03 01 02 01 01 03 F9 ED 00")),
     (Nak(seq=9, rejected_type=MessageType.SETPOINT, reason=NakReason.AXIS_COUNT),
      hexb("7F 09 00 10 05"), 0xC9D2, hexb("03 7F 09 05 10 05 C9 D2 00")),
+    # §10.7, version 1.1
+    (Stream(seq=3, lookahead_ticks=15, mode=1),
+     hexb("12 03 00 0F 00 01"), 0x4D16, hexb("03 12 03 02 0F 04 01 4D 16 00")),
+    (StreamAck(seq=3, result=Result.OK, capacity_ticks=256),
+     hexb("13 03 00 00 00 01"), 0x2487, hexb("03 13 03 01 01 04 01 24 87 00")),
 ]
 IDS = [m.TYPE.name for m, *_ in GOLDEN]
 
@@ -289,6 +297,22 @@ def test_worked_example_fields_as_the_page_reads_them():
     assert ack.capabilities == Capability.ABSOLUTE_ENCODERS | Capability.HOLDING_BRAKES | Capability.SIMULATED
 
 
+def test_version_1_1_worked_examples_as_the_page_reads_them():
+    """§10.7: STREAM seq 3, lookahead 15 ticks, queued; its STREAM_ACK OK with a capacity of 256 ticks."""
+    stream = sw.decode_frame(hexb("03 12 03 02 0F 04 01 4D 16"))
+    assert (stream.seq, stream.lookahead_ticks, stream.mode) == (3, 15, sw.StreamMode.QUEUED)
+    ack = sw.decode_frame(hexb("03 13 03 01 01 04 01 24 87"))
+    assert (ack.seq, ack.result, ack.capacity_ticks) == (stream.seq, Result.OK, 256)
+    assert sw.PROTOCOL_VERSION == (1, 1)
+    assert sw.fault_text(FaultCode.QUEUE_EMPTY).startswith("setpoints stopped arriving and the queue ran dry")
+    assert Status.QUEUE_STOP == 1 << 11 and Capability.SETPOINT_QUEUE == 1 << 5
+
+
+def test_a_stream_mode_other_than_0_or_1_is_decoded_for_the_device_to_refuse():
+    """§4.1 does not list the STREAM mode among the bad values; §10.3 answers it with BAD_PARAMETER."""
+    assert sw.decode_payload(hexb("12 01 00 0F 00 02")) == Stream(seq=1, lookahead_ticks=15, mode=2)
+
+
 # ---------------------------------------------------------------------------------------------- §2 receiving
 def frame_of(payload: bytes) -> bytes:
     """A correctly framed payload (good COBS and CRC), to reach the checks behind them."""
@@ -315,6 +339,9 @@ DROPS = [
     (frame_of(b"\x40\x01\x00" + b"\x00" * 4 + b"\x20" + b"\x00" * 4), Drop.BAD_VALUE),   # EVENT axis 32
     (frame_of(b"\x7F\x01\x00\x10\x06"), Drop.BAD_VALUE),               # NAK reason 6
     (frame_of(b"\x11\x01\x00" + b"\x00" * 4 + b"\x05\x01" + b"\x00" * 16), Drop.BAD_VALUE),  # state 5
+    (frame_of(GOLDEN[-2][1] + b"\x00"), Drop.BAD_LENGTH),             # STREAM of 7 bytes
+    (frame_of(GOLDEN[-1][1][:-1]), Drop.BAD_LENGTH),                   # STREAM_ACK of 5 bytes
+    (frame_of(b"\x13\x03\x00\x07\x00\x01"), Drop.BAD_VALUE),            # STREAM_ACK result 7
     (b"\x01" * (526 + 1) + b"\x00", Drop.OVERSIZE),
 ]
 
@@ -452,8 +479,8 @@ from motionctl.hal import serial_stream as host_stream  # noqa: E402
 
 TO_HOST = {"bad_cobs": "BAD_COBS", "short": "SHORT", "crc": "CORRUPT_CRC", "unknown_type": "UNKNOWN_TYPE",
            "bad_length": "BAD_LENGTH", "bad_value": "BAD_VALUE", "oversize": "OVERSIZE"}
-HOST_TO_DEVICE = (Hello, Setpoint, Heartbeat, Command)
-DEVICE_TO_HOST = (HelloAck, Feedback, Heartbeat, CommandAck, Event, Nak)
+HOST_TO_DEVICE = (Hello, Setpoint, Stream, Heartbeat, Command)
+DEVICE_TO_HOST = (HelloAck, Feedback, StreamAck, Heartbeat, CommandAck, Event, Nak)
 
 
 def _int(rng: random.Random, low: int, high: int) -> int:
@@ -478,6 +505,10 @@ def random_message(rng: random.Random, cls: type):
     if cls is Feedback:
         return Feedback(seq=u16(), device_time_us=u32(), state=rng.choice(list(NodeState)),
                         axes=tuple(AxisFeedback(i32(), i32(), i32(), u16(), u16()) for _ in range(n)))
+    if cls is Stream:
+        return Stream(seq=u16(), lookahead_ticks=u16(), mode=rng.choice((0, 1, u8())))
+    if cls is StreamAck:
+        return StreamAck(seq=u16(), result=rng.choice(list(Result)), capacity_ticks=u16())
     if cls is Heartbeat:
         return Heartbeat(seq=u16(), state=rng.choice(list(NodeState)), time_us=u32())
     if cls is Command:

@@ -1,0 +1,106 @@
+"""Serial 1.1's setpoint queue, end to end in simulated time: a host stall shorter than the lookahead
+changes no sample the drives play; a longer one ends in the device's own stop along the queued path;
+E-stop never waits behind queued motion.  (docs/serial-protocol.md §10)"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from motionctl.planner.limits import axis_limits, derivatives
+from motionctl.runtime.streamer import RunState, StreamerOptions
+from motionctl.runtime.takes import read_take
+
+LOOKAHEAD_MS = 60          # 15 ticks at 250 Hz
+
+
+def _rows(plan, take, states=None):
+    rows = [r for r in take.rows if states is None or r[take.columns.index("state")] in states]
+    names = plan.rig.axis_names
+    cmd = np.array([[float(r[take.columns.index(f"cmd_{a}")]) for a in names] for r in rows])
+    meas = np.array([[float(r[take.columns.index(f"meas_{a}")] or "nan") for a in names] for r in rows])
+    return cmd, meas
+
+
+def _stalled_run(plan, sim_rig, tmp_path, stall_s: float, **options):
+    rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
+    assert rig.driver.lookahead_ticks == LOOKAHEAD_MS * plan.rate_hz // 1000
+    return rig, rig.take(plan, tmp_path, options=StreamerOptions(host_stall=(1.0, stall_s), **options))
+
+
+def test_a_queued_run_plays_exactly_the_plan(product_plan, sim_rig, tmp_path):
+    rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
+    result = rig.take(product_plan, tmp_path)
+    assert result.state is RunState.DONE, result.summary["faults"]
+    cmd, _ = _rows(product_plan, read_take(result.take), ("running", "done"))
+    q = product_plan.trajectory.q
+    assert np.array_equal(cmd[: len(q) - 1], q[1:])
+
+
+def test_a_host_stall_of_half_the_lookahead_changes_no_played_sample(product_plan, sim_rig, tmp_path):
+    rig, result = _stalled_run(product_plan, sim_rig, tmp_path, LOOKAHEAD_MS / 2 / 1000)
+    assert result.state is RunState.DONE, result.summary["faults"]
+    take = read_take(result.take)
+    cmd, _ = _rows(product_plan, take, ("running", "done"))
+    q = product_plan.trajectory.q
+    assert np.array_equal(cmd[: len(q) - 1], q[1:])              # every sample played as planned
+    assert result.summary["overruns"] > 0                        # the host did stall (missed ticks)
+    assert not result.summary["faults"]
+
+
+def test_a_host_stall_of_twice_the_lookahead_ends_in_the_devices_stop_along_the_path(product_plan, sim_rig,
+                                                                                      tmp_path):
+    rig, result = _stalled_run(product_plan, sim_rig, tmp_path, 2 * LOOKAHEAD_MS / 1000,
+                               stall_cycles=1000)          # the host's own stall watchdog out of the way
+    assert result.state is RunState.FAULTED
+    assert any("queue ran dry" in f for f in result.summary["faults"]), result.summary["faults"]
+    # The drives came to rest on the path (the device braked along the queued targets; tests/simulator/
+    # test_serial_queue.py checks its played targets tick by tick).  The take's rows for the stalled ticks
+    # carry the measurement the host read when it woke, so the rest pose is what is checked here.
+    cmd, meas = _rows(product_plan, read_take(result.take), ("running", "faulted"))
+    rest = meas[-1]
+    path = product_plan.joint_path(np.linspace(0, product_plan.joint_path.duration, 20000))
+    assert np.min(np.linalg.norm(path - rest, axis=1)) < 0.01
+    assert np.allclose(meas[-1], meas[-10], atol=1e-9)
+
+
+def test_without_the_queue_the_same_short_stall_stops_the_run(product_plan, sim_rig, tmp_path):
+    rig = sim_rig(queue="off")
+    assert rig.driver.lookahead_ticks == 0
+    result = rig.take(product_plan, tmp_path, options=StreamerOptions(host_stall=(1.0, LOOKAHEAD_MS / 2 / 1000)))
+    assert result.state is RunState.FAULTED
+    assert any("could not keep up" in f for f in result.summary["faults"]), result.summary["faults"]
+
+
+def test_a_controlled_stop_on_a_queued_link_holds_every_limit(product_plan, sim_rig, tmp_path):
+    rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
+    streamer = rig.streamer(product_plan, tmp_path)
+    streamer.go_to_start()
+    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
+    streamer.arm()
+    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
+    streamer.start()
+    assert streamer.run_until(lambda: streamer.run_time >= 1.2, 3)
+    streamer.stop()
+    assert streamer.wait_for({RunState.STOPPED}, 10) is RunState.STOPPED, streamer.fault_message
+    assert streamer.run_until(lambda: streamer.drained, 2)
+    streamer.shutdown()
+    streamer.take.finish(streamer.summary.__dict__)
+    cmd, _ = _rows(product_plan, read_take(streamer.take.path), ("running", "stopping", "stopped"))
+    v, a, j = (d[3:] for d in derivatives(cmd, product_plan.rate_hz))
+    for i, lim in enumerate(axis_limits(product_plan.rig)[: cmd.shape[1]]):
+        assert np.abs(a[:, i]).max() <= lim.amax * (1 + 1e-9), lim.name
+        assert np.abs(j[:, i]).max() <= lim.jmax * (1 + 1e-9), lim.name
+
+
+def test_estop_on_a_queued_link_does_not_wait_behind_the_queue(product_plan, sim_rig, tmp_path):
+    rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
+    streamer = rig.streamer(product_plan, tmp_path)
+    streamer.go_to_start()
+    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
+    streamer.arm()
+    streamer.wait_for({RunState.ARMED}, 2)
+    streamer.start()
+    assert streamer.run_until(lambda: streamer.run_time >= 1.0, 3)
+    streamer.estop()
+    streamer.clock.step(2)
+    assert all(rig.device.quick[i] for i in range(7))              # quick-stopping now, not after the queue
