@@ -47,11 +47,15 @@ class Watchdogs:
                  lens: NDArray[np.bool_], rate_hz: int, lookahead_ticks: int = 0) -> None:
         self.options = options
         # On a queued link (serial 1.1) the drives answer a setpoint when they play it, up to the lookahead
-        # after it was sent (after ENABLE the queue starts empty): feedback may pause that much longer.
-        self._stale_ns = int((options.stale_feedback_s + lookahead_ticks / rate_hz) * 1e9)
+        # after it was sent (after ENABLE the queue starts empty), and a host late by most of the lookahead
+        # is ridden through: feedback may pause by twice the lookahead more.
+        self._stale_ns = int((options.stale_feedback_s + 2 * lookahead_ticks / rate_hz) * 1e9)
         # ... and a host stall is only a fault when the queue cannot cover it: once the drives would be
         # within a quarter of the lookahead of running dry (then they stop on their own anyway).
         self._stall_cycles = max(options.stall_cycles, lookahead_ticks - max(2, lookahead_ticks // 4))
+        # A late tick only matters when it eats into the queue: more than half of it (without a queue, any
+        # tick more than a period late).
+        self._late_periods = max(1, lookahead_ticks // 2)
         self.axis_names = axis_names
         self.rate_hz = rate_hz
         self._linear, self._lens = linear, lens
@@ -104,7 +108,7 @@ class Watchdogs:
 
     def host(self, state: RunState, late_ns: int, missed: int, period_ns: int) -> Fault | None:
         """The host itself: a stalled setpoint stream, or too many late cycles in the last second."""
-        late = late_ns > period_ns or missed > 0         # a setpoint left a cycle (or more) late
+        late = late_ns > self._late_periods * period_ns or missed >= self._late_periods   # ate into the margin
         self._late.append(late)
         self._late_count += late
         if len(self._late) > self.rate_hz:

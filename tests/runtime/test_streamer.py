@@ -219,7 +219,8 @@ def test_late_cycles_are_counted_and_a_blown_budget_stops(product_plan, sim_rig,
         if streamer.run_time > 0.5 and streamer.clock.tick % 3 == 0:
             streamer.clock.stall(2.5 / product_plan.rate_hz)   # every third cycle leaves more than a period late
     options = StreamerOptions(stall_cycles=50, late_budget=0.1, stale_feedback_s=0.3)
-    streamer, take = _run_with_hiccups(product_plan, sim_rig(), tmp_path, hiccup, options)
+    # Without a setpoint queue: with one, a tick 2.5 periods late leaves the drives' queue 12 ticks deep.
+    streamer, take = _run_with_hiccups(product_plan, sim_rig(queue="off"), tmp_path, hiccup, options)
     assert streamer.state is RunState.FAULTED
     assert any("late" in f and "budget" in f and HOST_OVERLOADED in f for f in streamer.summary.faults), \
         streamer.summary.faults
