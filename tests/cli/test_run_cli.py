@@ -98,11 +98,12 @@ def test_host_killed_mid_run_leaves_a_readable_take_and_the_drives_stop(tmp_path
         assert not take.complete                                  # cut short, and says so
         assert len(take.rows) >= take_rows                        # nothing already on disk was lost
         float(take.rows[-1][take.columns.index("t_s")])           # the last row is whole
-        # The simulated controller notices on its own that setpoints stopped and stops every axis.
+        # The simulated controller notices on its own that setpoints stopped: its setpoint queue (protocol
+        # 1.1) runs dry and it stops every axis along the queued path.
         time.sleep(1.0)
         simulator.send_signal(signal.SIGTERM)
         _, err = simulator.communicate(timeout=10)
-        assert "setpoints stopped arriving" in err, err
+        assert "queue ran dry" in err and "stop along the queued path" in err, err
     finally:
         if simulator.poll() is None:
             simulator.kill()
