@@ -6,8 +6,8 @@
 2. Real-time dry runs of the same move over serial (``--sim`` alone, the operator's rehearsal) at 250, 500
    and 1000 Hz with 0, 1 and 2 CPU-bound processes beside them: how the run ended, missed deadlines, the
    longest gap between setpoints while the drives were enabled, and the largest following error.
-3. An injected host stall (``--fault host-stall@T+D``) of half and of twice the stall watchdog's window,
-   in simulated time (exact) and on the wall clock.
+3. An injected host stall (``--fault host-stall@T+D``) of half and of twice the serial link's lookahead
+   (protocol 1.1, 60 ms by default), in simulated time (exact) and on the wall clock.
 
 Every run is a fresh ``motionctl`` process.  Paste the output into ``docs/benchmarks.md``.
 """
@@ -91,15 +91,14 @@ def real_time(rates: list[int], loads: list[int]) -> None:
     print()
 
 
-def host_stalls(rate: int) -> None:
-    period_ms = 1000 / rate
-    window_ms = 3 * period_ms                     # StreamerOptions.stall_cycles
-    print(f"### Injected host stalls at {rate} Hz (stall watchdog: 3 missed cycles = {window_ms:.0f} ms)")
+def host_stalls(rate: int, lookahead_ms: float = 60.0) -> None:
+    """Half the lookahead must change nothing; twice the lookahead must end in the device's own stop."""
+    print(f"### Injected host stalls at {rate} Hz over serial 1.1 (lookahead {lookahead_ms:.0f} ms, the default)")
     print()
     print("| clock | stall ms | ended | faults | longest setpoint gap ms |")
     print("|---|---|---|---|---|")
     for clock in ("sim", "wall"):
-        for stall_ms in (window_ms / 2, window_ms * 2):
+        for stall_ms in (lookahead_ms / 2, lookahead_ms * 2):
             s, _ = run("--clock", clock, "--transport", "serial", "--rate", str(rate), "--fault",
                        f"host-stall@5+{stall_ms / 1000:.4f}")
             gap = (s.get("link") or {}).get("longest_gap_ms")
