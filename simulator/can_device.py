@@ -43,6 +43,7 @@ from simulator.can_od import error_register_for
 from simulator.faults import Fault, FaultInjector, FaultKind
 
 TICK_S = 0.005              #: the timer's longest sleep
+IDLE_S = 0.02               #: lock-step: simulated time has stood still this long, the timer serves the bus
 CAN_ERR_PROT = 0x008        #: SocketCAN error class "protocol violation" (a destroyed frame)
 
 
@@ -132,6 +133,9 @@ class SimulatedCanRig:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Lock-step: who reads the bus, the tick (:meth:`lockstep_tick`) or, between ticks, the timer.
+        self._reader = threading.Lock()
+        self._last_tick_wall = float("-inf")
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> SimulatedCanRig:
@@ -150,6 +154,11 @@ class SimulatedCanRig:
 
         network.bus.send = counted
         self.network = network
+        if self.lockstep and network.notifier is not None:
+            # Why not canopen's notifier: each tick carries a SYNC and an RPDO per drive, and handing each
+            # frame to a notifier thread costs a thread switch per frame under the GIL.  In lock-step the
+            # tick takes its frames in on its own thread, in order; between ticks the timer does.
+            network.notifier.stop()
         with self.lock:
             for drive in self.drives:
                 drive.attach(network)
@@ -203,11 +212,31 @@ class SimulatedCanRig:
         (SYNCs and RPDOs are handled as they arrive: one interpolation period per SYNC).  Runs the drives'
         own clock for the tick (heartbeats, consumer timeouts, timed faults, delayed frames); returns how
         many frames the drives have sent in all."""
-        with self._changed:
-            self._changed.wait_for(lambda: self.frames_in >= host_frames or self._stop.is_set(), timeout_s)
+        with self._reader, self._changed:
+            self._take_in(lambda: self.frames_in >= host_frames, timeout_s)
             self.device_tick = tick
             self._clock_tick()
+            self._last_tick_wall = time.monotonic()
             return self.frames_out
+
+    def _take_in(self, enough: Callable[[], bool], timeout_s: float) -> None:
+        """Read the bus and act on each frame as canopen's notifier would, until ``enough()`` (or
+        ``timeout_s``).  Called with ``_reader`` held, so frames are acted on in the order they came."""
+        network = self.network
+        if network is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while not enough() and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                msg = network.bus.recv(min(remaining, TICK_S))
+            except (can.CanError, RuntimeError, ValueError):
+                return              # the bus is closing under us (stop)
+            if msg is not None:
+                for listener in network.listeners:
+                    listener(msg)
 
     def counted_in(self) -> None:
         """A frame was taken in (called by the network, with the lock)."""
@@ -237,6 +266,8 @@ class SimulatedCanRig:
             pass                 # the bus is closing under us (stop): a real drive would not notice either
 
     def _mine(self, kind: FaultKind, drive: SimulatedDrive) -> list[Fault]:
+        if not self.faults.faults:
+            return []           # asked several times per drive and tick: the usual case is no fault at all
         return [f for f in self.faults.active(kind, self.now()) if f.axis in (None, drive.name)]
 
     def transmit_tpdo(self, drive: SimulatedDrive, cob_id: int, data: bytes) -> None:
@@ -263,12 +294,28 @@ class SimulatedCanRig:
     def _run(self) -> None:
         while not self._stop.is_set():
             due = time.monotonic() + TICK_S
-            if not self.lockstep:
+            if self.lockstep:
+                if self._serve_between_ticks():
+                    continue
+            else:
                 with self.lock:
                     self._clock_tick()
                     due = min(self._delayed[0][0] if self._delayed else due, due)
             self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
+
+    def _serve_between_ticks(self) -> bool:
+        """Lock-step, while simulated time stands still (the host opens the link, enables the drives,
+        plans): read and act on what arrives, as canopen's notifier would.  Returns whether it read."""
+        if time.monotonic() - self._last_tick_wall < IDLE_S or not self._reader.acquire(blocking=False):
+            return False
+        try:
+            with self.lock:
+                before = self.frames_in
+            self._take_in(lambda: self.frames_in > before, TICK_S)
+        finally:
+            self._reader.release()
+        return True
 
     def _clock_tick(self) -> None:
         """What the drives do on their own clock (with the lock held)."""
