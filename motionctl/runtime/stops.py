@@ -10,6 +10,13 @@ worked within ``STOP_GIVE_UP_S``, or no stop along the path holds the limits, th
 their own ramps and the reason is said in plain words.  In simulated time the loop waits for the
 planner at the switch-over tick, so a run stops the same way every time.
 
+On a queued link (serial 1.1) the setpoints go out ``L`` ticks before they play.  A stop of the run then
+begins ``lead + QUEUE_MARGIN_TICKS`` ticks after it was asked for, not ``L + lead``: it is planned from the
+governor's state at the tick before its first (a snapshot kept per tick sent, or the governor stepped on
+with its target frozen), and the streamer decides ``QUEUE_MARGIN_TICKS`` before the device plays that first
+tick, then sends the stop's samples for every tick already queued from it on: the device replaces them
+(docs/serial-protocol.md §10.4, §10.6).
+
 :class:`StopPlanner` holds the one stop in planning; :meth:`StopPlanner.due` tells the streamer, tick by
 tick, what to do: nothing yet, switch to the stop, quick-stop (and why), or wait for a re-plan.
 """
@@ -31,6 +38,9 @@ from motionctl.planner.transitions import Transition, stop_on_timeline, transiti
 STOP_LEAD_S = 0.06
 #: A stop not planned in time is tried again from later; after this long, the drives quick-stop instead.
 STOP_GIVE_UP_S = 1.0
+#: Queued link: the stop's samples replace the queued ones this many ticks before the device plays the
+#: first of them (one tick for the frames to cross, one for the device's tick boundary and clock drift).
+QUEUE_MARGIN_TICKS = 2
 
 
 class Due(Enum):
@@ -57,6 +67,7 @@ class _Job:
     target: float                     # the speed the run holds until then (frozen)
     asked_ns: int                     # when the stop was first asked for (across re-plans)
     starts_at: float                  # time along the timeline of the tick before at_tick
+    queued: bool = False              # begins inside a device's queue: decided QUEUE_MARGIN_TICKS before
     ready: threading.Event = field(default_factory=threading.Event)
     transition: Transition | None = None
     error: str | None = None
@@ -81,6 +92,11 @@ class StopPlanner:
         """The speed the run must hold while a stop from it is being planned."""
         return self._job.target if self._job is not None else None
 
+    @property
+    def queued_at(self) -> int | None:
+        """The first tick of a stop that begins inside the device's queue (None: no such stop pending)."""
+        return self._job.at_tick if self._job is not None and self._job.queued else None
+
     def cancel(self) -> None:
         self._job = None
 
@@ -92,6 +108,16 @@ class StopPlanner:
         twin.brake_fraction = BRAKE_FRACTION
         job = _Job(tick + lead, reason, target, now_ns if asked_ns is None else asked_ns, 0.0)
         self._start(job, self._plan_run, twin, timeline, lead, target)
+
+    def from_queue(self, reason: str, governor: SpeedGovernor, timeline: Timeline, at_tick: int, before: int,
+                   target: float, now_ns: int, asked_ns: int | None = None) -> None:
+        """Plan a stop of the running plan whose first sample plays at ``at_tick`` on a queued link.
+        ``governor`` is in its state of tick ``at_tick - 1 - before``; the run holds ``target`` (frozen) for
+        the ``before`` ticks still to be made up to ``at_tick - 1``."""
+        twin = governor.clone()
+        twin.brake_fraction = BRAKE_FRACTION
+        job = _Job(at_tick, reason, target, now_ns if asked_ns is None else asked_ns, 0.0, queued=True)
+        self._start(job, self._plan_run, twin, timeline, before, target)
 
     def from_transition(self, reason: str, transition: Transition, index: int, tick: int, now_ns: int,
                         asked_ns: int | None = None, lead_s: float = STOP_LEAD_S) -> None:
@@ -127,11 +153,12 @@ class StopPlanner:
     def _plan_transition(self, job: _Job, timeline: Timeline, history: np.ndarray) -> None:
         job.transition = stop_on_timeline(timeline, history, self.plan)
 
-    def due(self, tick: int, now_ns: int, here: float) -> Decision:
+    def due(self, tick: int, now_ns: int, here: float, queued: bool = False) -> Decision:
         """At ``tick``: what to do about the stop in planning.  ``here``: the time along the timeline
-        (plan or go-to-start) of the tick just streamed, where a stop must start to fit."""
+        (plan or go-to-start) of the tick before ``tick``, where a stop must start to fit.  ``queued``: asked
+        about a stop that begins inside the device's queue (``tick`` is then the one it must begin at)."""
         job = self._job
-        if job is None or tick < job.at_tick:
+        if job is None or job.queued != queued or tick < job.at_tick:
             return Decision(Due.WAIT)
         if self.simulated:
             job.ready.wait(60.0)      # simulated time waits for the planner: the same stop on every run
@@ -145,13 +172,15 @@ class StopPlanner:
         if job.error or job.transition is None:
             self._job = None
             return Decision(Due.QUICK, job.reason, why=f"no controlled stop possible ({job.error})")
-        if abs(here - job.starts_at) > 1e-12:
+        if abs(here - job.starts_at) > 1e-12 or (job.queued and tick > job.at_tick):
             # Planned for a tick that has passed (the host was late): plan it again from later.
             self._job = None
             if overdue:
                 return Decision(Due.QUICK, job.reason, why=f"the controlled stop could not be planned within "
                                 f"{STOP_GIVE_UP_S:g} s")
-            return Decision(Due.REPLAN, job.reason, lead_s=max(STOP_LEAD_S, 2.0 * job.planning_s),
-                            asked_ns=job.asked_ns)
+            # More lead, as long again as planning took (in simulated time the loop waits for the planner:
+            # the wall time it took means nothing there, and the same lead keeps runs identical).
+            lead_s = STOP_LEAD_S if self.simulated else max(STOP_LEAD_S, 2.0 * job.planning_s)
+            return Decision(Due.REPLAN, job.reason, lead_s=lead_s, asked_ns=job.asked_ns)
         self._job = None
         return Decision(Due.SWITCH, job.reason, job.transition)

@@ -41,7 +41,7 @@ from motionctl.runtime.jog import JogRequest
 from motionctl.runtime.motion import Motion
 from motionctl.runtime.shoot import JogControl, TakeBook
 from motionctl.runtime.states import TRANSITIONS, Event, RunState, RunSummary, StreamerOptions
-from motionctl.runtime.stops import Due, StopPlanner
+from motionctl.runtime.stops import QUEUE_MARGIN_TICKS, STOP_LEAD_S, Due, StopPlanner
 from motionctl.runtime.takes import TakeWriter
 from motionctl.runtime.watchdogs import Fault, Watchdogs
 
@@ -104,6 +104,10 @@ class Streamer:
         self.lookahead = driver.lookahead_ticks
         self._head = 0                                # the tick of the setpoint being made (queue head)
         self._played: dict[int, tuple[NDArray[np.float64], RunState, float]] = {}   # head -> (sent, state, tau)
+        #: head -> the run's governor's snapshot after that tick: where a stop inside the queue starts from
+        self._governed: dict[int, tuple] = {}
+        self._governed_by: object | None = None       # the governor that made them (a run), and its last head
+        self._governed_head = 0
         self._final_head: int | None = None           # the head when the state became final (drain)
         self._host_stalled = False
 
@@ -303,14 +307,28 @@ class Streamer:
         # queue is whole again before it gets there; without a queue a missed tick is gone (no jump either
         # way: the drives always get the plan's next sample).
         missed = self.clock.last_missed if self.lookahead else 0
+        if self.lookahead:
+            self._queued_stop_due()
         for behind in range(missed, -1, -1):
             self._head = self.clock.tick - behind + self.lookahead
-            command = self._command_for_tick()
-            self.driver.write_setpoints(command, tick=self._head)
-            self.last_command = command
-            if self.lookahead:
-                self._played[self._head] = (command, self.state, self.motion.tau)
-                self._played.pop(self._head - 4 * self.lookahead - 8, None)
+            self._send_head()
+
+    def _send_head(self) -> None:
+        """Make and send the setpoint of tick ``_head`` (and keep it, on a queued link)."""
+        command = self._command_for_tick()
+        self.driver.write_setpoints(command, tick=self._head)
+        self.last_command = command
+        if self.lookahead:
+            head, old = self._head, self._head - 4 * self.lookahead - 8
+            self._played[head] = (command, self.state, self.motion.tau)
+            self._played.pop(old, None)
+            self._governed.pop(old, None)
+            governor = self.motion.governor
+            if self.state is RunState.RUNNING and governor is not None:
+                if governor is not self._governed_by:
+                    self._governed.clear()
+                self._governed[head] = governor.snapshot()
+                self._governed_by, self._governed_head = governor, head
 
     def _found_drives(self, feedback: RigState | None) -> None:
         """The drives answered: hold them where they are from now on."""
@@ -475,7 +493,9 @@ class Streamer:
             return
         extra = {} if lead_s is None else {"lead_s": lead_s}
         now = self.clock.now_ns()
-        if self.state is RunState.RUNNING and self.motion.governor is not None:
+        if self.state is RunState.RUNNING and self.motion.governor is not None and self.lookahead >= QUEUE_MARGIN_TICKS:
+            self._request_queued_stop(reason, now, asked_ns, STOP_LEAD_S if lead_s is None else lead_s)
+        elif self.state is RunState.RUNNING and self.motion.governor is not None:
             self.stops.from_run(reason, self.motion.governor, self.motion.timeline, self._head,
                                 self._speed_target(), now, asked_ns, **extra)
         elif self.motion.transition is not None:
@@ -483,6 +503,56 @@ class Streamer:
                                        self._head, now, asked_ns, **extra)
         else:
             self._fire(Event.STOP, reason)
+
+    def _request_queued_stop(self, reason: str, now: int, asked_ns: int | None, lead_s: float) -> None:
+        """Queued link: the stop begins ``lead + QUEUE_MARGIN_TICKS`` ticks from the tick being played,
+        inside the queue, from the governor's state of the tick before (kept when it was sent, or reached
+        by stepping on with the target frozen, as the run itself will)."""
+        at = self.clock.tick + max(4, int(np.ceil(lead_s * self.rate))) + QUEUE_MARGIN_TICKS
+        governor = self.motion.governor
+        kept = self._governed.get(at - 1)
+        if governor is not self._governed_by or (at - 1 <= self._governed_head and kept is None):
+            # The run has made no tick yet, or the tick before is queued but not the run's: stop from the
+            # queue's head, as without a queue.
+            self.stops.from_run(reason, governor, self.motion.timeline, self._head, self._speed_target(), now,
+                                asked_ns, lead_s=lead_s)
+            return
+        before = max(0, at - 1 - self._governed_head)
+        if before == 0:
+            governor = governor.clone()
+            governor.restore(kept)
+        self.stops.from_queue(reason, governor, self.motion.timeline, at, before, self._speed_target(), now, asked_ns)
+
+    def _queued_stop_due(self) -> None:
+        """Queued link, before this tick's head is made: a stop that begins inside the queue is switched
+        to ``QUEUE_MARGIN_TICKS`` before the device plays its first tick, and its samples replace every tick
+        already queued from there (docs/serial-protocol.md §10.4)."""
+        at = self.stops.queued_at
+        if at is None or self.clock.tick + QUEUE_MARGIN_TICKS < at:
+            return
+        if self.state is not RunState.RUNNING:
+            self.stops.cancel()            # the run ended (or was quick-stopped) before the stop began
+            return
+        played = self._played.get(at - 1)
+        here = played[2] if played is not None else float("nan")
+        decision = self.stops.due(self.clock.tick + QUEUE_MARGIN_TICKS, self.clock.now_ns(), here, queued=True)
+        if decision.due is Due.REPLAN:
+            self._request_stop(decision.reason, decision.asked_ns, decision.lead_s)
+            return
+        if decision.due is Due.WAIT:
+            return
+        if decision.due is Due.QUICK:
+            self._event("fault", f"{decision.why}: quick stop")
+            self.driver.quick_stop()         # empties the device's queue
+            self.motion.begin_transition(None)
+            self._fire(Event.FAULT if self.fault_message else Event.STOP, decision.reason)
+            return
+        self.motion.begin_transition(decision.transition, 1)
+        self._fire(Event.FAULT if self.fault_message else Event.STOP, decision.reason)
+        head = self._head
+        for tick in range(at, head + 1):
+            self._head = tick
+            self._send_head()
 
     def _stop_due(self) -> bool:
         """At each tick: switch to a planned stop, or quick-stop instead (True when the state changed)."""

@@ -104,3 +104,98 @@ def test_estop_on_a_queued_link_does_not_wait_behind_the_queue(product_plan, sim
     streamer.estop()
     streamer.clock.step(2)
     assert all(rig.device.quick[i] for i in range(7))              # quick-stopping now, not after the queue
+
+
+def _stop_after(plan, rig, tmp_path, run_s: float):
+    """Run ``plan`` for ``run_s`` of simulated time, ask for a stop, and return (the tick the servo loop
+    took the request in, the take) once the rig has stopped and the queue has drained."""
+    streamer = rig.streamer(plan, tmp_path)
+    streamer.go_to_start()
+    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
+    streamer.arm()
+    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
+    streamer.start()
+    assert streamer.run_until(lambda: streamer.run_time >= run_s, 3)
+    asked = streamer.clock.tick + 1            # simulated time stands still: the next tick takes it in
+    streamer.stop()
+    assert streamer.wait_for({RunState.STOPPED}, 10) is RunState.STOPPED, streamer.fault_message
+    assert streamer.run_until(lambda: streamer.drained, 2)
+    streamer.shutdown()
+    streamer.take.finish(streamer.summary.__dict__)
+    return asked, read_take(streamer.take.path)
+
+
+def _first_tick(take, state: str) -> int:
+    ticks, states = take.columns.index("tick"), take.columns.index("state")
+    return min(int(r[ticks]) for r in take.rows if r[states] == state)
+
+
+def test_a_controlled_stop_replaces_the_queued_tail(product_plan, sim_rig, tmp_path):
+    """The stop begins lead + margin ticks after it was asked for, inside the queue (its samples replace
+    the queued ones), not a whole lookahead later; every played sample before it is the plan's."""
+    from motionctl.runtime.stops import QUEUE_MARGIN_TICKS, STOP_LEAD_S
+    rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
+    lookahead = rig.driver.lookahead_ticks
+    lead = int(np.ceil(STOP_LEAD_S * product_plan.rate_hz))
+    asked, take = _stop_after(product_plan, rig, tmp_path, 1.2)
+    first = _first_tick(take, "stopping")
+    assert first == asked + lead + QUEUE_MARGIN_TICKS
+    assert first < asked + lookahead + lead                       # sooner than from the queue's head
+    # What the drives played up to the stop is the plan, sample for sample; from it on, the stop's samples
+    # (they differ from the plan's: the rig brakes), and the stop holds every limit across the switch.
+    cmd, meas = _rows(product_plan, take, ("running", "stopping", "stopped"))
+    ticks = [int(r[take.columns.index("tick")]) for r in take.rows
+             if r[take.columns.index("state")] in ("running", "stopping", "stopped")]
+    at = ticks.index(first)
+    q = product_plan.trajectory.q
+    assert np.array_equal(cmd[:at], q[1:at + 1])
+    assert not np.array_equal(cmd[at + 5], q[at + 6])
+    v, a, j = (d[3:] for d in derivatives(cmd, product_plan.rate_hz))
+    for i, lim in enumerate(axis_limits(product_plan.rig)[: cmd.shape[1]]):
+        assert np.abs(v[:, i]).max() <= lim.vmax * (1 + 1e-9), lim.name
+        assert np.abs(a[:, i]).max() <= lim.amax * (1 + 1e-9), lim.name
+        assert np.abs(j[:, i]).max() <= lim.jmax * (1 + 1e-9), lim.name
+    # The drives followed the replaced samples (no jump on the wire): they rest where the stop ended.
+    assert np.allclose(meas[-1], cmd[-1], atol=1e-4)
+
+
+def test_a_controlled_stop_on_a_queued_link_is_the_same_every_time(product_plan, sim_rig, tmp_path):
+    takes = []
+    for n in range(2):
+        asked, take = _stop_after(product_plan, sim_rig(lookahead_ms=LOOKAHEAD_MS), tmp_path / str(n), 0.8)
+        takes.append((take.path / "samples.csv").read_bytes())
+    assert takes[0] == takes[1]
+
+
+def test_a_queued_stop_the_host_was_too_late_to_switch_to_is_planned_again(product_plan, sim_rig, tmp_path):
+    """The host stalls across the tick it had to replace the queue at: the stop is planned again from
+    later (never switched to late, which would jump), and still holds every limit."""
+    from motionctl.runtime.stops import QUEUE_MARGIN_TICKS, STOP_LEAD_S
+    rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
+    dt = 1.0 / product_plan.rate_hz
+    streamer = rig.streamer(product_plan, tmp_path, options=StreamerOptions(host_stall=(1.0, 10 * dt)))
+    streamer.go_to_start()
+    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
+    streamer.arm()
+    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
+    streamer.start()
+    # The stall comes when the queue's head reaches 1.0 s of the plan: ask for the stop 6 ticks before.
+    assert streamer.run_until(lambda: streamer.motion.tau >= 1.0 - 6.5 * dt, 3)
+    asked = streamer.clock.tick + 1
+    streamer.stop()
+    assert streamer.wait_for({RunState.STOPPED}, 10) is RunState.STOPPED, streamer.fault_message
+    assert streamer.run_until(lambda: streamer.drained, 2)
+    streamer.shutdown()
+    streamer.take.finish(streamer.summary.__dict__)
+    take = read_take(streamer.take.path)
+    lead = int(np.ceil(STOP_LEAD_S * product_plan.rate_hz))
+    stall = next(e["tick"] for e in take.events if "host stall injected" in e.get("message", ""))
+    assert asked < stall < asked + lead                        # the stall came while the stop was due
+    # The servo loop wakes 11 ticks on (10 missed), past the tick it had to replace the queue at: the stop
+    # is planned again from there, with the same lead (simulated time waits for the planner).
+    assert _first_tick(take, "stopping") == stall + 11 + lead + QUEUE_MARGIN_TICKS
+    cmd, _ = _rows(product_plan, take, ("running", "stopping", "stopped"))
+    v, a, j = (d[3:] for d in derivatives(cmd, product_plan.rate_hz))
+    for i, lim in enumerate(axis_limits(product_plan.rig)[: cmd.shape[1]]):
+        assert np.abs(a[:, i]).max() <= lim.amax * (1 + 1e-9), lim.name
+        assert np.abs(j[:, i]).max() <= lim.jmax * (1 + 1e-9), lim.name
