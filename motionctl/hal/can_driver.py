@@ -39,6 +39,12 @@ __all__ = ["CanDriver", "bus_load_report"]
 log = logging.getLogger(__name__)
 
 _FAULTED = (DriveState.FAULT, DriveState.FAULT_REACTION_ACTIVE)
+#: Closing: how long a quick-stopped axis may take to come to rest before the drives are disabled.
+CLOSE_REST_S = 3.0
+#: Opening: how long a drive may take to show the mode it was asked for (0x6061), asked every MODE_POLL_S.
+MODE_SWITCH_S = 1.0
+MODE_POLL_S = 0.01
+REST_COUNTS = 2           #: encoder counts per cycle that still count as standing still
 _I32 = (-(1 << 31), (1 << 31) - 1)
 _ENABLE = Command.ENABLE_OPERATION.controlword
 
@@ -268,21 +274,44 @@ class CanDriver(Driver):
                                 f"0x{device_type:08X}); check the node-ID in the rig's [hardware] address")
         for write in plan.writes:
             self._sdo(plan, node, write.index, write.subindex, write.label, write.value)
-        mode = self._sdo(plan, node, cia402.MODES_OF_OPERATION_DISPLAY, 0, "mode of operation display")
-        if mode != cia402.Mode.CSP:
-            raise HardwareError(f"{plan.name} (node {plan.node}) did not switch to cyclic synchronous "
-                                f"position (it reports mode {mode})")
+        # The display (0x6061) follows the request (0x6060) when the drive has switched, which may take a
+        # while (CiA 402 sets no bound; canopen's BaseNode402 polls it too): ask until it agrees.
+        deadline = time.monotonic() + MODE_SWITCH_S
+        while True:
+            mode = self._sdo(plan, node, cia402.MODES_OF_OPERATION_DISPLAY, 0, "mode of operation display")
+            if mode == cia402.Mode.CSP:
+                break
+            if time.monotonic() > deadline:
+                raise HardwareError(f"{plan.name} (node {plan.node}) did not switch to cyclic synchronous "
+                                    f"position within {MODE_SWITCH_S:g} s (it still reports mode {mode})")
+            time.sleep(MODE_POLL_S)
         position = self._sdo(plan, node, cia402.POSITION_ACTUAL, 0, "position actual value")
         with self._cond:
             self.feedback.position[plan.index] = self._target[plan.index] = position
 
     def _do_close(self) -> None:
+        """Leave every drive de-energised: quick stop what still runs, let it come to rest on its own ramp,
+        then "disable voltage" (Switch on disabled), then NMT pre-operational.
+
+        Why not stop at the quick stop: a drive left in Quick stop active stays energised and holding, with
+        nobody streaming to it, for as long as the program is gone.  Why wait for rest first: disabling
+        voltage while the quick stop ramp still runs lets the axis coast.  A drive still moving after
+        ``CLOSE_REST_S`` is left in quick stop (holding), and the log says so.
+        """
         try:
             with self._cond:
                 moving = any(self.feedback.state(i) is DriveState.OPERATION_ENABLED
                              for i in range(len(self.plan)))
             if moving:
                 self._do_quick_stop()
+            if self._wait_at_rest(CLOSE_REST_S):
+                self._do_disable()
+            else:
+                log.warning("closing: an axis was still moving %.1f s after the quick stop; the drives are "
+                            "left in quick stop, energised", CLOSE_REST_S)
+        except HardwareError as exc:
+            log.warning("closing: the drives could not be disabled: %s", exc)
+        try:
             for plan in self.plan:
                 self._send(cia301.NMT_COB_ID,
                            cia301.nmt_frame(cia301.NmtCommand.ENTER_PRE_OPERATIONAL, plan.node))
@@ -290,6 +319,28 @@ class CanDriver(Driver):
             pass                          # closing a dead bus: nothing more to tell it
         finally:
             self._shutdown_network()
+
+    def _wait_at_rest(self, timeout_s: float) -> bool:
+        """Send holding cycles until no drive moves (every axis's position unchanged over three
+        consecutive answers, within ``REST_COUNTS``: a drive holding still jitters by a count) or
+        ``timeout_s`` passes."""
+        still = 0
+        last: list[int] | None = None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._check_bus()
+            with self._cycle_lock:
+                number = self._cycle()
+            with self._cond:
+                self._cond.wait_for(lambda: min(self.feedback.answered) >= number or bool(self._bus_problem),
+                                    0.25)
+                now = list(self.feedback.position)
+            steady = last is not None and all(abs(a - b) <= REST_COUNTS for a, b in zip(now, last))
+            still = still + 1 if steady else 0
+            if still >= 3:
+                return True
+            last = now
+        return False
 
     def _shutdown_network(self) -> None:
         self.stop_heartbeat()
@@ -417,12 +468,28 @@ class CanDriver(Driver):
         self._walk(lambda i, s: True, lambda i, s: None, 1.0, "reading the drive states")
         with self._cond:
             faulted = {i for i in range(len(self.plan)) if self.feedback.state(i) in _FAULTED}
-        self._walk(lambda i, s: i not in faulted or s not in _FAULTED,
-                   lambda i, s: Command.FAULT_RESET if s is DriveState.FAULT else None, 2.0,
-                   "resetting faults (the cause may still be present)")
+        # One rising edge of bit 7 per drive (0x00 first if its last word had bit 7 high), then 0x80 held
+        # while the drive leaves FAULT.  Why not an edge every other cycle until it gives in: CiA 402 resets
+        # on the edge; a fault whose cause is still present refuses it, and hammering it (about 125 edges a
+        # second at 250 Hz) only floods the drive's fault log.  The operator resets again once the cause
+        # is gone.
+        edged: set[int] = set()
+
+        def one_edge(i: int, state: DriveState) -> Command | None:
+            if state is not DriveState.FAULT or i in edged:
+                return None
+            if self._controlword[i] & 0x80 == 0:
+                edged.add(i)            # this cycle's 0x80 is the edge
+            return Command.FAULT_RESET
+        try:
+            self._walk(lambda i, s: i not in faulted or s not in _FAULTED, one_edge, 2.0,
+                       "resetting faults (the cause may still be present)")
+        finally:
+            with self._cond:
+                for i in faulted:
+                    self._controlword[i] = Command.DISABLE_VOLTAGE.controlword
         with self._cond:
             for i in faulted:
-                self._controlword[i] = Command.DISABLE_VOLTAGE.controlword
                 self.feedback.emcy[i] = None
 
     def _do_quick_stop(self) -> None:

@@ -32,6 +32,20 @@ MISSED_SYNCS_OFFLINE = 10
 STOPPED_ON_ITS_OWN = (DriveState.QUICK_STOP_ACTIVE, DriveState.FAULT_REACTION_ACTIVE, DriveState.FAULT)
 
 
+def _may_have_quick_stopped(emcy: Emcy) -> bool:
+    """Whether an EMCY may mean the drive has quick-stopped on its own before its statusword can say so.
+
+    Why not every EMCY: CiA 402 separates warnings (statusword bit 7; the drive stays in Operation enabled)
+    from faults (bit 3; Fault reaction active, then Fault, where no cyclic controlword re-enables it), and
+    the statusword in the next TPDO tells which.  Latching a quick stop on a warning stops a drive that
+    was right to keep running.  The one case the statusword may come too late for is a communication
+    error (0x81xx: heartbeat or life guard, CAN overrun, bus-off recovered): the drive may then take the
+    abort connection option (0x6007) and enter Quick stop active, from which our cyclic "enable
+    operation" (transition 16) would start it again before its next TPDO arrives.
+    """
+    return not emcy.is_reset and emcy.code & 0xFF00 == 0x8100
+
+
 class Feedback:
     """The newest TPDOs, EMCYs and heartbeats of every drive, in the driver's axis order."""
 
@@ -117,7 +131,7 @@ class Feedback:
         self.events.append(f"{plan.name} (node {plan.node}): {emcy.describe()}")
         with self.cond:
             self.emcy[i] = None if emcy.is_reset else emcy
-            if not emcy.is_reset:
+            if _may_have_quick_stopped(emcy):
                 self.on_stopped(i)
             self.cond.notify_all()
 

@@ -250,6 +250,54 @@ def test_a_drive_fault_reads_back_in_plain_words_and_needs_a_reset(rig, channel,
         assert state.axes[4].fault_code == 0
 
 
+def test_a_warning_emcy_keeps_the_drive_running(rig, channel, recorder, sim):
+    """CiA 402: a warning (statusword bit 7) leaves the drive in Operation enabled; only the statusword
+    says a drive stopped.  A warning EMCY (0x1042, error register 0x01) from wrist_1 (node 5) must not make
+    the master quick-stop that drive: it goes on sending "enable operation" (0F 00) to it."""
+    with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+        driver.enable()
+        here = read_until(driver, lambda s: s.all_enabled).positions
+        recorder.drain()
+        recorder.bus.send(can.Message(arbitration_id=0x85, data=bytes([0x42, 0x10, 0x01, 0, 0, 0, 0, 0]),
+                                      is_extended_id=False))
+        deadline = time.monotonic() + 10
+        while "EMCY 0x1042" not in " ".join(driver.events) and time.monotonic() < deadline:
+            driver.write_setpoints(here)
+            time.sleep(0.002)
+        for _ in range(20):
+            driver.write_setpoints(here)
+            time.sleep(0.002)
+        state = read_until(driver, lambda s: True, hold=here)
+        after = [m for m in recorder.drain() if m.arbitration_id == 0x205]     # RPDO1 of node 5
+        assert after and all(m.data[:2].hex(" ").upper() == "0F 00" for m in after[-10:])
+        assert sim.drive("wrist_1").state is DriveState.OPERATION_ENABLED
+        assert state.axes[4].status is DriveStatus.ENABLED and not state.faulted
+        assert state.axes[4].fault_code == 0x1042            # said, not acted on
+
+
+def test_close_brings_the_drives_to_rest_then_disables_them(rig, channel, recorder, sim):
+    """close() on a moving rig: quick stop (02 00), the drives ramp to rest, then "disable voltage"
+    (00 00) takes each to Switch on disabled (de-energised), and only then NMT pre-operational (80 00)."""
+    driver = CanDriver(rig, f"can://virtual/{channel}?{ROBUST}")
+    driver.open()
+    driver.enable()
+    start = read_until(driver, lambda s: s.all_enabled).positions
+    speed = np.array([0.05] + [np.radians(3.0)] * 6 + [0.0] * 3)
+    for k in range(1, 101):
+        driver.write_setpoints(start + speed * k / driver.rate_hz)
+        time.sleep(0.002)
+    recorder.drain()
+    driver.close()
+    assert all(d.state is DriveState.SWITCH_ON_DISABLED for d in sim.drives), [d.state for d in sim.drives]
+    frames = recorder.drain()
+    words = [m.data[:2].hex(" ").upper() for m in frames if m.arbitration_id == 0x201]    # node 1's RPDO1
+    assert "02 00" in words and "00 00" in words[words.index("02 00"):]
+    nmt = [i for i, m in enumerate(frames) if m.arbitration_id == 0 and m.data[0] == 0x80]
+    last_disable = max(i for i, m in enumerate(frames) if m.arbitration_id == 0x201
+                       and m.data[:2] == bytes(2))
+    assert nmt and min(nmt) > last_disable
+
+
 def test_losing_the_master_heartbeat_quick_stops_the_drives_on_their_own(rig, channel, sim):
     with CanDriver(rig, f"can://virtual/{channel}?heartbeat_timeout_ms=300&drive_timeout_ms=10000&rate_hz=500"
                    ) as driver:
