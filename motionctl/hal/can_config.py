@@ -104,6 +104,8 @@ class SdoWrite:
     subindex: int
     value: int
     label: str
+    #: Only where the drive has the object (its EDS lists it): switching off a PDO the drive lacks.
+    optional: bool = False
 
     def describe(self) -> str:
         return f"0x{self.index:04X}:{self.subindex:02X} = {self.value} ({self.label})"
@@ -119,6 +121,24 @@ def _pdo_writes(comm: int, mapping: int, cob_id: int, trans_type: int,
                for i, entry in enumerate(entries, start=1)]
     writes += [SdoWrite(mapping, 0, len(entries), f"{name} mapped objects"),
                SdoWrite(comm, 1, cob_id, f"{name} on")]
+    return writes
+
+
+def _unused_pdos_off(node: int) -> list[SdoWrite]:
+    """Switch off RPDO2-4 and TPDO3-4 (bit 31 of their COB-ID entries).
+
+    Why: drives ship with the CiA 402 default mappings valid.  A TPDO left on loads the bus with frames
+    nobody reads (and ``hw info`` would not count them); an RPDO left on is a second way into the
+    controlword and target, some applied at once (transmission type 255), that motionctl never sends
+    but another node might.  A drive without such a PDO (its EDS lacks it) has nothing to switch off.
+    """
+    writes = [SdoWrite(cia301.rpdo_communication_index(n), 1,
+                       cia301.rpdo_cob_id(n, node) | cia301.PDO_COB_ID_INVALID, f"RPDO{n} off (unused)", True)
+              for n in (2, 3, 4)]
+    writes += [SdoWrite(cia301.tpdo_communication_index(n), 1,
+                        cia301.tpdo_cob_id(n, node) | cia301.PDO_COB_ID_INVALID | cia301.PDO_COB_ID_NO_RTR,
+                        f"TPDO{n} off (unused)", True)
+               for n in (3, 4)]
     return writes
 
 
@@ -148,12 +168,14 @@ def node_configuration(node: int, window_counts: int, rate_hz: int, options: Can
         SdoWrite(cia301.COB_ID_SYNC, 0, cia301.cob_id_sync_entry(False), "SYNC consumer"),
         SdoWrite(cia301.COMMUNICATION_CYCLE_PERIOD, 0, round(1e6 / rate_hz), "SYNC period (us)"),
     ]
+    no_rtr = cia301.PDO_COB_ID_NO_RTR       # TPDOs: motionctl never asks for one by remote request
     writes += _pdo_writes(cia301.rpdo_communication_index(1), cia301.rpdo_mapping_index(1),
                           cia301.rpdo_cob_id(1, node), cia301.PDO_TRANSMISSION_SYNC, RPDO1_MAP, "RPDO1")
     writes += _pdo_writes(cia301.tpdo_communication_index(1), cia301.tpdo_mapping_index(1),
-                          cia301.tpdo_cob_id(1, node), cia301.PDO_TRANSMISSION_SYNC, TPDO1_MAP, "TPDO1")
+                          cia301.tpdo_cob_id(1, node) | no_rtr, cia301.PDO_TRANSMISSION_SYNC, TPDO1_MAP, "TPDO1")
     writes += _pdo_writes(cia301.tpdo_communication_index(2), cia301.tpdo_mapping_index(2),
-                          cia301.tpdo_cob_id(2, node), options.following_error_every, TPDO2_MAP, "TPDO2")
+                          cia301.tpdo_cob_id(2, node) | no_rtr, options.following_error_every, TPDO2_MAP, "TPDO2")
+    writes += _unused_pdos_off(node)
     writes += [
         SdoWrite(cia402.MODES_OF_OPERATION, 0, int(cia402.Mode.CSP), "cyclic synchronous position"),
         SdoWrite(cia402.INTERPOLATION_TIME_PERIOD, cia402.INTERPOLATION_TIME_VALUE_SUB, value,

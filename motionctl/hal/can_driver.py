@@ -224,7 +224,7 @@ class CanDriver(Driver):
         except Exception as exc:             # configparser, OSError, ValueError: all mean a bad file
             raise HardwareError(f'cannot read the EDS file "{self.eds}": {exc}') from None
         for write in plan.writes:
-            if od.get_variable(write.index, write.subindex) is None:
+            if od.get_variable(write.index, write.subindex) is None and not write.optional:
                 raise HardwareError(f'the EDS "{self.eds}" has no object 0x{write.index:04X}:'
                                     f"{write.subindex:02X}, which motionctl writes for {write.label}")
         node = canopen.RemoteNode(plan.node, od)
@@ -273,6 +273,8 @@ class CanDriver(Driver):
             raise HardwareError(f"{plan.name} (node {plan.node}) is not a CiA 402 drive (device type "
                                 f"0x{device_type:08X}); check the node-ID in the rig's [hardware] address")
         for write in plan.writes:
+            if write.optional and node.object_dictionary.get_variable(write.index, write.subindex) is None:
+                continue                  # the drive has no such object (its EDS says): nothing to switch off
             self._sdo(plan, node, write.index, write.subindex, write.label, write.value)
         # The display (0x6061) follows the request (0x6060) when the drive has switched, which may take a
         # while (CiA 402 sets no bound; canopen's BaseNode402 polls it too): ask until it agrees.

@@ -173,6 +173,7 @@ def tpdo_mapping_index(n: int) -> int:
 
 
 PDO_COB_ID_INVALID: Final = 1 << 31   #: bit 31 of a PDO's COB-ID entry: PDO disabled (set while remapping)
+PDO_COB_ID_NO_RTR: Final = 1 << 30    #: bit 30 of a TPDO's COB-ID entry: no remote request (RTR) allowed
 PDO_TRANSMISSION_SYNC: Final = 1      #: transmission type 1: on every SYNC
 
 

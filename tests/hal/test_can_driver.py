@@ -109,19 +109,24 @@ GOLDEN_SDO_NODE1 = [
     ("23 00 16 02 20 00 7A 60", "60 00 16 02 00 00 00 00"),   # 0x607A:00, 32 bits (target position)
     ("2F 00 16 00 02 00 00 00", "60 00 16 00 00 00 00 00"),   # RPDO1 mapping count 2
     ("23 00 14 01 01 02 00 00", "60 00 14 01 00 00 00 00"),   # RPDO1 valid
-    ("23 00 18 01 81 01 00 80", "60 00 18 01 00 00 00 00"),   # TPDO1 COB-ID 0x181, invalid
+    ("23 00 18 01 81 01 00 C0", "60 00 18 01 00 00 00 00"),   # TPDO1 COB-ID 0x181, invalid, no RTR (bit 30)
     ("2F 00 18 02 01 00 00 00", "60 00 18 02 00 00 00 00"),   # TPDO1 on every SYNC
     ("2F 00 1A 00 00 00 00 00", "60 00 1A 00 00 00 00 00"),
     ("23 00 1A 01 10 00 41 60", "60 00 1A 01 00 00 00 00"),   # 0x6041:00, 16 bits (statusword)
     ("23 00 1A 02 20 00 64 60", "60 00 1A 02 00 00 00 00"),   # 0x6064:00, 32 bits (position actual)
     ("2F 00 1A 00 02 00 00 00", "60 00 1A 00 00 00 00 00"),
-    ("23 00 18 01 81 01 00 00", "60 00 18 01 00 00 00 00"),
-    ("23 01 18 01 81 02 00 80", "60 01 18 01 00 00 00 00"),   # TPDO2 COB-ID 0x281, invalid
+    ("23 00 18 01 81 01 00 40", "60 00 18 01 00 00 00 00"),   # TPDO1 valid, no RTR
+    ("23 01 18 01 81 02 00 C0", "60 01 18 01 00 00 00 00"),   # TPDO2 COB-ID 0x281, invalid, no RTR
     ("2F 01 18 02 0A 00 00 00", "60 01 18 02 00 00 00 00"),   # TPDO2 every 10th SYNC
     ("2F 01 1A 00 00 00 00 00", "60 01 1A 00 00 00 00 00"),
     ("23 01 1A 01 20 00 F4 60", "60 01 1A 01 00 00 00 00"),   # 0x60F4:00, 32 bits (following error)
     ("2F 01 1A 00 01 00 00 00", "60 01 1A 00 00 00 00 00"),
-    ("23 01 18 01 81 02 00 00", "60 01 18 01 00 00 00 00"),
+    ("23 01 18 01 81 02 00 40", "60 01 18 01 00 00 00 00"),   # TPDO2 valid, no RTR
+    ("23 01 14 01 01 03 00 80", "60 01 14 01 00 00 00 00"),   # RPDO2 off (0x301, bit 31): the drive's default
+    ("23 02 14 01 01 04 00 80", "60 02 14 01 00 00 00 00"),   # RPDO3 off (0x401)
+    ("23 03 14 01 01 05 00 80", "60 03 14 01 00 00 00 00"),   # RPDO4 off (0x501)
+    ("23 02 18 01 81 03 00 C0", "60 02 18 01 00 00 00 00"),   # TPDO3 off (0x381, bits 31 and 30)
+    ("23 03 18 01 81 04 00 C0", "60 03 18 01 00 00 00 00"),   # TPDO4 off (0x481)
     ("2F 60 60 00 08 00 00 00", "60 60 60 00 00 00 00 00"),   # mode of operation 8 (CSP)
     ("2F C2 60 01 02 00 00 00", "60 C2 60 01 00 00 00 00"),   # interpolation period 2 x 10^-3 s ...
     ("2F C2 60 02 FD 00 00 00", "60 C2 60 02 00 00 00 00"),   # ... exponent -3
@@ -296,6 +301,26 @@ def test_close_brings_the_drives_to_rest_then_disables_them(rig, channel, record
     last_disable = max(i for i, m in enumerate(frames) if m.arbitration_id == 0x201
                        and m.data[:2] == bytes(2))
     assert nmt and min(nmt) > last_disable
+
+
+def test_only_the_pdos_motionctl_uses_stay_on(rig, channel, recorder, sim):
+    """The drives ship RPDO2-4 and TPDO3-4 valid (the CiA 402 defaults in the EDS).  After open() no TPDO3
+    or TPDO4 is on the wire however long the stream runs, and RPDO2-4 are switched off in every drive."""
+    with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+        driver.enable()
+        here = read_until(driver, lambda s: s.all_enabled).positions
+        recorder.drain()
+        for _ in range(50):
+            driver.write_setpoints(here)
+            time.sleep(0.002)
+        read_until(driver, lambda s: True, hold=here)
+        seen = {m.arbitration_id for m in recorder.drain()}
+    nodes = [d.node_id for d in sim.drives]
+    assert not seen & {base + n for base in (0x380, 0x480) for n in nodes}
+    assert {0x180 + n for n in nodes} <= seen and {0x200 + n for n in nodes} <= seen
+    for drive in sim.drives:
+        for index in (0x1401, 0x1402, 0x1403, 0x1802, 0x1803):
+            assert drive.local.sdo[index][1].raw & 0x80000000, (drive.name, hex(index))
 
 
 def test_losing_the_master_heartbeat_quick_stops_the_drives_on_their_own(rig, channel, sim):
