@@ -213,7 +213,9 @@ class CanDriver(Driver):
             # A heartbeat consumer starts watching at the first heartbeat it hears (CiA 301): send one now,
             # so that every drive is armed before open() returns, not up to one period later.
             self._send(cia301.heartbeat_cob_id(opts.master_id), bytes([cia301.NmtState.OPERATIONAL]))
-            self.feedback.opened_at = self.feedback.clock()
+            with self._cond:
+                self.feedback.opened_at = self.feedback.clock()
+                self.feedback.configured = True
         except BaseException:
             self._shutdown_network()
             raise
@@ -457,6 +459,11 @@ class CanDriver(Driver):
         return path[0] if path else None
 
     def _do_enable(self, timeout_s: float) -> None:
+        with self._cond:
+            rebooted = [self.plan[i] for i in sorted(self.feedback.rebooted)]
+        if rebooted:
+            names = ", ".join(f"{p.name} (node {p.node})" for p in rebooted)
+            raise HardwareError(f"{names} rebooted and lost its configuration: reset before enabling")
         self._walk(lambda i, s: s is DriveState.OPERATION_ENABLED, self._toward_enabled, timeout_s,
                    "enabling")
 
@@ -466,7 +473,26 @@ class CanDriver(Driver):
                    lambda i, s: None if s is DriveState.FAULT_REACTION_ACTIVE else Command.DISABLE_VOLTAGE,
                    2.0, "disabling")
 
+    def _reconfigure_rebooted(self) -> None:
+        """Configure again every drive that rebooted since open (same SDO writes), start it and arm its
+        heartbeat consumer: it is back as it was opened, disabled."""
+        with self._cond:
+            rebooted = sorted(self.feedback.rebooted)
+        for i in rebooted:
+            plan, node = self.plan[i], self.nodes[i]
+            self._configure(plan, node)
+            self._send(cia301.NMT_COB_ID, cia301.nmt_frame(cia301.NmtCommand.START, plan.node))
+            with self._cond:
+                self.feedback.rebooted.discard(i)
+                self.feedback.statusword[i] = None      # judge it on what it says from now on
+                self._controlword[i] = Command.DISABLE_VOLTAGE.controlword
+            self.events.append(f"{plan.name} (node {plan.node}) configured again after its reboot")
+        if rebooted:
+            self._send(cia301.heartbeat_cob_id(self.can_options.master_id),
+                       bytes([cia301.NmtState.OPERATIONAL]))
+
     def _do_fault_reset(self) -> None:
+        self._reconfigure_rebooted()
         self._walk(lambda i, s: True, lambda i, s: None, 1.0, "reading the drive states")
         with self._cond:
             faulted = {i for i in range(len(self.plan)) if self.feedback.state(i) in _FAULTED}

@@ -78,6 +78,10 @@ class Feedback:
             self.emcy: list[Emcy | None] = [None] * n
             self.heartbeat_at: list[float | None] = [None] * n
             self.booted: set[int] = set()
+            #: Drives that sent a boot-up after they were configured: they rebooted (power, watchdog,
+            #: another node's NMT reset) and run on their defaults, pre-operational, until reconfigured.
+            self.rebooted: set[int] = set()
+            self.configured = False
             self.sync_count = 0
             self.sync_sent = 0.0
             self.sync_sequence: dict[int, int] = {}
@@ -141,6 +145,13 @@ class Feedback:
             self.heartbeat_at[i] = self.clock()
             if data and data[0] == cia301.NmtState.BOOT_UP:
                 self.booted.add(i)
+                if self.configured and i not in self.rebooted:
+                    # CiA 302 treats an unexpected boot-up as an error-control event.
+                    self.rebooted.add(i)
+                    self.statusword[i] = None       # what it said before its reboot no longer holds
+                    plan = self.plan[i]
+                    self.events.append(f"{plan.name} (node {plan.node}) rebooted (boot-up message): it lost "
+                                       "its configuration")
             self.cond.notify_all()
 
     # -- caller thread (hold ``cond`` where noted) --------------------------------------------------------
@@ -191,7 +202,11 @@ class Feedback:
         code, text = (emcy.code, emcy.text) if emcy is not None else (0, "")
         heard = self.heartbeat_at[i] if self.heartbeat_at[i] is not None else self.opened_at
         timeout = self.options.drive_timeout_ms / 1000.0
-        if self.options.drive_heartbeat_ms and self.clock() - heard > timeout:
+        if i in self.rebooted:
+            status = DriveStatus.FAULT
+            text = (f"{plan.name} (node {plan.node}) rebooted: it lost its configuration and its axis is "
+                    "not driven; reset to configure it again")
+        elif self.options.drive_heartbeat_ms and self.clock() - heard > timeout:
             status = DriveStatus.OFFLINE
             text = (f"no heartbeat from {plan.name} (node {plan.node}) for more than "
                     f"{timeout * 1000:.0f} ms: the drive, its power or its CAN cable is down")

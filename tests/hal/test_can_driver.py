@@ -323,6 +323,31 @@ def test_only_the_pdos_motionctl_uses_stay_on(rig, channel, recorder, sim):
             assert drive.local.sdo[index][1].raw & 0x80000000, (drive.name, hex(index))
 
 
+def test_a_drive_that_reboots_is_reported_and_reconfigured_by_a_reset(rig, channel, recorder, sim):
+    """Another node resets wrist_1 (NMT reset node, 81 05): it boots (700+5 [00]) back into its defaults,
+    pre-operational.  The master says it rebooted (not "answered none of the last 10 SYNCs"), refuses to
+    enable it as it is, and a fault reset configures it again and brings it back."""
+    with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+        driver.enable()
+        here = read_until(driver, lambda s: s.all_enabled).positions
+        wrist = sim.drive("wrist_1")
+        recorder.bus.send(can.Message(arbitration_id=0x000, data=bytes([0x81, 0x05]), is_extended_id=False))
+        state = read_until(driver, lambda s: bool(s.faulted), hold=here)
+        (axis,) = state.faulted
+        assert axis.name == "wrist_1" and "rebooted" in axis.fault_text
+        assert "answered none" not in axis.fault_text
+        assert any("wrist_1 (node 5) rebooted" in e for e in driver.events)
+        assert wrist.local.sdo[0x1402][1].raw & 0x80000000 == 0       # its defaults: RPDO3 valid again
+        with pytest.raises(HardwareError, match="wrist_1 .*rebooted.*reset"):
+            driver.enable()
+        driver.fault_reset()
+        assert wrist.local.sdo[0x1402][1].raw & 0x80000000                # configured again
+        assert wrist.local.sdo[0x6060].raw == 8
+        driver.enable()
+        state = read_until(driver, lambda s: s.all_enabled, hold=here)
+        assert not state.faulted
+
+
 def test_losing_the_master_heartbeat_quick_stops_the_drives_on_their_own(rig, channel, sim):
     with CanDriver(rig, f"can://virtual/{channel}?heartbeat_timeout_ms=300&drive_timeout_ms=10000&rate_hz=500"
                    ) as driver:
