@@ -12,8 +12,45 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from motionctl.errors import HardwareError
+from motionctl.spec.rig import Rig
+
 #: Position-loop time constant: the axis closes 1/e of a step in this long.
 LOOP_TAU_S = 0.004
+
+#: Encoder resolution of an axis the rig file gives no ``[hardware] counts`` for: per metre (linear), per
+#: revolution (rotary), over the full travel (lens).  The rig file is the contract between host and
+#: device; these fill its gaps the way a drive would ship (both rigs in ``rigs/`` give every axis).
+DEFAULT_COUNTS_LINEAR = 1_000_000
+DEFAULT_COUNTS_PER_REV = 2 ** 20
+DEFAULT_COUNTS_LENS = 65536
+
+
+@dataclass(frozen=True)
+class DrivenAxis:
+    """An axis a simulated drive moves, with its encoder scale (counts per SI unit)."""
+
+    name: str
+    counts_per_unit: float        # per m (linear), per rad (rotary), per normalised lens unit
+    lens: bool
+
+
+def driven_axes(rig: Rig) -> tuple[DrivenAxis, ...]:
+    """Every axis of ``rig`` that has a drive, in the rig's order: the chain's axes (all driven), then
+    the lens axes that the ``[hardware] address`` table gives a drive (``docs/formats.md``)."""
+    hw = rig.hardware
+    if hw is None:
+        raise HardwareError(f'rig "{rig.name}" has no [hardware] section: no drives to simulate')
+    axes = []
+    for axis in rig.axes:
+        if axis.linear:
+            axes.append(DrivenAxis(axis.name, hw.counts.get(axis.name, DEFAULT_COUNTS_LINEAR), False))
+        else:
+            per_rev = hw.counts.get(axis.name, DEFAULT_COUNTS_PER_REV)
+            axes.append(DrivenAxis(axis.name, per_rev / (2 * math.pi), False))
+    axes += [DrivenAxis(lens.name, hw.counts.get(lens.name, DEFAULT_COUNTS_LENS), True)
+             for lens in rig.lens if lens.name in hw.address]
+    return tuple(axes)
 
 
 @dataclass

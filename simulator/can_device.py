@@ -2,7 +2,7 @@
 
 ``SimulatedCanRig(rig, "can://virtual/<channel>")`` puts one :class:`~simulator.can_drive.SimulatedDrive`
 per driven axis (node-ID = the rig's ``[hardware] address``) on the bus, each a canopen LocalNode built
-from the same EDS as the host uses (the rig's ``eds``, else ``rigs/eds/generic_cia402_csp.eds``).  The
+from the rig's EDS (its ``[hardware] eds``, else :data:`DEFAULT_EDS`, the generic CiA 402 csp drive).  The
 ``virtual`` interface works inside one process; ``socketcan`` (e.g. vcan0) works across processes.
 
 Threads: canopen's notifier thread runs every receive callback (NMT, SDO, SYNC, RPDO, heartbeats); one
@@ -32,19 +32,46 @@ from typing import Callable
 import can
 import canopen
 
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
 from motionctl.errors import InputError
-from motionctl.hal.can_config import DEFAULT_EDS
-from motionctl.hal.driver import axis_scales
-from motionctl.hal.registry import TransportUrl
 from motionctl.spec.rig import Rig
-from simulator.axis import AxisModel
-from simulator.can_drive import EMCY_BUS_OFF_RECOVERED, SimulatedDrive
-from simulator.can_od import error_register_for
+from simulator.axis import AxisModel, driven_axes
+from simulator.can_drive import SimulatedDrive
+from simulator.cia301_device import EmcyCode
 from simulator.faults import Fault, FaultInjector, FaultKind
 
 TICK_S = 0.005              #: the timer's longest sleep
 IDLE_S = 0.02               #: lock-step: simulated time has stood still this long, the timer serves the bus
 CAN_ERR_PROT = 0x008        #: SocketCAN error class "protocol violation" (a destroyed frame)
+#: The drive's electronic data sheet when the rig names none: a generic CiA 402 csp servo drive.
+DEFAULT_EDS = Path(__file__).resolve().parents[1] / "rigs" / "eds" / "generic_cia402_csp.eds"
+DEFAULT_BITRATE = 1_000_000
+
+
+@dataclass(frozen=True)
+class CanBus:
+    """Where the drives sit: ``can://<interface>/<channel>?bitrate=<bit/s>`` (``docs/formats.md``), the
+    interface and channel as python-can names them (``virtual``, ``socketcan``/``vcan0``...)."""
+
+    interface: str
+    channel: str
+    bitrate: int = DEFAULT_BITRATE
+
+    @classmethod
+    def parse(cls, url: str) -> CanBus:
+        parts = urlsplit(url)
+        channel = parts.path.lstrip("/")
+        if parts.scheme != "can" or not parts.netloc or not channel:
+            raise InputError(f'"{url}" is not a CAN transport (can://<interface>/<channel>, e.g. '
+                             'can://socketcan/can0)')
+        options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        try:
+            bitrate = int(options.get("bitrate", str(DEFAULT_BITRATE)), 0)
+        except ValueError:
+            raise InputError(f'"{url}": bitrate must be a whole number of bit/s') from None
+        return cls(parts.netloc, channel, bitrate)
 
 
 class _SimNetwork(canopen.Network):
@@ -83,15 +110,15 @@ def _axis_models(rig: Rig, initial: list[float] | None = None) -> list[AxisModel
     axes = {a.name: a for a in rig.axes}
     lens = {l.name: l for l in rig.lens}
     models = []
-    for scale in axis_scales(rig):
-        if scale.name in axes:
-            axis = axes[scale.name]
-            model = AxisModel(scale.name, scale.counts_per_unit, axis.vmax * 1.5, axis.amax * 3.0)
+    for driven in driven_axes(rig):
+        if not driven.lens:
+            axis = axes[driven.name]
+            model = AxisModel(driven.name, driven.counts_per_unit, axis.vmax * 1.5, axis.amax * 3.0)
             start = rig.park if initial is None else initial
-            model.position = model.target = float(start[rig.axis_index(scale.name)])
+            model.position = model.target = float(start[rig.axis_index(driven.name)])
         else:
-            model = AxisModel(scale.name, scale.counts_per_unit, 5.0, 50.0)   # normalised encoder units
-            model.position = model.target = float(lens[scale.name].encoder(lens[scale.name].default))
+            model = AxisModel(driven.name, driven.counts_per_unit, 5.0, 50.0)   # normalised encoder units
+            model.position = model.target = float(lens[driven.name].encoder(lens[driven.name].default))
         models.append(model)
     return models
 
@@ -101,15 +128,13 @@ class SimulatedCanRig:
 
     def __init__(self, rig: Rig, url: str = "can://virtual/motionctl", faults: FaultInjector | None = None,
                  *, eds: str | Path | None = None, lockstep: bool = False, initial: list[float] | None = None) -> None:
-        parsed = TransportUrl.parse(url)
-        if parsed.scheme != "can":
-            raise InputError(f'"{url}" is not a CAN transport (can://<interface>/<channel>)')
+        bus = CanBus.parse(url)
         self.rig = rig
         self.url = url
-        self.interface, self.channel = parsed.host, parsed.path
-        self.bitrate = int(parsed.options.get("bitrate", "1000000"), 0)
+        self.interface, self.channel, self.bitrate = bus.interface, bus.channel, bus.bitrate
+        models = _axis_models(rig, initial)         # raises HardwareError for a rig without [hardware]
         hw = rig.hardware
-        assert hw is not None           # axis_scales raised otherwise
+        assert hw is not None
         self.eds = str(eds or hw.eds or DEFAULT_EDS)
         self.faults = faults or FaultInjector()
         #: Lock-step (simulated time): the drives' own clock is the host's tick count
@@ -121,7 +146,7 @@ class SimulatedCanRig:
         self.frames_out = 0
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
-        nodes = [(hw.address[m.name], m) for m in _axis_models(rig, initial)]
+        nodes = [(hw.address[m.name], m) for m in models]
         self.drives = [SimulatedDrive(self, node, m, canopen.import_od(self.eds, node)) for node, m in nodes]
         self.network: _SimNetwork | None = None
         self.unplugged = False
@@ -358,7 +383,5 @@ class SimulatedCanRig:
             if off:
                 drive.abort_connection(None)        # no frame can say so: the drive just stops
             else:
-                drive.error_code = EMCY_BUS_OFF_RECOVERED
-                drive.error_register = error_register_for(EMCY_BUS_OFF_RECOVERED)
-                drive.emcy(EMCY_BUS_OFF_RECOVERED)
+                drive.error(EmcyCode.BUS_OFF_RECOVERED)
         self.changed()

@@ -4,7 +4,8 @@ Why separate from :mod:`simulator.can_drive`: what a master may write and what i
 drive vendor documents object by object (CiA 301 for the communication area, CiA 402 for the drive
 area).  Here each SDO write is validated *before* canopen's LocalNode stores it -- a refused write is an
 SDO abort, exactly as from a real drive -- and the values the SYNC path needs every cycle are cached, so
-a 500 Hz loop never decodes the object dictionary.
+a 500 Hz loop never decodes the object dictionary.  The rules are the device's own reading of the
+standards (:mod:`simulator.cia301_device`, :mod:`simulator.cia402_device`).
 """
 
 from __future__ import annotations
@@ -15,54 +16,55 @@ import canopen
 from canopen.objectdictionary import datatypes
 from canopen.sdo import SdoAbortedError
 
-from motionctl.hal import cia301, cia402
-from motionctl.hal.emcy import ErrorRegister
-
-ABORT_UNSUPPORTED_ACCESS = 0x06010000
-ABORT_NOT_MAPPABLE = 0x06040041
-ABORT_PDO_LENGTH = 0x06040042
-ABORT_INCOMPATIBLE = 0x06040043
-ABORT_VALUE_RANGE = 0x06090030
-ABORT_VALUE_TOO_HIGH = 0x06090031
-ABORT_VALUE_TOO_LOW = 0x06090032
-
-PDO_OBJECTS = range(0x1400, 0x1C00)     #: RPDO/TPDO communication and mapping parameters
-_INVALID = cia301.PDO_COB_ID_INVALID
+from simulator.cia301_device import (CAN_ID_29_BIT, EMCY_COB_ID_INVALID, MAX_MAPPED_OBJECTS, MAX_PDO_BITS,
+                                     PDO_PARAMETERS, SYNC_COB_ID_GENERATE, HeartbeatConsumer, MappingEntry,
+                                     Od301, PdoCobId, SdoAbort, communication_index, emcy_cob_id, is_mapping,
+                                     is_restricted_can_id, rpdo_synchronous, rpdo_type_allowed,
+                                     tpdo_type_allowed)
+from simulator.cia402_device import (AbortConnectionOption, Mode, Od402, QuickStopOption,
+                                     interpolation_period_s)
 
 Pending = dict[tuple[int, int], int]
 
+#: The modes this drive runs: none, and cyclic synchronous position.
+SUPPORTED_MODES = (Mode.NO_MODE, Mode.CYCLIC_SYNC_POSITION)
 
-def error_register_for(code: int) -> int:
-    """The error register (0x1001) bits an EMCY code sets."""
-    register = ErrorRegister.GENERIC
-    group = code & 0xF000
-    register |= {0x2000: ErrorRegister.CURRENT, 0x3000: ErrorRegister.VOLTAGE,
-                 0x4000: ErrorRegister.TEMPERATURE}.get(group, ErrorRegister(0))
-    if code & 0xFF00 in (0x8100, 0x8200):
-        register |= ErrorRegister.COMMUNICATION
-    elif group == 0x8000:
-        register |= ErrorRegister.DEVICE_PROFILE
-    if code & 0xFF00 == 0xFF00:
-        register |= ErrorRegister.MANUFACTURER
-    return int(register)
+
+def _refuse(code: SdoAbort) -> SdoAbortedError:
+    return SdoAbortedError(int(code))
+
+
+@dataclass(frozen=True)
+class PdoEntry:
+    """One mapped object as the drive packs it: whole bytes, little-endian (CiA 301 7.2.2)."""
+
+    index: int
+    subindex: int
+    size: int                  #: bytes
+    signed: bool
 
 
 @dataclass(frozen=True)
 class Pdo:
-    """One PDO as configured: COB-ID, valid, transmission type, (index, sub, bytes, signed) entries."""
+    """One PDO as configured: COB-ID (1400h/1800h sub 1), transmission type (sub 2), mapped entries."""
 
     cob_id: int
     valid: bool
     trans_type: int
-    entries: tuple[tuple[int, int, int, bool], ...]
+    entries: tuple[PdoEntry, ...]
 
     @property
     def size(self) -> int:
-        return sum(e[2] for e in self.entries)
+        return sum(e.size for e in self.entries)
 
     @property
     def synchronous(self) -> bool:
-        return self.trans_type <= 240
+        """For an RPDO: whether it waits for the next SYNC."""
+        return rpdo_synchronous(self.trans_type)
+
+
+#: This drive maps whole bytes only, so at most 8 objects fit into 64 bits.
+_MAX_OBJECTS = min(MAX_MAPPED_OBJECTS, MAX_PDO_BITS // 8)
 
 
 class DriveConfig:
@@ -76,7 +78,7 @@ class DriveConfig:
         """A stored value (or the EDS default) as an int, through the LocalNode's own lookup."""
         var = self.local.object_dictionary.get_variable(index, subindex)
         if var is None:
-            raise SdoAbortedError(0x06020000)
+            raise _refuse(SdoAbort.NO_OBJECT)
         return int(var.decode_raw(self.local.get_data(index, subindex)))
 
     def _value(self, index: int, subindex: int, pending: Pending) -> int:
@@ -91,26 +93,29 @@ class DriveConfig:
 
         def get(index: int, sub: int = 0) -> int:
             return self._value(index, sub, pending)
-        self.mode = get(cia402.MODES_OF_OPERATION)
-        self.interpolation_s = float(cia402.interpolation_seconds(get(cia402.INTERPOLATION_TIME_PERIOD, 1),
-                                                                  get(cia402.INTERPOLATION_TIME_PERIOD, 2)))
-        self.heartbeat_ms = get(cia301.PRODUCER_HEARTBEAT)
+        self.mode = get(Od402.MODES_OF_OPERATION)
+        self.interpolation_s = interpolation_period_s(get(Od402.INTERPOLATION_TIME_PERIOD, 1),
+                                                      get(Od402.INTERPOLATION_TIME_PERIOD, 2))
+        self.heartbeat_ms = get(Od301.PRODUCER_HEARTBEAT_TIME)
         consumers: dict[int, float] = {}
-        for sub in range(1, get(cia301.CONSUMER_HEARTBEAT, 0) + 1):
-            entry = get(cia301.CONSUMER_HEARTBEAT, sub)
-            node, ms = (entry >> 16) & 0x7F, entry & 0xFFFF
-            if node and ms:
-                if node in consumers:          # CiA 301: one entry per watched node
-                    raise SdoAbortedError(ABORT_INCOMPATIBLE)
-                consumers[node] = ms / 1000.0
+        for sub in range(1, get(Od301.CONSUMER_HEARTBEAT_TIME, 0) + 1):
+            entry = HeartbeatConsumer.decode(get(Od301.CONSUMER_HEARTBEAT_TIME, sub))
+            if entry.used:
+                if entry.node in consumers:     # object 1016h: one entry per watched node
+                    raise _refuse(SdoAbort.PARAMETER_INCOMPATIBLE)
+                consumers[entry.node] = entry.time_ms / 1000.0
         self.consumers = consumers
-        self.window = get(cia402.FOLLOWING_ERROR_WINDOW)
-        self.following_timeout_ms = get(cia402.FOLLOWING_ERROR_TIMEOUT)
-        self.quick_stop_option = get(cia402.QUICK_STOP_OPTION)
-        self.abort_option = get(cia402.ABORT_CONNECTION_OPTION)
-        self.sync_cob_id = get(cia301.COB_ID_SYNC) & 0x7FF
-        self.rpdos = self._pdos(cia301.RPDO_COMMUNICATION, cia301.RPDO_MAPPING, pending)
-        self.tpdos = self._pdos(cia301.TPDO_COMMUNICATION, cia301.TPDO_MAPPING, pending)
+        self.window = get(Od402.FOLLOWING_ERROR_WINDOW)
+        self.following_timeout_ms = get(Od402.FOLLOWING_ERROR_TIMEOUT)
+        self.quick_stop_option = QuickStopOption(get(Od402.QUICK_STOP_OPTION))
+        self.abort_option = AbortConnectionOption(get(Od402.ABORT_CONNECTION_OPTION))
+        self.sync_cob_id = get(Od301.COB_ID_SYNC) & 0x7FF
+        # 1014h, where the EDS has it; a drive without it sends EMCY on the pre-defined 080h + node-ID
+        emcy = get(Od301.COB_ID_EMCY) if Od301.COB_ID_EMCY in self.local.object_dictionary \
+            else emcy_cob_id(self.local.id)
+        self.emcy_cob_id = None if emcy & EMCY_COB_ID_INVALID else emcy & 0x7FF
+        self.rpdos = self._pdos(Od301.RPDO_COMMUNICATION, Od301.RPDO_MAPPING, pending)
+        self.tpdos = self._pdos(Od301.TPDO_COMMUNICATION, Od301.TPDO_MAPPING, pending)
 
     def _pdos(self, comm_base: int, map_base: int, pending: Pending) -> list[Pdo]:
         od = self.local.object_dictionary
@@ -120,47 +125,65 @@ class DriveConfig:
     def _pdo(self, comm: int, mapping: int, pending: Pending) -> Pdo:
         entries = []
         for sub in range(1, self._value(mapping, 0, pending) + 1):
-            entry = self._value(mapping, sub, pending)
-            index, subindex, bits = entry >> 16, (entry >> 8) & 0xFF, entry & 0xFF
-            var = self.local.object_dictionary.get_variable(index, subindex)
-            if var is None or not var.pdo_mappable or bits % 8 or bits != len(var):
-                raise SdoAbortedError(ABORT_NOT_MAPPABLE)
-            entries.append((index, subindex, bits // 8, var.data_type in datatypes.SIGNED_TYPES))
-        cob_id = self._value(comm, 1, pending)
-        pdo = Pdo(cob_id & 0x7FF, not cob_id & _INVALID, self._value(comm, 2, pending), tuple(entries))
-        if pdo.size > 8:
-            raise SdoAbortedError(ABORT_PDO_LENGTH)
+            entry = MappingEntry.decode(self._value(mapping, sub, pending))
+            var = self.local.object_dictionary.get_variable(entry.index, entry.subindex)
+            if var is None or not var.pdo_mappable or entry.bits % 8 or entry.bits != len(var):
+                raise _refuse(SdoAbort.NOT_MAPPABLE)
+            entries.append(PdoEntry(entry.index, entry.subindex, entry.bits // 8,
+                                    var.data_type in datatypes.SIGNED_TYPES))
+        cob_id = PdoCobId.decode(self._value(comm, 1, pending))
+        pdo = Pdo(cob_id.can_id, cob_id.valid, self._value(comm, 2, pending), tuple(entries))
+        if pdo.size * 8 > MAX_PDO_BITS:
+            raise _refuse(SdoAbort.PDO_LENGTH_EXCEEDED)
         return pdo
 
     def write(self, index: int, subindex: int, value: int) -> None:
         """Validate an SDO download (before it is stored) and take it into the cache, or abort it."""
-        if index == cia402.MODES_OF_OPERATION and value not in (cia402.Mode.NO_MODE, cia402.Mode.CSP):
-            raise SdoAbortedError(ABORT_VALUE_RANGE)          # this drive only does CSP
-        if index == cia402.QUICK_STOP_OPTION and not 0 <= value <= 8:
-            raise SdoAbortedError(ABORT_VALUE_RANGE)
-        if index == cia402.ABORT_CONNECTION_OPTION and not 0 <= value <= 3:
-            raise SdoAbortedError(ABORT_VALUE_RANGE)
-        if index == cia402.INTERPOLATION_TIME_PERIOD and subindex == 1 and value == 0:
-            raise SdoAbortedError(ABORT_VALUE_TOO_LOW)
-        if index == cia301.COB_ID_SYNC and value & (1 << 30):
-            raise SdoAbortedError(ABORT_VALUE_RANGE)          # a drive does not produce SYNC
-        if index in PDO_OBJECTS:
+        if index == Od402.MODES_OF_OPERATION and value not in SUPPORTED_MODES:
+            raise _refuse(SdoAbort.VALUE_RANGE)
+        if index == Od402.QUICK_STOP_OPTION and value not in set(QuickStopOption):
+            raise _refuse(SdoAbort.VALUE_RANGE)            # no manufacturer-specific (negative) options
+        if index == Od402.ABORT_CONNECTION_OPTION and value not in set(AbortConnectionOption):
+            raise _refuse(SdoAbort.VALUE_RANGE)
+        if index == Od402.INTERPOLATION_TIME_PERIOD and subindex == 1 and value == 0:
+            raise _refuse(SdoAbort.VALUE_TOO_LOW)          # a zero period cannot pace csp
+        if index == Od301.COB_ID_SYNC and value & (SYNC_COB_ID_GENERATE | CAN_ID_29_BIT):
+            raise _refuse(SdoAbort.VALUE_RANGE)            # a drive consumes SYNC; 11-bit IDs only
+        if index == Od301.COB_ID_EMCY:
+            self._check_emcy_write(value)
+        if index in PDO_PARAMETERS:
             self._check_pdo_write(index, subindex, value)
         self.load({(index, subindex): value})
 
+    def _check_emcy_write(self, value: int) -> None:
+        """1014h: 11-bit IDs only, and bits 0-29 are fixed while the EMCY object exists (bit 31 = 0)."""
+        valid = not value & EMCY_COB_ID_INVALID
+        if valid and (value & CAN_ID_29_BIT or is_restricted_can_id(value & 0x7FF)):
+            raise _refuse(SdoAbort.VALUE_RANGE)
+        if valid and self.emcy_cob_id is not None and value & 0x7FF != self.emcy_cob_id:
+            raise _refuse(SdoAbort.VALUE_RANGE)
+
     def _check_pdo_write(self, index: int, subindex: int, value: int) -> None:
-        """CiA 301 remapping: a valid PDO keeps its COB-ID and its mapping; the count goes to 0 first."""
-        is_mapping = index & 0x0200 != 0
-        comm = index & ~0x0200
-        current = self.get(comm, 1)
-        valid = not current & _INVALID
-        if not is_mapping and subindex == 1 and valid and not value & _INVALID \
-                and value & 0x7FF != current & 0x7FF:
-            raise SdoAbortedError(ABORT_VALUE_RANGE)
-        if is_mapping:
-            if valid:
-                raise SdoAbortedError(ABORT_UNSUPPORTED_ACCESS)
-            if subindex == 0 and value > 8:
-                raise SdoAbortedError(ABORT_VALUE_TOO_HIGH)
+        """CiA 301 PDO (re)configuration (objects 1400h-1BFFh): a valid PDO keeps its CAN-ID and its
+        mapping; a mapping changes only with the PDO invalid and its count at 0 (write 0 to sub 0, the
+        entries, then the count); reserved transmission types and restricted CAN-IDs are refused."""
+        comm = communication_index(index)
+        current = PdoCobId.decode(self.get(comm, 1))
+        if is_mapping(index):
+            if current.valid:
+                raise _refuse(SdoAbort.UNSUPPORTED_ACCESS)
+            if subindex == 0 and value > _MAX_OBJECTS:
+                raise _refuse(SdoAbort.VALUE_TOO_HIGH)
             if subindex > 0 and self.get(index, 0) != 0:
-                raise SdoAbortedError(ABORT_UNSUPPORTED_ACCESS)
+                raise _refuse(SdoAbort.UNSUPPORTED_ACCESS)
+            return
+        if subindex == 1:
+            new = PdoCobId.decode(value)
+            if new.valid and (new.extended or is_restricted_can_id(new.can_id)):
+                raise _refuse(SdoAbort.VALUE_RANGE)
+            if new.valid and current.valid and new.can_id != current.can_id:
+                raise _refuse(SdoAbort.VALUE_RANGE)        # bits 0-29 are fixed while the PDO exists
+        if subindex == 2:
+            receive = comm < Od301.TPDO_COMMUNICATION
+            if not (rpdo_type_allowed(value) if receive else tpdo_type_allowed(value)):
+                raise _refuse(SdoAbort.VALUE_RANGE)

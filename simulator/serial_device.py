@@ -21,10 +21,9 @@ import threading
 import time
 import tty
 
-from motionctl.hal.driver import axis_scales
 from motionctl.spec.rig import Rig
 from simulator import serial_wire as sw
-from simulator.axis import AxisModel
+from simulator.axis import AxisModel, driven_axes
 from simulator.faults import FaultInjector, FaultKind
 from simulator.serial_queue import QueuedStreaming
 
@@ -64,7 +63,7 @@ class SerialDevice:
         self.faults = faults or FaultInjector()
         self.name = name[:16]
         self.fd, self.path = open_pty()
-        scales = axis_scales(rig)
+        scales = driven_axes(rig)
         lens = {l.name: l for l in rig.lens}
         axes = {a.name: a for a in rig.axes}
         self.axes: list[AxisModel] = []

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 _FAULTED = (DriveState.FAULT, DriveState.FAULT_REACTION_ACTIVE)
 #: Closing: how long a quick-stopped axis may take to come to rest before the drives are disabled.
 CLOSE_REST_S = 3.0
+#: CiA 402 0x6502 supported drive modes: bit 7 is cyclic synchronous position.  Read where the EDS has it.
+CSP_SUPPORTED = 1 << 7
 #: Opening: how long a drive may take to show the mode it was asked for (0x6061), asked every MODE_POLL_S.
 MODE_SWITCH_S = 1.0
 MODE_POLL_S = 0.01
@@ -274,6 +276,11 @@ class CanDriver(Driver):
         if device_type & 0xFFFF != 402:
             raise HardwareError(f"{plan.name} (node {plan.node}) is not a CiA 402 drive (device type "
                                 f"0x{device_type:08X}); check the node-ID in the rig's [hardware] address")
+        if node.object_dictionary.get_variable(cia402.SUPPORTED_DRIVE_MODES, 0) is not None:
+            modes = self._sdo(plan, node, cia402.SUPPORTED_DRIVE_MODES, 0, "supported drive modes")
+            if not modes & CSP_SUPPORTED:
+                raise HardwareError(f"{plan.name} (node {plan.node}) does not support cyclic synchronous position "
+                                    f"(supported drive modes 0x6502 = 0x{modes:08X}, bit 7 clear)")
         for write in plan.writes:
             if write.optional and node.object_dictionary.get_variable(write.index, write.subindex) is None:
                 continue                  # the drive has no such object (its EDS says): nothing to switch off

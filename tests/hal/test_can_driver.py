@@ -19,12 +19,12 @@ import pytest
 
 from motionctl.errors import HardwareError, InputError
 from motionctl.hal.can_driver import CanDriver, bus_load_report
-from motionctl.hal.cia402 import DriveState
 from motionctl.hal.driver import DriveStatus, RigState
 from motionctl.hal.emcy import emcy_text
 from motionctl.hal.registry import open_driver
 from motionctl.spec import load_rig
 from simulator.can_device import SimulatedCanRig
+from simulator.cia402_device import DriveState as DeviceState      # the simulated drive's own reading
 
 RIG_FILE = Path(__file__).resolve().parents[2] / "rigs" / "ur10e_track.toml"
 #: Generous link timeouts for every test that is not about them (a loaded CI machine may stall a thread),
@@ -98,6 +98,7 @@ def read_until(driver: CanDriver, predicate, timeout: float = 10.0, hold=None) -
 #: (linear, 1 000 000 increments/m) at 500 Hz: expedited uploads 40, downloads 2F/2B/23 (1/2/4 bytes).
 GOLDEN_SDO_NODE1 = [
     ("40 00 10 00 00 00 00 00", "43 00 10 00 92 01 02 00"),   # read device type: 0x00020192 (CiA 402 servo)
+    ("40 02 65 00 00 00 00 00", "43 02 65 00 80 00 00 00"),   # read supported drive modes: bit 7, CSP
     ("2B 17 10 00 64 00 00 00", "60 17 10 00 00 00 00 00"),   # producer heartbeat 100 ms
     ("23 16 10 01 FA 00 7F 00", "60 16 10 01 00 00 00 00"),   # consumer heartbeat: node 0x7F, 250 ms
     ("23 05 10 00 80 00 00 00", "60 05 10 00 00 00 00 00"),   # COB-ID SYNC 0x80, consumer
@@ -229,7 +230,7 @@ def test_stream_a_ramp_follow_it_then_quick_stop(rig, channel, sim):
         stopped = read_until(driver, lambda s: all(a.status is DriveStatus.QUICK_STOP for a in s.axes),
                              hold=setpoint)
         assert not stopped.faulted
-        assert all(d.state is DriveState.QUICK_STOP_ACTIVE for d in sim.drives)
+        assert all(d.state is DeviceState.QUICK_STOP_ACTIVE for d in sim.drives)
         # a drive in quick stop is not re-enabled by the cyclic traffic, only by enable()
         read_until(driver, lambda s: all(a.status is DriveStatus.QUICK_STOP for a in s.axes), hold=setpoint)
         driver.enable()
@@ -275,7 +276,7 @@ def test_a_warning_emcy_keeps_the_drive_running(rig, channel, recorder, sim):
         state = read_until(driver, lambda s: True, hold=here)
         after = [m for m in recorder.drain() if m.arbitration_id == 0x205]     # RPDO1 of node 5
         assert after and all(m.data[:2].hex(" ").upper() == "0F 00" for m in after[-10:])
-        assert sim.drive("wrist_1").state is DriveState.OPERATION_ENABLED
+        assert sim.drive("wrist_1").state is DeviceState.OPERATION_ENABLED
         assert state.axes[4].status is DriveStatus.ENABLED and not state.faulted
         assert state.axes[4].fault_code == 0x1042            # said, not acted on
 
@@ -293,7 +294,7 @@ def test_close_brings_the_drives_to_rest_then_disables_them(rig, channel, record
         time.sleep(0.002)
     recorder.drain()
     driver.close()
-    assert all(d.state is DriveState.SWITCH_ON_DISABLED for d in sim.drives), [d.state for d in sim.drives]
+    assert all(d.state is DeviceState.SWITCH_ON_DISABLED for d in sim.drives), [d.state for d in sim.drives]
     frames = recorder.drain()
     words = [m.data[:2].hex(" ").upper() for m in frames if m.arbitration_id == 0x201]    # node 1's RPDO1
     assert "02 00" in words and "00 00" in words[words.index("02 00"):]
@@ -355,7 +356,7 @@ def test_losing_the_master_heartbeat_quick_stops_the_drives_on_their_own(rig, ch
         driver.enable()
         here = read_until(driver, lambda s: s.all_enabled).positions
         driver.stop_heartbeat()          # the master hangs: no heartbeat, and no more cycles either
-        assert sim.wait_until(lambda: all(d.state is DriveState.QUICK_STOP_ACTIVE for d in sim.drives), 10)
+        assert sim.wait_until(lambda: all(d.state is DeviceState.QUICK_STOP_ACTIVE for d in sim.drives), 10)
         deadline = time.monotonic() + 10
         while len(driver.active_emcy) < len(sim.drives) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -365,7 +366,7 @@ def test_losing_the_master_heartbeat_quick_stops_the_drives_on_their_own(rig, ch
         assert all(a.fault_code == 0x8130 and "Heartbeat" in a.fault_text for a in state.axes)
         driver.start_heartbeat()         # the master is back: the drives clear the error, stay stopped
         read_until(driver, lambda s: all(a.fault_code == 0 for a in s.axes), hold=here)
-        assert all(d.state is DriveState.QUICK_STOP_ACTIVE for d in sim.drives)
+        assert all(d.state is DeviceState.QUICK_STOP_ACTIVE for d in sim.drives)
 
 
 def test_a_jammed_axis_trips_its_following_error_window(rig, channel, sim):

@@ -60,3 +60,34 @@ def test_following_error_trip_over_can_is_a_controlled_stop(product_plan, sim_ri
     assert result.state is RunState.FAULTED
     assert any("track" in f for f in result.summary["faults"]), result.summary["faults"]
     _stop_within_limits(product_plan, result)
+
+
+def test_the_bus_load_hw_info_prints_is_what_a_bus_monitor_counts(product_plan, sim_rig, tmp_path):
+    """During a run a passive monitor on the bus counts exactly the frames ``motionctl hw info`` accounts
+    for (RPDO1, TPDO1 and SYNC per cycle, TPDO2 every n-th, the heartbeats): no default PDO left on, no
+    stray traffic.  Counted between two SYNCs 2 s of simulated time apart."""
+    import re
+
+    import can
+
+    from motionctl.hal.can_config import bus_load_report
+    rig = sim_rig(transport="can")
+    monitor = can.Bus(interface="virtual", channel=rig.driver.channel)
+    try:
+        result = rig.take(product_plan, tmp_path)
+        frames = []
+        while (msg := monitor.recv(timeout=0)) is not None:
+            frames.append(msg.arbitration_id)
+    finally:
+        monitor.shutdown()
+    assert result.state is RunState.DONE, result.summary["faults"]
+    rate = product_plan.rate_hz
+    syncs = [i for i, cob in enumerate(frames) if cob == 0x080]
+    first, last = syncs[100], syncs[100 + 2 * rate]             # 2 s of cycles, mid-take
+    counted = (last - first) / 2.0
+    line = bus_load_report(product_plan.rig, rate)[0]
+    printed = float(re.search(r": ([\d ]+) frames/s", line).group(1).replace(" ", ""))
+    assert abs(counted - printed) <= 0.01 * printed, (counted, line)
+    # ... and nothing the report does not name: RPDO1, SYNC, TPDO1, TPDO2, heartbeats (and SDO/NMT at open).
+    names = {0x080} | {base + n for base in (0x180, 0x200, 0x280, 0x700) for n in range(1, 128)}
+    assert not {cob for cob in frames[first:last] if cob not in names}

@@ -18,18 +18,19 @@ import canopen
 import pytest
 from canopen.sdo import SdoAbortedError, SdoCommunicationError
 
-from motionctl.hal.can_config import DEFAULT_EDS
-from motionctl.hal.cia301 import NmtState
-from motionctl.hal.cia402 import DriveState
 from motionctl.spec import load_rig
 from simulator import launch
-from simulator.can_device import SimulatedCanRig
+from simulator.can_device import DEFAULT_EDS, SimulatedCanRig
+from simulator.cia301_device import NmtState
+from simulator.cia402_device import DriveState
 from simulator.faults import Fault, FaultInjector, FaultKind
 
 RIG_FILE = Path(__file__).resolve().parents[2] / "rigs" / "ur10e_track.toml"
 TRACK_PARK = 500_000          # the track parks at 0.5 m, 1 000 000 increments/m
 SW_DISABLED, SW_READY, SW_SWITCHED_ON = 0x0240, 0x0231, 0x0233
 SW_ENABLED, SW_QUICK_STOP, SW_FAULT = 0x1237, 0x0217, 0x0218
+#: Quick stop active and at rest with option 5-8: CiA 402 statusword bit 10 (target reached) is set.
+SW_QUICK_STOP_HALTED = SW_QUICK_STOP | 0x0400
 
 
 @pytest.fixture(scope="module")
@@ -194,8 +195,8 @@ def test_rpdos_take_effect_on_sync_and_walk_the_state_machine(master, sim):
     _, position = master.cycle(0x0F, TRACK_PARK + 1000)
     assert TRACK_PARK < position <= TRACK_PARK + 1000  # it follows the target
     master.write(0x605A, 0, 6)                         # quick stop option 6: stop and stay there
-    assert master.cycle(0x02)[0] == SW_QUICK_STOP
-    assert master.cycle(0x02)[0] == SW_QUICK_STOP
+    assert master.cycle(0x02)[0] & 0x6F == 0x07          # quick stop active (braking, or at rest)
+    assert master.cycle(0x02)[0] == SW_QUICK_STOP_HALTED
     assert master.cycle(0x0F)[0] == SW_ENABLED         # transition 16, allowed by option 6
     master.write(0x605A, 0, 2)                         # the CiA 402 default: disabled once stopped
     for _ in range(10):
@@ -297,10 +298,16 @@ def test_abort_option_1_faults_and_no_consumer_means_no_reaction(master, sim, ri
         other.close()
 
 
-def test_leaving_operational_is_a_lost_connection(master, sim):
+def test_nmt_stopped_is_a_lost_connection_pre_operational_is_not(master, sim):
+    """CiA 402 object 6007h: the events are bus-off, heartbeat, life guarding, NMT stopped state entered,
+    reset application and reset communication.  Entering pre-operational is not one of them."""
     _watch_master(master, option=3)
+    drive = sim.drive("track")
     master.nmt(0x80)
-    assert sim.wait_until(lambda: sim.drive("track").state is DriveState.QUICK_STOP_ACTIVE, 10)
+    assert master.read(0x6041) == SW_ENABLED
+    assert drive.state is DriveState.OPERATION_ENABLED
+    master.nmt(0x02)
+    assert sim.wait_until(lambda: drive.state is DriveState.QUICK_STOP_ACTIVE, 10)
 
 
 def test_heartbeat_fault_silences_one_drive_only(master, sim, channel):
@@ -374,6 +381,88 @@ def test_bus_off_silences_the_rig_and_the_drives_stop(master, sim):
     assert back.data.hex(" ") == "40 81 11 00 00 00 00 00"               # recovered from bus off
     silent = master.frames[heard:master.frames.index(back)]
     assert not [m for m in silent if m.arbitration_id in (0x181, 0x581)]
+
+
+def test_reset_communication_is_a_lost_connection_only_while_operation_is_enabled(master, sim):
+    """6007h lists reset communication among its events; like drives as vendors ship them, this one takes
+    the reaction only in Operation enabled (a disabled drive that faulted on every reset communication
+    would fault on every master's start-up).  Disabled: it boots and stays in switch on disabled.
+    Enabled, with the EDS default 1 (fault signal): transition 13, EMCY 0x8100, and it comes back from its
+    boot-up still in fault (reset communication leaves the application as it was)."""
+    assert master.read(0x6007) == 1 and master.read(0x6041) == SW_DISABLED
+    emcy, boot = master.count(0x081), master.count(0x701)
+    master.nmt(0x82)
+    master.wait_frame(0x701, after=boot)
+    assert master.read(0x6041) == SW_DISABLED and master.count(0x081) == emcy
+    master.enable()
+    master.nmt(0x82)
+    assert master.wait_frame(0x081, after=emcy).data.hex(" ") == "00 81 11 00 00 00 00 00"
+    assert master.wait_frame(0x701, after=boot + 1).data == b"\x00"
+    assert master.read(0x6041) & 0x4F == 0x08 and master.read(0x603F) == 0x8100
+
+
+def test_a_lost_master_with_option_0_is_a_warning(master, sim):
+    """6007h = 0: no action.  The EMCY still goes out and the statusword says warning (bit 7) while the
+    drive stays in operation enabled."""
+    _watch_master(master, option=0)
+    heartbeat = master.network.send_periodic(0x77F, b"\x05", 0.02)
+    drive = sim.drive("track")
+    assert sim.wait_until(lambda: 0x7F in drive.heard, 10)
+    emcy = master.count(0x081)
+    heartbeat.stop()
+    assert master.wait_frame(0x081, after=emcy).data.hex(" ") == "30 81 11 00 00 00 00 00"
+    assert master.cycle(0x0F)[0] == SW_ENABLED | 0x80
+    assert drive.state is DriveState.OPERATION_ENABLED
+
+
+def test_quick_stop_option_0_disables_at_once(master, sim):
+    master.write(0x605A, 0, 0)
+    master.enable()
+    assert master.cycle(0x02)[0] == SW_DISABLED        # 11, then 12 at once: no torque, nothing to ramp
+
+
+def test_rpdo_length_errors(master, sim):
+    """CiA 301 7.2.2: a PDO shorter than its mapping is not processed (EMCY 0x8210); a longer one is
+    processed from its first bytes (EMCY 0x8220 may be sent, and is, once)."""
+    master.write(0x6060, 0, 8)
+    master.nmt(0x01)
+    master.cycle(0x06)
+    emcy = master.count(0x081)
+    master.send(0x201, struct.pack("<H", 0x07))        # 2 bytes of 6
+    master.send(0x080, b"")
+    assert master.wait_frame(0x081, after=emcy).data.hex(" ") == "10 82 11 00 00 00 00 00"
+    assert master.read(0x6041) == SW_READY             # not applied
+    seen = master.count(0x181)
+    master.send(0x201, struct.pack("<HiH", 0x07, TRACK_PARK, 0xFFFF))      # 8 bytes of 6
+    master.send(0x080, b"")
+    assert master.wait_frame(0x081, after=emcy + 1).data.hex(" ") == "20 82 11 00 00 00 00 00"
+    assert struct.unpack("<Hi", master.wait_frame(0x181, after=seen).data) == (SW_SWITCHED_ON, TRACK_PARK)
+
+
+def test_no_emcy_in_nmt_stopped(master, sim):
+    """CiA 301: in stopped only NMT and error control run; a fault there is kept, not announced."""
+    master.write(0x6007, 0, 0)
+    master.nmt(0x02)
+    assert sim.wait_until(lambda: sim.drive("track").nmt is NmtState.STOPPED, 10)
+    emcy = master.count(0x081)
+    sim.first_setpoint()
+    sim.inject("drive:track=0x2310")
+    assert sim.wait_until(lambda: sim.drive("track").state is DriveState.FAULT, 10)
+    master.nmt(0x80)
+    assert master.read(0x603F) == 0x2310 and master.count(0x081) == emcy
+
+
+def test_an_invalid_emcy_cob_id_silences_emcy(master, sim):
+    """1014h bit 31: the EMCY object does not exist; the error still shows in 603Fh and 1001h."""
+    with pytest.raises(SdoAbortedError) as refused:
+        master.write(0x1014, 0, 0x00000090)            # another CAN-ID while the EMCY is valid
+    assert refused.value.code == 0x06090030
+    master.write(0x1014, 0, 0x80000081)
+    emcy = master.count(0x081)
+    sim.first_setpoint()
+    sim.inject("drive:track=0x2310")
+    assert sim.wait_until(lambda: sim.drive("track").state is DriveState.FAULT, 10)
+    assert master.read(0x603F) == 0x2310 and master.read(0x1001) == 0x03 and master.count(0x081) == emcy
 
 
 def test_reset_node_restores_every_default(master, sim):
