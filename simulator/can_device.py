@@ -148,6 +148,9 @@ class SimulatedCanRig:
         self._changed = threading.Condition(self.lock)
         nodes = [(hw.address[m.name], m) for m in models]
         self.drives = [SimulatedDrive(self, node, m, canopen.import_od(self.eds, node)) for node, m in nodes]
+        self.warnings: dict[str, int] = {}        # drive -> the warning code it is showing (fault injection)
+        for drive in self.drives:
+            self._static_faults(drive)
         self.network: _SimNetwork | None = None
         self.unplugged = False
         self.bus_off = False
@@ -353,6 +356,16 @@ class SimulatedCanRig:
             _, _, cob_id, data = heapq.heappop(self._delayed)
             self.send(cob_id, data)
 
+    def _static_faults(self, drive: SimulatedDrive) -> None:
+        """Behaviour set for the whole session (mode display lag, SYNC monitoring)."""
+        for fault in self.faults.faults:
+            if fault.axis not in (None, drive.name):
+                continue
+            if fault.kind is FaultKind.MODELAG:
+                drive.mode_lag_s = fault.value / 1000.0
+            elif fault.kind is FaultKind.SYNCWATCH:
+                drive.sync_watch = int(fault.value)
+
     def _timed_faults(self) -> None:
         t = self.now()
         started = self._t0 is not None
@@ -366,6 +379,17 @@ class SimulatedCanRig:
         for fault in self.faults.once(FaultKind.DRIVE, t):
             code = int(fault.value)
             self.drive(fault.axis or self.drives[0].name).trip(code if code & 0xFF00 else 0xFF00 | code)
+        for drive in self.drives:
+            # A fault with a duration: its cause stays that long, and a fault reset meanwhile is refused.
+            lasting = [f for f in self._mine(FaultKind.DRIVE, drive) if f.duration_s is not None]
+            code = int(lasting[0].value) if lasting else 0
+            drive.fault_cause = code if not code or code & 0xFF00 else 0xFF00 | code
+            warning = next((int(f.value) for f in self._mine(FaultKind.WARNING, drive)), 0)
+            if warning != self.warnings.get(drive.name, 0):
+                self.warnings[drive.name] = warning
+                drive.warn(warning)
+        for fault in self.faults.once(FaultKind.REBOOT, t):
+            self.drive(fault.axis or self.drives[0].name).boot(reset_application=True)
         for fault in self.faults.once(FaultKind.FOLLOWING, t):
             self.drive(fault.axis or self.drives[0].name).axis.blocked = True
             self.changed()

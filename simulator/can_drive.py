@@ -22,6 +22,7 @@ All methods run with the owning rig's lock held (the rig takes it in every callb
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Callable
 
 import canopen
@@ -34,7 +35,8 @@ from simulator.cia301_device import (NMT_COB_ID, PDO_PARAMETERS, EmcyCode, NmtCo
                                      heartbeat_cob_id, heartbeat_frame, heartbeat_node, nmt_next,
                                      sdo_rx_cob_id, tpdo_due)
 from simulator.cia402_device import (EMCY_FOLLOWING_ERROR, FOLLOWING_WINDOW_OFF, POWER_ON,
-                                     AbortConnectionOption, DriveState, Mode, Od402, StatusInputs, Transition,
+                                     AbortConnectionOption, Command, DriveState, Mode, Od402, StatusInputs,
+                                     Transition,
                                      csp_bits, decode_controlword, following_error_timed_out,
                                      on_abort_connection, on_command, on_fault, on_fault_reaction_completed,
                                      on_quick_stop_completed, statusword, target_reached)
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
     from simulator.can_device import SimulatedCanRig
 
 #: States in which the motor is still under power and may be moving (the drive's own loop runs).
+#: CiA 402 error code class 87xx, sync controller: the drive lost step with the master's SYNC.
+EMCY_SYNC = 0x8700
+
 _MOVING = (DriveState.OPERATION_ENABLED, DriveState.QUICK_STOP_ACTIVE, DriveState.FAULT_REACTION_ACTIVE)
 _FAULTED = (DriveState.FAULT_REACTION_ACTIVE, DriveState.FAULT)
 _POWER_DISABLED = (DriveState.NOT_READY_TO_SWITCH_ON, DriveState.SWITCH_ON_DISABLED)
@@ -82,6 +87,14 @@ class SimulatedDrive:
         self._length_error = 0             # the EMCY code of the RPDO length error going on, if any
         self._subscribed: list[tuple[int, Callable[[int, bytearray, float], None]]] = []
         self.config = DriveConfig(self.local)
+        # Behaviour real drives have, switched on per drive by the rig's fault injection (--fault):
+        self.mode_lag_s = 0.0              #: 0x6061 shows a newly requested mode this long after (wall time)
+        self._mode_shown = Mode.NO_MODE
+        self._mode_asked_at = float("-inf")
+        self.sync_watch = 0                #: fault after this many SYNC periods without one (0: not watched)
+        self._sync_period_s = 0.0          #: 0x1006 as written
+        self._last_sync: float | None = None
+        self.fault_cause = 0               #: a fault's cause still present: fault reset is refused meanwhile
 
     # -- wiring ---------------------------------------------------------------------------------------------
     def attach(self, network: canopen.Network) -> None:
@@ -118,7 +131,12 @@ class SimulatedDrive:
     def _on_write(self, index: int, subindex: int, od: ODVariable, data: bytes) -> None:
         """An SDO download, before it is stored: :class:`DriveConfig` refuses or takes it; react to it."""
         value = int(od.decode_raw(data))
+        before = self.config.mode
         self.config.write(index, subindex, value)
+        if index == Od402.MODES_OF_OPERATION and value != before:
+            self._mode_shown, self._mode_asked_at = before, time.monotonic()
+        if index == Od301.COMMUNICATION_CYCLE_PERIOD:
+            self._sync_period_s = value / 1e6
         if index == Od301.PRODUCER_HEARTBEAT_TIME:
             self._heartbeat_next = self.rig.clock() + value / 1000.0 if value else None
         if index in (Od301.COB_ID_SYNC, Od301.CONSUMER_HEARTBEAT_TIME) or index in PDO_PARAMETERS:
@@ -141,6 +159,8 @@ class SimulatedDrive:
         if index == Od402.VELOCITY_ACTUAL:
             return self.axis.velocity_counts
         if index == Od402.MODES_OF_OPERATION_DISPLAY:
+            if time.monotonic() - self._mode_asked_at < self.mode_lag_s:
+                return self._mode_shown          # the display lags the request (CiA 402 sets no bound)
             return self.config.mode
         if index == Od402.ERROR_CODE:
             return self.error_code
@@ -189,6 +209,7 @@ class SimulatedDrive:
             for index in [i for i in self.local.data_store if 0x1000 <= i <= 0x1FFF]:
                 del self.local.data_store[index]
         self.config.load()
+        self._sync_period_s, self._last_sync = 0.0, None     # 0x1006 is communication area: back to default
         self._seen.clear()
         self._lost.clear()
         self._latched.clear()
@@ -265,6 +286,7 @@ class SimulatedDrive:
         if not allows(self.nmt, Service.SYNC):
             return
         self.syncs += 1
+        self._last_sync = self.rig.clock()
         latched: dict[int, tuple[Pdo, bytes]] = {}
         if allows(self.nmt, Service.PDO):
             self._sync_count += 1
@@ -293,6 +315,9 @@ class SimulatedDrive:
     def _controlword(self, word: int) -> None:
         command = decode_controlword(word, self.controlword)
         self.controlword = word
+        if command is Command.FAULT_RESET and self.state is DriveState.FAULT and self.fault_cause:
+            self.error(self.fault_cause)         # the cause is still there: stay in fault and say so again
+            return
         self._take(on_command(self.state, command, self.config.quick_stop_option))
 
     def _take(self, transition: Transition | None) -> None:
@@ -363,6 +388,15 @@ class SimulatedDrive:
         self.error_code, self.error_register = code, error_register_for(code)
         self.emcy(code, self.error_register)
 
+    def warn(self, code: int) -> None:
+        """A warning (``code``) or its end (0): 0x603F and the EMCY say so, statusword bit 7 shows it, and
+        the FSA does not change (CiA 402: warnings are not faults)."""
+        if code:
+            self.error(code)
+        elif self.state not in _FAULTED:
+            self.error_code = self.error_register = 0
+            self.emcy(EmcyCode.NO_ERROR, 0)
+
     def abort_connection(self, code: int | None) -> None:
         """The connection to the master is lost (heartbeat timeout, bus-off, NMT stopped or reset): react
         as 0x6007 says (CiA 402, object 6007h), when the drive is in Operation enabled.
@@ -428,6 +462,10 @@ class SimulatedDrive:
             if seen is not None and node not in self._lost and now - seen > timeout:
                 self._lost.add(node)
                 self.abort_connection(EmcyCode.HEARTBEAT)
+        period = self._sync_period_s or self.config.interpolation_s
+        if (self.sync_watch and self.state is DriveState.OPERATION_ENABLED and self._last_sync is not None
+                and now - self._last_sync > self.sync_watch * period + 1e-9):
+            self.trip(EMCY_SYNC)                 # SYNC monitoring: the drive lost step with its master
         idle = now - self._last_step
         if self.state in _MOVING and idle > max(5 * self.config.interpolation_s, 0.02):
             self.step(idle, new_target=False)   # no SYNC: the drive's own loop keeps braking or holding

@@ -11,6 +11,16 @@ Spec strings (``--fault`` on the command line, repeatable)::
     heartbeat@5               stop sending heartbeats from t=5 s
     unplug@6                  the link goes away at t=6 s (serial: the device closes its end)
     busoff@6                  the CAN controller goes bus-off at t=6 s
+    drive:wrist_1@2+1.5=0x2310   as drive:, and the cause stays for 1.5 s: a fault reset meanwhile is refused
+
+CAN drives only (CiA 402 behaviour real drives have)::
+
+    warning:wrist_1@2+1=0x4210   a warning from t=2 s for 1 s: EMCY, statusword bit 7, the drive keeps running
+    reboot:elbow@3            elbow reboots at t=3 s (power-on: boot-up, defaults, pre-operational)
+    modelag:track=50          track shows a newly requested mode (0x6061) 50 ms after 0x6060 was written
+                              (wall time: configuration happens before simulated time runs)
+    syncwatch=3               every drive (or syncwatch:track=3 one) faults (EMCY 0x8700) in Operation
+                              enabled when no SYNC came for more than 3 SYNC periods (0x1006)
 
 Times are seconds after the first setpoint the device receives.
 """
@@ -35,6 +45,10 @@ class FaultKind(Enum):
     HEARTBEAT = "heartbeat"
     UNPLUG = "unplug"
     BUSOFF = "busoff"
+    WARNING = "warning"
+    REBOOT = "reboot"
+    MODELAG = "modelag"
+    SYNCWATCH = "syncwatch"
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,7 @@ def parse_fault(text: str) -> Fault:
     value = float(int(raw, 16)) if raw and raw.startswith("0x") else float(raw) if raw else 0.0
     if kind in (FaultKind.DROP, FaultKind.CORRUPT) and not 0.0 <= value <= 1.0:
         raise InputError(f'fault "{text}": the probability must be within 0..1')
-    if kind in (FaultKind.DRIVE, FaultKind.FOLLOWING) and not match["axis"]:
+    if kind in (FaultKind.DRIVE, FaultKind.FOLLOWING, FaultKind.WARNING, FaultKind.REBOOT) and not match["axis"]:
         raise InputError(f'fault "{text}" needs an axis, e.g. {kind.value}:wrist_1@2')
     return Fault(kind, match["axis"], float(match["at"] or 0.0),
                  float(match["dur"]) if match["dur"] else None, value)

@@ -24,6 +24,7 @@ from motionctl.hal.emcy import emcy_text
 from motionctl.hal.registry import open_driver
 from motionctl.spec import load_rig
 from simulator.can_device import SimulatedCanRig
+from simulator.faults import FaultInjector
 from simulator.cia402_device import DriveState as DeviceState      # the simulated drive's own reading
 
 RIG_FILE = Path(__file__).resolve().parents[2] / "rigs" / "ur10e_track.toml"
@@ -347,6 +348,47 @@ def test_a_drive_that_reboots_is_reported_and_reconfigured_by_a_reset(rig, chann
         driver.enable()
         state = read_until(driver, lambda s: s.all_enabled, hold=here)
         assert not state.faulted
+
+
+def _injector(*specs: str) -> FaultInjector:
+    injector = FaultInjector(seed=7)
+    for spec in specs:
+        injector.add(spec)
+    return injector
+
+
+def test_a_mode_display_that_lags_the_request_is_waited_for(rig, channel):
+    """The drives show the requested mode (0x6061) only 50 ms after 0x6060 was written, as a drive may
+    (CiA 402 sets no bound): open() asks again until they do.  One that never switches within 1 s is
+    named, with the mode it still shows."""
+    with SimulatedCanRig(rig, f"can://virtual/{channel}", _injector("modelag=50")):
+        with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+            driver.enable()
+            assert read_until(driver, lambda s: s.all_enabled).all_enabled
+    other = f"{channel}-b"
+    with SimulatedCanRig(rig, f"can://virtual/{other}", _injector("modelag:zoom=5000")):
+        with pytest.raises(HardwareError, match=r"zoom \(node 10\) did not switch to cyclic synchronous "
+                                                r"position within 1 s \(it still reports mode 0\)"):
+            CanDriver(rig, f"can://virtual/{other}?{ROBUST}").open()
+
+
+def test_a_fault_whose_cause_persists_gets_one_reset_edge(rig, channel, recorder):
+    """wrist_1 faults and its cause stays (60 s): CiA 402 resets on the rising edge of bit 7, so the
+    master sends one edge (80 00 after 00 00) and holds it, then says the fault persists; it does not
+    hammer the drive with an edge every other cycle."""
+    with SimulatedCanRig(rig, f"can://virtual/{channel}", _injector("drive:wrist_1@0.5+60=0x2310")) as sim:
+        with CanDriver(rig, f"can://virtual/{channel}?{ROBUST}") as driver:
+            driver.enable()
+            here = read_until(driver, lambda s: True).positions
+            read_until(driver, lambda s: bool(s.faulted), hold=here)
+            recorder.drain()
+            with pytest.raises(HardwareError, match="cause may still be present.*wrist_1 .* stays in fault"):
+                driver.fault_reset()
+            words = [int.from_bytes(m.data[:2], "little") for m in recorder.drain() if m.arbitration_id == 0x205]
+            edges = sum(1 for a, b in zip(words, words[1:]) if b & 0x80 and not a & 0x80)
+            assert edges + (1 if words and words[0] & 0x80 else 0) == 1, [hex(w) for w in words[:12]]
+            assert sim.drive("wrist_1").state is DeviceState.FAULT
+            read_until(driver, lambda s: bool(s.faulted), hold=here)
 
 
 def test_losing_the_master_heartbeat_quick_stops_the_drives_on_their_own(rig, channel, sim):

@@ -91,3 +91,41 @@ def test_the_bus_load_hw_info_prints_is_what_a_bus_monitor_counts(product_plan, 
     # ... and nothing the report does not name: RPDO1, SYNC, TPDO1, TPDO2, heartbeats (and SDO/NMT at open).
     names = {0x080} | {base + n for base in (0x180, 0x200, 0x280, 0x700) for n in range(1, 128)}
     assert not {cob for cob in frames[first:last] if cob not in names}
+
+
+def test_a_warning_mid_run_is_said_and_the_run_goes_on(product_plan, sim_rig, tmp_path):
+    """CiA 402: a warning (EMCY 0x4210, statusword bit 7) does not stop the drive, so it does not stop the
+    run either (the old master quick-stopped the drive on any EMCY and the run faulted)."""
+    result = sim_rig("warning:wrist_1@1+0.5=0x4210", transport="can").take(product_plan, tmp_path)
+    assert result.state is RunState.DONE, result.summary["faults"]
+    assert not result.summary["faults"]
+
+
+def test_a_drive_that_reboots_mid_run_stops_the_rig_and_a_reset_brings_it_back(product_plan, sim_rig, tmp_path):
+    rig = sim_rig("reboot:elbow@4.0", transport="can")
+    streamer = rig.streamer(product_plan, tmp_path)
+    streamer.go_to_start()
+    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
+    streamer.arm()
+    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
+    streamer.start()
+    assert streamer.wait_for({RunState.FAULTED}, 30) is RunState.FAULTED
+    assert "elbow (node 4) rebooted" in streamer.fault_message, streamer.fault_message
+    streamer.reset()                      # reconfigures the rebooted drive, resets, enables
+    assert streamer.wait_for({RunState.IDLE}, 5) is RunState.IDLE, streamer.events[-4:]
+    assert streamer.run_until(lambda: streamer.last_state is not None and streamer.last_state.all_enabled, 5)
+    assert rig.device.drive("elbow").local.sdo[0x6060].raw == 8
+
+
+def test_drives_that_watch_sync_never_miss_one_and_fault_when_the_host_stalls(product_plan, sim_rig, tmp_path):
+    """Every drive faults (EMCY 0x8700) in Operation enabled after 3 SYNC periods without a SYNC.  A whole
+    take (enable, go to start, arm, run, end) never trips it: the stream never pauses.  A host stall of
+    10 periods does."""
+    from motionctl.runtime.states import StreamerOptions
+    result = sim_rig("syncwatch=3", transport="can").take(product_plan, tmp_path / "a")
+    assert result.state is RunState.DONE, result.summary["faults"]
+    stalled = sim_rig("syncwatch=3", transport="can").take(
+        product_plan, tmp_path / "b", options=StreamerOptions(host_stall=(1.0, 10 / product_plan.rate_hz),
+                                                              stall_cycles=1000))
+    assert stalled.state is RunState.FAULTED
+    assert any("ync" in f for f in stalled.summary["faults"]), stalled.summary["faults"]
