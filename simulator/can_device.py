@@ -365,6 +365,8 @@ class SimulatedCanRig:
                 drive.mode_lag_s = fault.value / 1000.0
             elif fault.kind is FaultKind.SYNCWATCH:
                 drive.sync_watch = int(fault.value)
+            elif fault.kind is FaultKind.REFUSE and fault.target is not None:
+                drive.refused[fault.target] = int(fault.value)
 
     def _timed_faults(self) -> None:
         t = self.now()

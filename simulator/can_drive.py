@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable
 
 import canopen
 from canopen.objectdictionary import ODVariable
+from canopen.sdo import SdoAbortedError
 
 from simulator.axis import AxisModel
 from simulator.can_od import DriveConfig, Pdo
@@ -95,6 +96,7 @@ class SimulatedDrive:
         self._sync_period_s = 0.0          #: 0x1006 as written
         self._last_sync: float | None = None
         self.fault_cause = 0               #: a fault's cause still present: fault reset is refused meanwhile
+        self.refused: dict[int, int] = {}  #: object index -> the SDO abort code its writes get
 
     # -- wiring ---------------------------------------------------------------------------------------------
     def attach(self, network: canopen.Network) -> None:
@@ -131,6 +133,8 @@ class SimulatedDrive:
     def _on_write(self, index: int, subindex: int, od: ODVariable, data: bytes) -> None:
         """An SDO download, before it is stored: :class:`DriveConfig` refuses or takes it; react to it."""
         value = int(od.decode_raw(data))
+        if index in self.refused:
+            raise SdoAbortedError(self.refused[index])   # as this drive's firmware would, for its reasons
         before = self.config.mode
         self.config.write(index, subindex, value)
         if index == Od402.MODES_OF_OPERATION and value != before:

@@ -19,6 +19,7 @@ CAN drives only (CiA 402 behaviour real drives have)::
     reboot:elbow@3            elbow reboots at t=3 s (power-on: boot-up, defaults, pre-operational)
     modelag:track=50          track shows a newly requested mode (0x6061) 50 ms after 0x6060 was written
                               (wall time: configuration happens before simulated time runs)
+    refuse:zoom/0x6065=0x06090030   zoom refuses every SDO write to 0x6065 with that abort code
     syncwatch=3               every drive (or syncwatch:track=3 one) faults (EMCY 0x8700) in Operation
                               enabled when no SYNC came for more than 3 SYNC periods (0x1006)
 
@@ -49,6 +50,7 @@ class FaultKind(Enum):
     REBOOT = "reboot"
     MODELAG = "modelag"
     SYNCWATCH = "syncwatch"
+    REFUSE = "refuse"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Fault:
     at_s: float = 0.0
     duration_s: float | None = None    # None: from then on
     value: float = 0.0                 # probability, delay in ms, or fault code
+    target: int | None = None          # refuse: the object (index) whose writes are refused
 
     def active(self, t: float) -> bool:
         if t < self.at_s:
@@ -65,7 +68,8 @@ class Fault:
         return self.duration_s is None or t < self.at_s + self.duration_s
 
 
-_SPEC = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<axis>[A-Za-z0-9_.]+))?(?:@(?P<at>[0-9.]+))?"
+_SPEC = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<axis>[A-Za-z0-9_.]+))?(?:/(?P<target>0x[0-9A-Fa-f]{1,4}))?"
+                   r"(?:@(?P<at>[0-9.]+))?"
                    r"(?:\+(?P<dur>[0-9.]+))?(?:=(?P<value>0x[0-9A-Fa-f]+|[0-9.eE+-]+))?$")
 
 
@@ -84,8 +88,12 @@ def parse_fault(text: str) -> Fault:
         raise InputError(f'fault "{text}": the probability must be within 0..1')
     if kind in (FaultKind.DRIVE, FaultKind.FOLLOWING, FaultKind.WARNING, FaultKind.REBOOT) and not match["axis"]:
         raise InputError(f'fault "{text}" needs an axis, e.g. {kind.value}:wrist_1@2')
+    if (kind is FaultKind.REFUSE) != bool(match["target"]):
+        raise InputError(f'fault "{text}": an object (/0xINDEX) goes with refuse only, e.g. '
+                         'refuse:zoom/0x6065=0x06090030')
     return Fault(kind, match["axis"], float(match["at"] or 0.0),
-                 float(match["dur"]) if match["dur"] else None, value)
+                 float(match["dur"]) if match["dur"] else None, value,
+                 int(match["target"], 16) if match["target"] else None)
 
 
 @dataclass

@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="drop=P, corrupt=P, delay=MS, stall@T+D, drive:AXIS@T[+D]=CODE, following:AXIS@T, heartbeat@T, "
                    "unplug@T, busoff@T; CAN: warning:AXIS@T+D=CODE, reboot:AXIS@T, modelag[:AXIS]=MS, "
-                   "syncwatch[:AXIS]=N (T, D in seconds after the first setpoint)")
+                   "syncwatch[:AXIS]=N, refuse:AXIS/0xINDEX=ABORT (T, D in seconds after the first setpoint)")
     s.add_argument("--seed", type=int, default=1)
     s.set_defaults(handler=run_sim)
 

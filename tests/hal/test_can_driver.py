@@ -473,6 +473,29 @@ def test_a_refused_configuration_names_drive_object_and_reason(rig, channel, sim
         CanDriver(rig, f"can://virtual/{channel}?abort_connection=7&{ROBUST}").open()
 
 
+def test_a_drive_that_refuses_a_write_is_named_with_its_abort_code(rig, channel):
+    """zoom's firmware refuses the following error window (SDO abort 0609 0030, value range exceeded):
+    open() fails naming the drive, the object, the value and the abort in words."""
+    with SimulatedCanRig(rig, f"can://virtual/{channel}", _injector("refuse:zoom/0x6065=0x06090030")):
+        with pytest.raises(HardwareError, match=r"zoom \(node 10\) refused writing \d+ to following error "
+                                                r"window.*0x6065:00.*0x06090030"):
+            CanDriver(rig, f"can://virtual/{channel}?{ROBUST}").open()
+
+
+def test_the_shipped_eds_describes_what_a_csp_drive_must_have():
+    """CiA 301 requires 0x1014 of a device that sends EMCY; CiA 402 0x6502 says CSP is supported; the CiA
+    402 default PDOs are there, valid, as drives ship them (the master switches them off)."""
+    import canopen
+
+    from motionctl.hal.can_config import DEFAULT_EDS
+    od = canopen.import_od(str(DEFAULT_EDS), 3)
+    assert od[0x1014].default == 0x83 and od[0x6502].default & 0x80
+    for index in (0x6062, 0x6085, 0x60FF):
+        assert index in od
+    for index, cob in ((0x1401, 0x303), (0x1402, 0x403), (0x1403, 0x503), (0x1802, 0x383), (0x1803, 0x483)):
+        assert od[index][1].default == cob                   # bit 31 clear: valid
+
+
 def test_registry_options_and_bad_urls(rig, channel):
     driver = open_driver(rig, f"can://virtual/{channel}?bitrate=500000", master_id=0x70)
     assert isinstance(driver, CanDriver)
