@@ -310,24 +310,25 @@ class CanDriver(Driver):
         ``CLOSE_REST_S`` is left in quick stop (holding), and the log says so.
         """
         try:
-            with self._cond:
-                moving = any(self.feedback.state(i) is DriveState.OPERATION_ENABLED
-                             for i in range(len(self.plan)))
-            if moving:
-                self._do_quick_stop()
-            if self._wait_at_rest(CLOSE_REST_S):
-                self._do_disable()
-            else:
-                log.warning("closing: an axis was still moving %.1f s after the quick stop; the drives are "
-                            "left in quick stop, energised", CLOSE_REST_S)
-        except HardwareError as exc:
-            log.warning("closing: the drives could not be disabled: %s", exc)
-        try:
-            for plan in self.plan:
-                self._send(cia301.NMT_COB_ID,
-                           cia301.nmt_frame(cia301.NmtCommand.ENTER_PRE_OPERATIONAL, plan.node))
-        except HardwareError:
-            pass                          # closing a dead bus: nothing more to tell it
+            try:
+                with self._cond:
+                    moving = any(self.feedback.state(i) is DriveState.OPERATION_ENABLED
+                                 for i in range(len(self.plan)))
+                if moving:
+                    self._do_quick_stop()
+                if self._wait_at_rest(CLOSE_REST_S):
+                    self._do_disable()
+                else:
+                    log.warning("closing: an axis was still moving %.1f s after the quick stop; the drives "
+                                "are left in quick stop, energised", CLOSE_REST_S)
+            except HardwareError as exc:
+                log.warning("closing: the drives could not be disabled: %s", exc)
+            try:
+                for plan in self.plan:
+                    self._send(cia301.NMT_COB_ID,
+                               cia301.nmt_frame(cia301.NmtCommand.ENTER_PRE_OPERATIONAL, plan.node))
+            except HardwareError:
+                pass                          # closing a dead bus: nothing more to tell it
         finally:
             self._shutdown_network()
 
@@ -513,7 +514,7 @@ class CanDriver(Driver):
         def one_edge(i: int, state: DriveState) -> Command | None:
             if state is not DriveState.FAULT or i in edged:
                 return None
-            if self._controlword[i] & 0x80 == 0:
+            if not self._controlword[i] & cia402.ControlBit.FAULT_RESET:
                 edged.add(i)            # this cycle's 0x80 is the edge
             return Command.FAULT_RESET
         try:
