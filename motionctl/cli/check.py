@@ -9,6 +9,9 @@ move too long for one plan) is not legal: it gets its report like any other verd
 
 from __future__ import annotations
 
+# The planner and the file loaders are imported inside the handlers: building the parser (--help, tc)
+# must not pay for them (a pipeline calls motionctl in loops).
+
 import argparse
 import json
 import sys
@@ -16,8 +19,6 @@ import sys
 from motionctl.cli.progress import progress_bar
 from motionctl.cli.render import render_check
 from motionctl.errors import InputError, PlanningError
-from motionctl.planner import plan_scene
-from motionctl.spec import load_scene
 
 
 def add_plan_options(p: argparse.ArgumentParser) -> None:
@@ -37,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from motionctl.planner import plan_scene
+    from motionctl.spec import load_scene
     worst = 0
     for index, path in enumerate(args.moves):
         try:

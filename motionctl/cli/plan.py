@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The planner and the file loaders are imported inside the handlers: building the parser (--help, tc)
+# must not pay for them (a pipeline calls motionctl in loops).
+
 import argparse
 import json
 import sys
@@ -10,9 +13,6 @@ from motionctl.cli.check import add_plan_options
 from motionctl.cli.progress import progress_bar
 from motionctl.cli.render import render_check
 from motionctl.fileio import write_atomic
-from motionctl.planner import plan_scene
-from motionctl.planner.export import plan_csv
-from motionctl.spec import load_scene
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    from motionctl.planner import plan_scene
+    from motionctl.planner.export import plan_csv
+    from motionctl.spec import load_scene
     scene = load_scene(args.move)
     with progress_bar(f"planning {args.move}") as update:
         result = plan_scene(scene, args.rate, retime=args.retime or "none", progress=update)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from motionctl.planner.report import CheckReport
+if TYPE_CHECKING:     # importing the planner costs a second: --help must not pay for it
+    from motionctl.planner.report import CheckReport
 
 
 def table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> list[str]:

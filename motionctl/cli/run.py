@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The planner and the file loaders are imported inside the handlers: building the parser (--help, tc)
+# must not pay for them (a pipeline calls motionctl in loops).
+
 import argparse
 import math
 import os
@@ -14,8 +17,6 @@ from motionctl.cli.check import add_plan_options
 from motionctl.cli.progress import progress_bar
 from motionctl.cli.render import render_check, table
 from motionctl.errors import HardwareError, InputError
-from motionctl.planner import plan_scene
-from motionctl.spec import load_rig, load_scene
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,6 +133,8 @@ def _host_stall(specs: list[str]) -> tuple[tuple[float, float] | None, list[str]
 
 
 def run_move(args: argparse.Namespace) -> int:
+    from motionctl.planner import plan_scene
+    from motionctl.spec import load_scene
     from motionctl.hal import open_driver
     from motionctl.runtime.session import run_take
     from motionctl.runtime.streamer import RunState
@@ -337,6 +340,7 @@ def list_takes_cmd(args: argparse.Namespace) -> int:
 
 
 def hw_info(args: argparse.Namespace) -> int:
+    from motionctl.spec import load_rig
     rig = load_rig(args.rig)
     url = args.hw or (rig.hardware.transport if rig.hardware else None)
     if url is None:

@@ -3,6 +3,9 @@ animation -> move) and ``motionctl export`` (planned or actual camera -> CSV/JSO
 
 from __future__ import annotations
 
+# The planner and the file loaders are imported inside the handlers: building the parser (--help, tc)
+# must not pay for them (a pipeline calls motionctl in loops).
+
 import argparse
 import time
 from pathlib import Path
@@ -12,8 +15,6 @@ from motionctl.cli.progress import progress_bar
 from motionctl.cli.render import render_check
 from motionctl.errors import InputError
 from motionctl.fileio import write_atomic
-from motionctl.planner import plan_scene
-from motionctl.spec import load_rig, load_scene
 
 FORMATS = ("csv", "json", "chan", "usd")
 
@@ -60,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_vcam(args: argparse.Namespace) -> int:
+    from motionctl.planner import plan_scene
+    from motionctl.spec import load_scene
     import numpy as np
 
     from motionctl.cli.run import vcam_sender
@@ -116,6 +119,8 @@ def run_vcam(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from motionctl.planner import plan_scene
+    from motionctl.spec import load_rig, load_scene
     from motionctl.vcam.track_import import import_track
     from motionctl.vcam.tracks import read_track
 
@@ -137,6 +142,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from motionctl.planner import plan_scene
+    from motionctl.spec import load_scene
     from motionctl.vcam.tracks import track_from_plan, track_from_take, write_track
 
     source = Path(args.source)
