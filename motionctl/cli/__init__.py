@@ -1,7 +1,8 @@
 """The ``motionctl`` command line: one sub-command per job, errors as one readable line.
 
-Exit codes: 0 success / legal, 1 a move that is not legal (or a run that faulted), 2 bad input
-(files, arguments), 130 interrupted.  Without ``--debug`` no traceback is ever printed.
+Exit codes (:mod:`motionctl.cli.exits`): 0 success / legal, 1 a move that is not legal, 2 bad input
+(files, arguments), 3 internal error, 4 a run that faulted or a rig that failed, 130 interrupted.
+Without ``--debug`` no traceback is ever printed; ``--debug`` goes before or after the sub-command.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from motionctl.cli import run as run_cmd
 from motionctl.cli import tc as tc_cmd
 from motionctl.cli import tui as tui_cmd
 from motionctl.cli import vcam as vcam_cmd
-from motionctl.errors import InputError, MotionctlError
-
-EXIT_OK, EXIT_ILLEGAL, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from motionctl.cli.exits import EXIT_FAULT, EXIT_ILLEGAL, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
+from motionctl.errors import HardwareError, InputError, MotionctlError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in (check_cmd, plan_cmd, preview_cmd, run_cmd, tc_cmd, vcam_cmd, tui_cmd):
         module.register(sub)
+    for command in set(sub.choices.values()):
+        # also after the sub-command; SUPPRESS keeps a --debug given before it
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks for errors")
     return parser
 
 
@@ -52,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"motionctl: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except HardwareError as exc:
+        if args.debug:
+            raise
+        print(f"motionctl: error: {exc}", file=sys.stderr)
+        return EXIT_FAULT
     except MotionctlError as exc:
         if args.debug:
             raise

@@ -46,6 +46,9 @@ def preview_cmd(args: argparse.Namespace) -> int:
     source = Path(args.source)
     if not source.exists():
         raise InputError(f"{source}: no such move file or take folder")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f'--out "{args.out}" is a file: give a folder for the page and pictures (created if '
+                         "missing)")
     no_path = None
     with progress_bar(f"preview of {source.name}") as update:
         if source.is_dir():

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from motionctl.cli.check import add_plan_options
+from motionctl.cli.exits import EXIT_FAULT, EXIT_ILLEGAL, EXIT_INTERRUPTED, EXIT_OK
 from motionctl.cli.progress import progress_bar
 from motionctl.cli.render import render_check, table
 from motionctl.errors import HardwareError, InputError
@@ -149,7 +150,7 @@ def run_move(args: argparse.Namespace) -> int:
     if not plan.ok:
         print(render_check(plan.report))
         print("\nNot run: the move is not legal (nothing runs that breaks a limit or a clearance).", file=sys.stderr)
-        return 1
+        return EXIT_ILLEGAL
     stop_sim = device = clock = None
     url = args.hw
     host_stall, device_faults = _host_stall(args.fault)
@@ -228,9 +229,20 @@ def run_move(args: argparse.Namespace) -> int:
         import json
         print(json.dumps({"state": result.state.value, "take": str(result.take) if result.take else None,
                           "start_error": result.start_error, **result.summary}, default=str))
-        return 0 if result.state is RunState.DONE else 1
+        return _exit_code(result.state, interrupts)
     print(render_summary(result, plan))
-    return 0 if result.state is RunState.DONE else 1
+    return _exit_code(result.state, interrupts)
+
+
+def _exit_code(state, interrupts: dict) -> int:
+    """0 the take ran to its end; 130 it was stopped by Ctrl-C as asked; 4 it faulted, was E-stopped, or
+    stopped for any other reason."""
+    from motionctl.runtime.states import RunState
+    if state is RunState.DONE:
+        return EXIT_OK
+    if state is RunState.STOPPED and interrupts.get("stopped") and not interrupts.get("estopped"):
+        return EXIT_INTERRUPTED
+    return EXIT_FAULT
 
 
 def destination(text: str | None, default_port: int):
@@ -319,6 +331,9 @@ def list_takes_cmd(args: argparse.Namespace) -> int:
 
     from motionctl.runtime.takes import list_takes
 
+    if not Path(args.dir).is_dir():
+        raise InputError(f'no takes folder "{args.dir}"' + (" (it is a file)" if Path(args.dir).exists() else "")
+                         + ": give the folder the runs wrote with --takes")
     takes = list_takes(args.dir)
     if args.json:
         print(json.dumps([{"path": str(t.path), "complete": t.complete, "duration_s": t.duration_s,

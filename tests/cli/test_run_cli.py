@@ -132,3 +132,28 @@ def test_a_simulated_time_dry_run_is_the_same_every_time(transport, tmp_path):
     for name in ("samples.csv", "events.jsonl"):
         assert (takes[0] / name).read_bytes() == (takes[1] / name).read_bytes(), name
     assert "wall" not in (takes[0] / "events.jsonl").read_text()
+
+
+def test_exit_codes_say_how_a_run_ended(tmp_path):
+    """0 done, 1 illegal (not run), 2 bad input, 4 a run that faulted (its own documented code, not the
+    illegal move's 1); hardware errors carry the 'error:' prefix."""
+    faulted = motionctl("run", str(MOVES / "push_in.toml"), "--sim", "--clock", "sim", "--takes", str(tmp_path),
+                        "--fault", "drive:track@0.5=0x2310")
+    assert faulted.returncode == 4, faulted.stdout[-1500:] + faulted.stderr[-1500:]
+    assert "faulted" in faulted.stdout
+    nowhere = motionctl("run", str(MOVES / "push_in.toml"), "--hw", "serial:///dev/ttyUSB9-nothing-here",
+                        "--takes", str(tmp_path))
+    assert nowhere.returncode == 4 and nowhere.stderr.startswith("motionctl: error: "), nowhere.stderr
+
+
+def test_small_cli_promises(tmp_path):
+    """--debug also after the sub-command; preview --out on a file is bad input, not an internal error;
+    takes --dir on a folder that does not exist is bad input, not 'no takes'."""
+    debug = motionctl("tc", "--fps", "25", "100", "--debug")
+    assert debug.returncode == 0 and debug.stdout.strip() == "00:00:04:00", debug.stderr
+    a_file = tmp_path / "page.html"
+    a_file.write_text("mine")
+    preview = motionctl("preview", str(MOVES / "push_in.toml"), "--out", str(a_file))
+    assert preview.returncode == 2 and "is a file" in preview.stderr and a_file.read_text() == "mine"
+    takes = motionctl("takes", "--dir", str(tmp_path / "missing"))
+    assert takes.returncode == 2 and "no takes folder" in takes.stderr
