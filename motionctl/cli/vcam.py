@@ -156,6 +156,10 @@ def run_export(args: argparse.Namespace) -> int:
                              "needed to turn measured joints into the camera)")
         track = track_from_take(take, load_scene(move_file).rig)
         what = "actual camera of the take"
+    elif source.is_dir():
+        inside = sorted(p.name for p in source.iterdir() if (p / "meta.json").is_file())
+        raise InputError(f"{source} is a folder but not a take (it has no meta.json): give one take's folder"
+                         + (f", e.g. {source / inside[-1]}" if inside else "") + ", or a move file")
     else:
         scene = load_scene(source)
         with progress_bar(f"planning {source}") as update:

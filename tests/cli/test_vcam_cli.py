@@ -66,3 +66,12 @@ def test_export_planned_and_actual_camera_and_import_it_back(tmp_path):
     assert imported.returncode in (0, 1), imported.stderr            # written and checked; legality reported
     assert move.exists() and "keys from" in imported.stdout
     assert "LEGAL" in imported.stdout or "ILLEGAL" in imported.stdout
+
+
+def test_export_of_a_folder_of_takes_says_which_folder_to_give(tmp_path):
+    (tmp_path / "20261203-080000_orbit").mkdir()
+    (tmp_path / "20261203-080000_orbit" / "meta.json").write_text("{}")
+    result = motionctl("export", str(tmp_path), "--format", "csv", "--out", str(tmp_path / "out.csv"))
+    assert result.returncode == 2
+    assert "is a folder but not a take" in result.stderr and "20261203-080000_orbit" in result.stderr
+    assert not (tmp_path / "out.csv").exists()
