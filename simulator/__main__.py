@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from motionctl.errors import MotionctlError
+from motionctl.errors import InputError, MotionctlError
 from motionctl.spec import load_rig
 from simulator.faults import FaultInjector, parse_fault
 
@@ -46,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"simulator: serial device ready at {device.path}", flush=True)
         else:
             from simulator import launch_can
-            device = launch_can(rig, args.can or (rig.hardware.transport if rig.hardware else ""), faults)
-            print(f"simulator: {len(rig.axes)} CAN drives on {args.can}", flush=True)
+            url = args.can or (rig.hardware.transport if rig.hardware else "")
+            try:
+                device = launch_can(rig, url, faults)
+            except (OSError, ValueError, ImportError) as exc:    # python-can: no such interface or channel
+                raise InputError(f'cannot open the CAN bus "{url}": {exc}') from None
+            print(f"simulator: {len(device.drives)} CAN drives on {url}", flush=True)
     except MotionctlError as exc:
         print(f"simulator: error: {exc}", file=sys.stderr)
         return 2

@@ -53,7 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "motionctl's own servo thread for D seconds at T seconds into the run")
     r.set_defaults(handler=run_move)
 
-    s = sub.add_parser("sim", help="start simulated drives for a rig (prints the device to connect to)")
+    s = sub.add_parser("sim", help="start simulated drives for a rig (prints the device to connect to)",
+                       description="Simulated drives for RIG on a serial pseudo-terminal or a CAN bus, until Ctrl-C: "
+                       "connect a run or the TUI to them with --hw.  --fault injects what real drives and links "
+                       "do (see simulator/faults.py).")
     s.add_argument("--rig", required=True)
     s.add_argument("--transport", choices=("serial", "can"), default="serial")
     s.add_argument("--can", default=None, help="CAN URL for --transport can, e.g. can://socketcan/vcan0")
@@ -64,12 +67,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=1)
     s.set_defaults(handler=run_sim)
 
-    t = sub.add_parser("takes", help="list recorded takes with their summaries")
+    t = sub.add_parser("takes", help="list recorded takes with their summaries",
+                       description="The takes in --dir (default takes/), newest last: move, how each ended, run "
+                       "time, ticks and faults; cut-short takes included.")
     t.add_argument("--dir", default="takes")
     t.add_argument("--json", action="store_true")
     t.set_defaults(handler=list_takes_cmd)
 
-    h = sub.add_parser("hw", help="hardware information")
+    h = sub.add_parser("hw", help="hardware information",
+                       description="hw info: the rig's link budget (CAN bus load against its bitrate, or serial "
+                       "bandwidth) and, for CAN, every SDO write the drives get at start-up.")
     h.add_argument("what", choices=("info",))
     h.add_argument("--rig", required=True)
     h.add_argument("--hw", metavar="URL")
@@ -275,7 +282,10 @@ def vcam_sender(args):
     try:
         return VcamSender(freed, otrk, bind=args.vcam_bind)
     except (ValueError, OSError) as exc:
-        raise InputError(f"vcam output: {exc}") from None
+        # The library names its keyword arguments; on the command line they are flags.
+        words = str(exc).replace("pass bind= the address", "pass --vcam-bind the address").replace(
+            "pass multicast=True", "multicast is not supported on the command line")
+        raise InputError(f"vcam output: {words}") from None
 
 
 def render_summary(result, plan) -> str:

@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--fps", default=None, help="expected rate (default: inferred from the audio)")
     r.add_argument("--json", action="store_true", help="one JSON object per frame, per line")
     r.set_defaults(handler=run_read)
+    # ``tc gen`` / ``tc read`` are routed to these; argparse would list a suppressed sub-command in the main
+    # --help as "==SUPPRESS==" (a known argparse limitation), so they leave the listing.
+    sub._choices_actions[:] = [a for a in sub._choices_actions if a.dest not in ("tc-gen", "tc-read")]
 
 
 def route(argv: list[str]) -> list[str]:

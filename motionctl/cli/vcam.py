@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--rig", required=True)
     i.add_argument("--stage", default=None)
     i.add_argument("--out", required=True, help="move file to write (.toml)")
-    i.add_argument("--mode", choices=("keys", "fit"), default="fit")
+    i.add_argument("--mode", choices=("keys", "fit"), default="fit",
+                   help="keys: every frame becomes a key; fit: the fewest keys within tolerance (default: fit)")
     i.add_argument("--tolerance-mm", type=float, default=0.5)
     i.add_argument("--tolerance-deg", type=float, default=0.05)
     i.add_argument("--fps", default=None, help="frame rate when the file does not say")

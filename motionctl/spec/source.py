@@ -240,7 +240,11 @@ class Table:
     def _need(self, name: str) -> Any:
         self._used.add(name)
         if name not in self._data:
-            raise self.error(None, f'missing required key "{name}"')
+            # A key that is there but misspelt is the likeliest cause: name it (the unknown-key check that
+            # would catch it only runs after every required key was read).
+            close = difflib.get_close_matches(name, [k for k in self._data if k not in self._used], n=1, cutoff=0.6)
+            hint = f' (is "{close[0]}" a misspelling of it?)' if close else ""
+            raise self.error(None, f'missing required key "{name}"{hint}')
         return self._data[name]
 
     def finish(self, allowed: Iterable[str] | None = None) -> None:

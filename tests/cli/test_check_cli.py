@@ -79,3 +79,21 @@ def test_usage_error_is_exit_2():
     result = motionctl("check")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_help_and_messages_papercuts(tmp_path):
+    """issue 15 item 6: no '==SUPPRESS==' in --help; sim, takes and hw say what they do; import --help
+    gives the default mode; a misspelt required key is named as the likely cause."""
+    top = motionctl("--help")
+    assert "SUPPRESS" not in top.stdout and "tc-gen" not in top.stdout
+    for command in ("sim", "takes", "hw"):
+        helped = motionctl(command, "--help")
+        assert helped.returncode == 0 and len(helped.stdout.split("\n\n")) >= 3, helped.stdout   # a description
+    assert "default: fit" in motionctl("import", "--help").stdout
+    text = (MOVES / "push_in.toml").read_text()
+    assert "\nframe = " in text
+    bad = tmp_path / "typo.toml"
+    bad.write_text(text.replace("\nframe = ", "\nfrme = ", 1).replace('"../', '"' + str(MOVES.parent) + "/"))
+    result = motionctl("check", str(bad))
+    assert result.returncode == 2
+    assert 'missing required key "frame" (is "frme" a misspelling of it?)' in result.stderr, result.stderr

@@ -157,3 +157,19 @@ def test_small_cli_promises(tmp_path):
     assert preview.returncode == 2 and "is a file" in preview.stderr and a_file.read_text() == "mine"
     takes = motionctl("takes", "--dir", str(tmp_path / "missing"))
     assert takes.returncode == 2 and "no takes folder" in takes.stderr
+
+
+def test_sim_over_can_says_how_many_drives_and_where_and_a_missing_bus_in_words():
+    missing = motionctl("sim", "--rig", str(RIGS / "ur10e_track.toml"), "--transport", "can", "--can",
+                        "can://socketcan/motionctl-no-such-bus", timeout=60)
+    assert missing.returncode == 2 and "cannot open the CAN bus" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    sim = subprocess.Popen([sys.executable, "-m", "motionctl", "sim", "--rig", str(RIGS / "ur10e_track.toml"),
+                            "--transport", "can", "--can", "can://virtual/papercut-sim"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = sim.stdout.readline()
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.communicate(timeout=30)
+    assert first.strip() == "simulator: 10 CAN drives on can://virtual/papercut-sim"

@@ -75,3 +75,8 @@ def test_export_of_a_folder_of_takes_says_which_folder_to_give(tmp_path):
     assert result.returncode == 2
     assert "is a folder but not a take" in result.stderr and "20261203-080000_orbit" in result.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_non_loopback_destination_names_the_flag_to_use(tmp_path):
+    result = motionctl("vcam", str(MOVES / "push_in.toml"), "--freed", "192.0.2.10:40000")
+    assert result.returncode == 2 and "--vcam-bind" in result.stderr and "bind=" not in result.stderr
