@@ -9,6 +9,7 @@ one of its takes overlaid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from motionctl.errors import InputError, PlanningError
 from motionctl.planner import Plan
+from motionctl.planner.report import Violation, ViolationKind
 from motionctl.preview.scene import PreviewData, build, frame_samples
 
 MAX_FRAMES = 400
@@ -31,6 +33,19 @@ class PreviewFiles:
     verdict: str
 
 
+#: The order a stunt coordinator reads a verdict in: people, the set, the rig itself, then the limits.
+_IMPORTANCE = (ViolationKind.KEEPOUT, ViolationKind.COLLISION, ViolationKind.SELF_COLLISION,
+               ViolationKind.UNREACHABLE, ViolationKind.PATH, ViolationKind.DURATION, ViolationKind.POSITION,
+               ViolationKind.VELOCITY, ViolationKind.ACCELERATION, ViolationKind.JERK)
+
+
+def violations_first_things_first(violations: Sequence[Violation]) -> list[Violation]:
+    """Every violation (the page lists as many as ``check`` reports), keep-out zones and obstacles first,
+    in time order within each kind."""
+    rank = {kind: i for i, kind in enumerate(_IMPORTANCE)}
+    return sorted(violations, key=lambda v: (rank.get(v.kind, len(rank)), v.first_frame))
+
+
 def from_plan(plan: Plan, take_q: tuple[np.ndarray, np.ndarray] | None = None) -> PreviewData:
     """Preview data of a planned move (``take_q``: a take's (frames, joints) to overlay the plan on)."""
     traj, move = plan.trajectory, plan.move
@@ -41,7 +56,7 @@ def from_plan(plan: Plan, take_q: tuple[np.ndarray, np.ndarray] | None = None) -
     shown = frame_samples(plan.report.frames, MAX_FRAMES)
     ticks = np.minimum((shown / fps * plan.rate_hz).round().astype(int), len(traj) - 1)
     verdict = "LEGAL" if plan.ok else "ILLEGAL"
-    violations = [v.message for v in plan.report.violations[:8]]
+    violations = [v.message for v in violations_first_things_first(plan.report.violations)]
     q, lens = traj.q[ticks], traj.lens[ticks]
     ghost = None
     title = move.title or move.name

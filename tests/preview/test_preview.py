@@ -112,3 +112,18 @@ def test_every_bundled_move_previews(move, tmp_path):
     assert main(["preview", str(MOVES / move), "--out", str(tmp_path)]) == 0
     for name in ("preview.html", "contact_sheet.png", "clearance.png", "axes.png", "move_side.gif"):
         assert (tmp_path / name).stat().st_size > 1000, name
+
+
+def test_the_page_lists_every_violation_check_reports_collisions_first(illegal):
+    """issue 15 item 8: the page kept the first 8 (all limits) and dropped the 5 collisions with the plinth.
+    Now the count matches check's, and obstacles (and people) come before limits."""
+    _, out = illegal
+    report = plan_scene(load_scene(MOVES / "illegal" / "too_fast_through_obstacle.toml"), 250).report
+    assert len(report.violations) > 8
+    page = (out / "preview.html").read_text()
+    items = re.findall(r'<li class="bad">(.*?)</li>', page)
+    assert len(items) == len(report.violations)
+    kinds = [v.kind.value for v in preview.violations_first_things_first(report.violations)]
+    first_limit = min(i for i, k in enumerate(kinds) if k in ("velocity", "acceleration", "jerk"))
+    assert "collision" in kinds[:first_limit]
+    assert "plinth" in items[0]
