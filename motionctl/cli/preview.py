@@ -70,7 +70,14 @@ def preview_cmd(args: argparse.Namespace) -> int:
                 if args.take:
                     from motionctl.runtime.takes import read_take
                     from motionctl.vcam.tracks import take_joints
-                    frames, q, _ = take_joints(read_take(args.take), scene.rig)
+                    take = read_take(args.take)
+                    if take.meta.get("move") != plan.move.name:
+                        # Joints of another move drawn under this move's title would mislead whoever reads
+                        # the picture: refuse, and say what to do instead.
+                        raise InputError(f'--take {args.take} is a take of "{take.meta.get("move", "?")}", not of '
+                                         f'"{plan.move.name}": preview the take alone (motionctl preview TAKE) '
+                                         "or give the move it was shot from")
+                    frames, q, _ = take_joints(take, scene.rig)
                     take_q = (frames, q)
                 update("clearance at every shown frame", 0.4)
                 data = preview.from_plan(plan, take_q)

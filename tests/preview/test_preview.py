@@ -97,6 +97,9 @@ def test_a_take_and_a_move_overlaid_with_its_take(tmp_path):
     assert main(["preview", str(move), "--take", str(take), "--out", str(tmp_path / "overlay")]) == 0
     overlay = (tmp_path / "overlay" / "preview.html").read_text()
     assert '"ghost":[[' in overlay                              # the plan drawn under the take
+    # a take of another move is refused, not drawn under this move's title (issue 15 item 11)
+    assert main(["preview", str(MOVES / "orbit.toml"), "--take", str(take), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x" / "preview.html").exists()
     # the take's own motion follows the plan closely (following error of the simulated drives)
     plan = plan_scene(load_scene(move), 250)
     data = preview.from_plan(plan)
