@@ -105,9 +105,12 @@ def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool =
             injector.add(parse_fault(spec))
         device, address = simulator.launch(rig, target, injector, lockstep=lockstep)
         return device.stop, address, device
+    # A session of its own: the simulated drives stand for another machine, and the operator's Ctrl-C (sent
+    # by the terminal to the whole foreground process group) is for motionctl -- a controlled stop the
+    # drives must live through -- not for them.  stop() ends them; orphaned, they end on their own.
     process = subprocess.Popen(_simulator_command(rig.file, "serial", faults), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                               cwd=Path(__file__).resolve().parents[2])
+                               cwd=Path(__file__).resolve().parents[2], start_new_session=True)
     line = process.stdout.readline()
     if "ready at" not in line:
         process.kill()

@@ -173,3 +173,29 @@ def test_sim_over_can_says_how_many_drives_and_where_and_a_missing_bus_in_words(
         sim.send_signal(signal.SIGINT)
         sim.communicate(timeout=30)
     assert first.strip() == "simulator: 10 CAN drives on can://virtual/papercut-sim"
+
+
+def test_ctrl_c_in_a_real_time_dry_run_is_a_controlled_stop_the_simulated_drives_live_through(tmp_path):
+    """Wall clock (Ctrl-C is wall-clock behaviour): the terminal sends SIGINT to the whole foreground
+    process group.  The simulated drives (another machine, really) must not die of it: the run ends in the
+    controlled stop the README promises, exit 130, not 'the link to the drives failed'."""
+    takes = tmp_path / "takes"
+    run = subprocess.Popen([sys.executable, "-m", "motionctl", "run", str(MOVES / "orbit.toml"), "--sim",
+                            "--transport", "serial", "--takes", str(takes)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and run.poll() is None:
+            found = list_takes(takes) if takes.is_dir() else []
+            if found and any("running" in row for row in found[0].rows[-1:]):
+                break
+            time.sleep(0.2)
+        assert run.poll() is None, run.communicate()
+        os.killpg(run.pid, signal.SIGINT)                     # what the terminal does on Ctrl-C
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert "Input/output error" not in out + err and "link to the drives failed" not in out + err, out + err
+    assert "Run: stopped" in out, out[-1500:] + err[-1500:]
+    assert run.returncode == 130
