@@ -51,6 +51,9 @@ class RigController:
         self.driver = None
         self._stop_sim = None
         self.plan: Plan | None = None               # the loaded (legal) move's forward plan
+        self.plan_digest = ""                       # SHA-256 of the move file it was planned from
+        #: Why nothing can run although a move is on screen (a teach made it illegal), or "".
+        self.not_runnable = ""
         self.shown_plan: Plan | None = None         # the last move selected, legal or not (move screen)
         self.backwards = False
         self.loop = False
@@ -111,6 +114,7 @@ class RigController:
         if self.streamer is not None and plan.rig.file != self.streamer.plan.rig.file:
             self._disconnect()
         self.plan, self.backwards, self.frame_cursor = plan, False, 0
+        self.plan_digest, self.not_runnable = entry.digest, ""
         if self.streamer is None:
             self._connect(plan)
         else:
@@ -211,8 +215,15 @@ class RigController:
     def go_to_start(self) -> Future:
         return self.submit("go to start", self._go_to_start)
 
+    def _runnable(self) -> Plan:
+        """The plan that may run: never one other than the move on screen."""
+        if self.plan is None:
+            raise HardwareError(self.not_runnable or "no move loaded: load one first (2, then enter)")
+        return self.plan
+
     def _go_to_start(self) -> None:
         streamer = self._need()
+        self._runnable()
         if streamer.state in (RunState.FAULTED, RunState.ESTOPPED):
             raise HardwareError(f"the rig is {streamer.state.value}: press x to reset first")
         self._load_into_streamer()      # the direction and a fresh timecode source, every time
@@ -221,7 +232,8 @@ class RigController:
             "move": plan.move.name, "move_file": plan.move.file, "rig": plan.rig.name, "fps": plan.move.rate.label,
             "start_timecode": plan.move.start.label, "transport": self.driver.url,
             "speed": self.override_pct / 100, "duration_s": plan.trajectory.duration_s,
-            "backwards": self.backwards, "timecode": self.timecode_mode}, self.driver.axis_names, plan.rate_hz)
+            "backwards": self.backwards, "timecode": self.timecode_mode, "move_sha256": self.plan_digest},
+            self.driver.axis_names, plan.rate_hz)
         streamer.begin_take(take)
         self._take_open = True
         streamer.set_override(self.override_pct / 100)
@@ -229,10 +241,17 @@ class RigController:
         self.say(f"going to the start of {plan.move.name}; take {take.path.name}")
 
     def arm(self) -> None:
-        self._need().arm()
+        streamer = self._need()
+        if self.plan is None:
+            self.say(self.not_runnable or "no move loaded", "warn")
+            return
+        streamer.arm()
 
     def run(self) -> None:
         streamer = self._need()
+        if self.plan is None:
+            self.say(self.not_runnable or "no move loaded", "warn")
+            return
         if streamer.lock is not None:
             self.say("on timecode the move starts itself on its start frame: arm it (a)", "warn")
             return
@@ -293,7 +312,9 @@ class RigController:
         from motionctl.fileio import write_atomic
         from motionctl.spec.move_edit import key_table, put_key
 
-        streamer, plan = self._need(), self.plan
+        streamer, plan = self._need(), self.plan or self.shown_plan     # an illegal move may be taught legal
+        if plan is None:
+            raise HardwareError("no move on screen to teach into")
         if streamer.state not in (RunState.IDLE, RunState.AT_START, RunState.STOPPED, RunState.DONE):
             raise HardwareError(f"teach at rest only (now {streamer.state.value})")
         measured = streamer.last_state
@@ -316,10 +337,15 @@ class RigController:
         entry = self.library.check(path)
         self.shown_plan = entry.plan
         if entry.verdict is Verdict.LEGAL and entry.plan is not None:
-            self.plan = entry.plan
+            self.plan, self.plan_digest, self.not_runnable = entry.plan, entry.digest, ""
             self.say(f"{path.name} re-checked: legal ({entry.summary}); go to start to run it")
             self._load_into_streamer()
         else:
+            # The plan in the streamer is the move as it was before the teach: it must not run while the
+            # screens show the edited move.  Nothing runs until the move is legal again or another loads.
+            self.plan, self.plan_digest = None, ""
+            self.not_runnable = (f"{path.name} is {entry.verdict.value} since the teach ({entry.summary}): "
+                                 "nothing runs until it is legal again (teach, edit) or another move is loaded")
             self.say(f"{path.name} re-checked: {entry.verdict.value}: {entry.summary}", "warn")
         return path
 

@@ -6,6 +6,7 @@ UI shows a verdict per move as it arrives.  No Textual here: pipelines and tests
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from enum import Enum
@@ -31,6 +32,8 @@ class Entry:
     verdict: Verdict = Verdict.UNCHECKED
     summary: str = ""                 # worst violation, or the file error, in one line
     plan: Plan | None = None
+    #: SHA-256 of the file's bytes the plan was made from: a take names exactly which plan it ran.
+    digest: str = ""
 
 
 def shown(path: Path | str) -> str:
@@ -97,8 +100,13 @@ class Library:
             if cached is not None and cached.verdict is not Verdict.UNCHECKED and self._mtimes.get(path) == mtime:
                 return cached
         try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
             scene = load_scene(path)
             plan = plan_scene(scene, self.rate_hz)
+            if path.stat().st_mtime != mtime:    # written while we read it: what was planned is unknown
+                return self.check(path)
+        except OSError as exc:
+            return self._store(path, Entry(path, Verdict.BAD_FILE, f"cannot read {path.name}: {exc.strerror}"), None)
         except InputError as exc:
             return self._store(path, Entry(path, Verdict.BAD_FILE, str(exc)), mtime)
         except MotionctlError as exc:
@@ -108,9 +116,9 @@ class Library:
             clearance = report.extra.get("min_clearance_m")
             summary = f"{report.duration_s:.1f} s" + (f", min clearance {1000 * clearance:.0f} mm"
                                                       if clearance is not None else "")
-            return self._store(path, Entry(path, Verdict.LEGAL, summary, plan), mtime)
+            return self._store(path, Entry(path, Verdict.LEGAL, summary, plan, digest), mtime)
         worst = plan.report.violations[0].message if plan.report.violations else "not legal"
-        return self._store(path, Entry(path, Verdict.ILLEGAL, worst, plan), mtime)
+        return self._store(path, Entry(path, Verdict.ILLEGAL, worst, plan, digest), mtime)
 
     def _store(self, path: Path, entry: Entry, mtime: float | None) -> Entry:
         with self._lock:

@@ -1,0 +1,53 @@
+"""The rig side of the terminal UI without the screens: what may run after a teach (issue 15 item 1)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from motionctl.runtime.states import RunState
+from motionctl.tui.controller import RigController, Settings
+from motionctl.tui.library import Library
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def controller(tmp_path: Path):
+    shutil.copytree(ROOT / "rigs", tmp_path / "rigs")
+    (tmp_path / "moves").mkdir()
+    for name in ("orbit.toml", "push_in.toml"):
+        shutil.copy(ROOT / "moves" / name, tmp_path / "moves" / name)
+    made = RigController(Settings(sim=True, transport="serial", takes_dir=tmp_path / "takes", clock="sim"),
+                         Library([tmp_path / "moves"]))
+    yield made
+    made.close()
+
+
+def test_after_a_teach_that_makes_the_move_illegal_nothing_runs(controller, tmp_path):
+    """Teaching the park pose at frame 49 of orbit takes the path out of reach: every screen calls the
+    edited move illegal, so the rig must not go to start, arm or run the plan from before the teach."""
+    orbit = tmp_path / "moves" / "orbit.toml"
+    controller.select_move(orbit).result(120)
+    assert controller.state is RunState.IDLE
+    controller.frame_cursor = 49
+    controller.teach().result(120)
+    assert controller.plan is None and "since the teach" in controller.not_runnable
+    controller.go_to_start().result(30)                   # refused, in words, in the log
+    assert "orbit.toml is illegal since the teach" in controller.log[-1][1], list(controller.log)[-3:]
+    controller.arm()
+    controller.run()
+    assert controller.state is RunState.IDLE
+    assert not (tmp_path / "takes").exists() or not any((tmp_path / "takes").iterdir())
+    # Loading a legal move runs that one, and its take names the exact file it was planned from.
+    push_in = tmp_path / "moves" / "push_in.toml"
+    controller.select_move(push_in).result(120)
+    controller.go_to_start().result(30)
+    controller.estop()
+    (take,) = (tmp_path / "takes").iterdir()
+    meta = json.loads((take / "meta.json").read_text())
+    assert meta["move_file"].endswith("push_in.toml")
+    assert meta["move_sha256"] == hashlib.sha256(push_in.read_bytes()).hexdigest()
