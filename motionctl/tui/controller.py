@@ -108,6 +108,9 @@ class RigController:
         entry = self.library.check(path)
         self.shown_plan = entry.plan               # the move screen shows it, legal or not
         if entry.verdict is not Verdict.LEGAL or entry.plan is None:
+            # The screens now show this move: the one loaded before must not run under it.
+            self.plan, self.plan_digest = None, ""
+            self.not_runnable = f"{path.name} is {entry.verdict.value}, not loaded: load a legal move"
             raise InputError(f"{path.name} is {entry.verdict.value}: {entry.summary} (nothing runs that breaks a "
                              "limit or a clearance)")
         plan = entry.plan

@@ -214,9 +214,11 @@ class RigProcess:
         """The rig process loaded or re-checked a move: the same plan here, from this side's library."""
         if shown is not None:
             self.shown_plan = self.library.check(Path(shown)).plan
-        if loaded is not None:
+        if loaded is None:
+            self.plan = None                     # the rig side has no move it would run (refused, taught illegal)
+        else:
             entry = self.library.check(Path(loaded))
-            self.plan = entry.plan if entry.verdict is Verdict.LEGAL else self.plan
+            self.plan = entry.plan if entry.verdict is Verdict.LEGAL else None
 
     # -- the controller's interface --------------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:

@@ -53,6 +53,7 @@ class Telemetry:
     sent: int = 0
     received: int = 0
     move: str = ""
+    not_runnable: str = ""           #: why no move is loaded though one is on screen (refused, taught illegal)
     frame: int | None = None
     frames: int = 0
     timecode: str = "--:--:--:--"
@@ -95,7 +96,8 @@ def _axis_rows(controller: RigController) -> tuple[AxisRow, ...]:
 def build_telemetry(controller: RigController) -> Telemetry:
     streamer = controller.streamer
     common = dict(override_pct=controller.override_pct, loop=controller.loop, backwards=controller.backwards,
-                  timecode_mode=controller.timecode_mode, busy=controller.busy)
+                  timecode_mode=controller.timecode_mode, busy=controller.busy,
+                  not_runnable=controller.not_runnable)
     plan = controller.active_plan()
     if plan is not None:
         common.update(move=plan.move.name, frames=plan.report.frames, armed_start=plan.move.start.label)

@@ -50,6 +50,8 @@ class StatusLine(Static):
         line.append(f"  {SAYS[state]}")
         if t.move:
             line.append(f"   move: {t.move}", "bold")
+        elif t.not_runnable:
+            line.append(f"   NO MOVE LOADED: {t.not_runnable}", "bold yellow")
         if t.frame is not None:
             line.append(f"  frame {t.frame}/{t.frames - 1}")
         line.append(f"  {t.timecode}")

@@ -51,3 +51,19 @@ def test_after_a_teach_that_makes_the_move_illegal_nothing_runs(controller, tmp_
     meta = json.loads((take / "meta.json").read_text())
     assert meta["move_file"].endswith("push_in.toml")
     assert meta["move_sha256"] == hashlib.sha256(push_in.read_bytes()).hexdigest()
+
+
+def test_loading_an_illegal_move_unloads_the_previous_one_and_says_so(controller, tmp_path):
+    """issue 15 item 3: the library's Enter on an illegal move was refused only in a log line, the status
+    bar kept the previous move and g ran it.  Now the screens' move and the rig's agree: none is loaded,
+    the status line says why, and g is refused."""
+    (tmp_path / "moves" / "illegal").mkdir()
+    illegal = tmp_path / "moves" / "illegal" / "too_fast_through_obstacle.toml"
+    shutil.copy(ROOT / "moves" / "illegal" / illegal.name, illegal)
+    controller.select_move(tmp_path / "moves" / "push_in.toml").result(120)
+    assert controller.telemetry().move == "push-in"
+    controller.select_move(illegal).result(120)
+    telemetry = controller.telemetry()
+    assert telemetry.move == "" and "too_fast_through_obstacle.toml is illegal" in telemetry.not_runnable
+    controller.go_to_start().result(30)
+    assert "not loaded" in controller.log[-1][1] and controller.state is RunState.IDLE
