@@ -130,3 +130,28 @@ def test_out_of_reach_text_is_the_same_every_time():
     scene = load_scene(MOVES / "illegal" / "out_of_reach.toml")
     texts = {tuple(v.message for v in solve_keys(scene)[1]) for _ in range(3)}
     assert len(texts) == 1
+
+
+def test_an_unreachable_key_gets_the_same_report_whatever_was_planned_before():
+    """issue 15 item 12: the miss distance (and the JSON) depended on what the process had planned before
+    (3075, 2927, 3395 mm).  Every result depends only on its inputs: the same report alone, after other
+    moves, twice in a row, and in a fresh process."""
+    import json
+    import subprocess
+    import sys
+
+    import motionctl
+    from tests.conftest import MOVES
+    move = MOVES / "illegal" / "out_of_reach.toml"
+
+    def report() -> str:
+        return json.dumps(motionctl.plan(move, rate_hz=250).report.to_dict(), sort_keys=True, default=str)
+
+    first = report()
+    motionctl.plan(MOVES / "orbit.toml", rate_hz=250)
+    motionctl.plan(MOVES / "push_in.toml", rate_hz=250)
+    assert report() == first and report() == first
+    fresh = subprocess.run([sys.executable, "-c", "import json, motionctl, sys; print(json.dumps(motionctl.plan("
+                            "sys.argv[1], rate_hz=250).report.to_dict(), sort_keys=True, default=str))", str(move)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert fresh == first
