@@ -62,6 +62,12 @@ class KeyPose:
     lens: dict[str, float]
 
 
+#: The planner's measurements in every report's JSON (``extra``); null for a move that could not be planned.
+MEASUREMENT_KEYS = ("rate_hz", "min_clearance_m", "min_clearance_at", "tightest_at", "clearances", "axis_peaks",
+                    "peak_camera_speed_mps", "max_path_error_mm", "max_path_error_deg",
+                    "shortest_legal_duration_s", "ik_knots")
+
+
 @dataclass
 class CheckReport:
     """Everything ``motionctl check`` says about a move."""
@@ -89,6 +95,8 @@ class CheckReport:
             "fps": self.fps, "start": self.start, "frames": self.frames, "duration_s": self.duration_s,
         }
         out.update(self.extra)
+        for key in MEASUREMENT_KEYS:
+            out.setdefault(key, None)        # every documented key, null where the move could not be measured
         out["violations"] = [v.to_dict() for v in self.violations]
         out["keys"] = [asdict(k) for k in self.keys]
         out["axes"] = self.axes

@@ -89,3 +89,12 @@ def test_the_other_commands_report_a_move_without_a_path_and_write_nothing(tmp_p
     else:
         assert "[path] orientation, frames 0-200" in result.stdout
     assert not out.exists()
+
+
+def test_the_json_of_an_unplannable_move_has_every_key_of_a_planned_one():
+    """issue 15 item 14: a pipeline reads the same keys from every report, null where unknown."""
+    planned = json.loads(motionctl("check", str(MOVES / "push_in.toml"), "--json").stdout.splitlines()[0])
+    unplannable = json.loads(motionctl("check", str(MOVES / "illegal" / "out_of_reach.toml"),
+                                       "--json").stdout.splitlines()[0])
+    assert sorted(unplannable) == sorted(planned)
+    assert unplannable["min_clearance_m"] is None and unplannable["axis_peaks"] is None
