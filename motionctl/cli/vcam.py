@@ -126,6 +126,9 @@ def run_import(args: argparse.Namespace) -> int:
     from motionctl.vcam.tracks import read_track
 
     load_rig(args.rig)                                      # a bad rig is reported before reading the track
+    if args.stage is not None:                              # ... and a bad stage: nothing is written on bad input
+        from motionctl.spec.stage import load_stage
+        load_stage(args.stage)
     track = read_track(args.track, args.format, fps=args.fps, units=args.units)
     out = Path(args.out)
     result = import_track(track, args.rig, args.stage, mode=args.mode, tolerance_m=args.tolerance_mm / 1000.0,

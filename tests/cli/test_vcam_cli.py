@@ -80,3 +80,14 @@ def test_export_of_a_folder_of_takes_says_which_folder_to_give(tmp_path):
 def test_a_non_loopback_destination_names_the_flag_to_use(tmp_path):
     result = motionctl("vcam", str(MOVES / "push_in.toml"), "--freed", "192.0.2.10:40000")
     assert result.returncode == 2 and "--vcam-bind" in result.stderr and "bind=" not in result.stderr
+
+
+def test_import_with_a_bad_stage_writes_nothing(tmp_path):
+    """issue 15 item 14: the move file was written before the stage path was found to be wrong."""
+    planned = tmp_path / "push_in.chan"
+    assert motionctl("export", str(MOVES / "push_in.toml"), "--format", "chan", "--out", str(planned)).returncode == 0
+    out = tmp_path / "imported.toml"
+    result = motionctl("import", str(planned), "--fps", "24", "--rig", str(RIGS / "ur10e_track.toml"), "--stage",
+                       str(tmp_path / "no_such_stage.toml"), "--out", str(out))
+    assert result.returncode == 2 and "no_such_stage.toml" in result.stderr, result.stderr
+    assert not out.exists()
