@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--tolerance-deg", type=float, default=0.05)
     i.add_argument("--fps", default=None, help="frame rate when the file does not say")
     i.add_argument("--units", choices=("m", "cm", "mm"), default=None, help="length unit of .chan/USD files")
+    i.add_argument("--start", default=None, metavar="TIMECODE",
+                   help=".chan: the timecode of frame 0 (the file has none; default 00:00:00:00, said when used)")
     i.add_argument("--format", choices=FORMATS, default=None, help="default: from the file extension")
     i.set_defaults(handler=run_import)
 
@@ -129,7 +131,15 @@ def run_import(args: argparse.Namespace) -> int:
     if args.stage is not None:                              # ... and a bad stage: nothing is written on bad input
         from motionctl.spec.stage import load_stage
         load_stage(args.stage)
-    track = read_track(args.track, args.format, fps=args.fps, units=args.units)
+    from motionctl.vcam.tracks import track_format
+    chan = track_format(args.track, args.format) == "chan"
+    if args.start is not None and not chan:
+        raise InputError("--start is for .chan files (the other formats carry their timecode)")
+    options = {"start": args.start} if chan and args.start is not None else {}
+    track = read_track(args.track, args.format, fps=args.fps, units=args.units, **options)
+    if chan and args.start is None:
+        print(f"note: {args.track} has no timecode (.chan): the move starts at {track.start.label}; give --start "
+              "to set it")
     out = Path(args.out)
     result = import_track(track, args.rig, args.stage, mode=args.mode, tolerance_m=args.tolerance_mm / 1000.0,
                           tolerance_deg=args.tolerance_deg, name=out.stem.replace("_", "-"), out_path=out)

@@ -91,3 +91,16 @@ def test_import_with_a_bad_stage_writes_nothing(tmp_path):
                        str(tmp_path / "no_such_stage.toml"), "--out", str(out))
     assert result.returncode == 2 and "no_such_stage.toml" in result.stderr, result.stderr
     assert not out.exists()
+
+
+def test_chan_import_says_its_start_timecode_and_takes_one(tmp_path):
+    """issue 15 item 14: a .chan file has no timecode; import said nothing and started at 00:00:00:00."""
+    planned = tmp_path / "push_in.chan"
+    assert motionctl("export", str(MOVES / "push_in.toml"), "--format", "chan", "--out", str(planned)).returncode == 0
+    rig = str(RIGS / "ur10e_track.toml")
+    plain = motionctl("import", str(planned), "--fps", "24", "--rig", rig, "--out", str(tmp_path / "a.toml"))
+    assert "has no timecode" in plain.stdout and "--start" in plain.stdout
+    given = motionctl("import", str(planned), "--fps", "24", "--rig", rig, "--out", str(tmp_path / "b.toml"),
+                      "--start", "01:00:00:00")
+    assert given.returncode in (0, 1), given.stderr
+    assert 'start = "01:00:00:00"' in (tmp_path / "b.toml").read_text()
