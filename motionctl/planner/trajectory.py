@@ -23,11 +23,11 @@ class Trajectory:
     t: NDArray[np.float64]
     s: NDArray[np.float64]
     frame: NDArray[np.float64]
-    q: NDArray[np.float64]
+    q: NDArray[np.float64]               # (K, arm axes): joints only; the lens is ``lens`` (the CSV has both)
     qd: NDArray[np.float64]
     qdd: NDArray[np.float64]
     qddd: NDArray[np.float64]
-    lens: NDArray[np.float64]
+    lens: NDArray[np.float64]            # (K, lens axes), in each lens axis' own unit
     camera: NDArray[np.float64]          # (K, 4, 4) camera pose by FK of q
 
     def __post_init__(self) -> None:
