@@ -17,6 +17,7 @@ from motionctl.tui.controller import RigController
 from motionctl.tui.rig_process import RigProcess
 from motionctl.tui.keys import GLOBAL, bindings
 from motionctl.tui.screens import HelpScreen, JogScreen, LibraryScreen, MoveScreen, OperatorScreen, RigScreen
+from motionctl.tui.widgets import StatusLine
 
 REFRESH_S = 0.1
 
@@ -69,9 +70,16 @@ class MotionctlApp(App):
         stack = self.screen_stack
         if not stack:                   # shutting down: the stack empties before the installed screens go
             return
-        screen = stack[-1]
-        if isinstance(screen, OperatorScreen):
-            screen.refresh_telemetry(telemetry, self.last_message)
+        # Every screen in the stack: an overlay (help) leaves the one under it visible, and a status frozen
+        # there would show a stale state the moment the overlay closes.
+        for screen in stack:
+            if isinstance(screen, OperatorScreen):
+                screen.refresh_telemetry(telemetry, self.last_message)
+            elif isinstance(screen, HelpScreen):
+                try:
+                    screen.query_one(StatusLine).show(telemetry, self.last_message)
+                except NoMatches:       # not composed yet
+                    pass
 
     # -- global actions ------------------------------------------------------------------------------
     def action_estop(self) -> None:

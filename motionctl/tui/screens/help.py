@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from motionctl.tui.keys import ESTOP, SCREENS, display
+from motionctl.tui.widgets import StatusLine
 
 
 def key_table() -> Table:
@@ -33,13 +34,16 @@ class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 96; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    HelpScreen > VerticalScroll { width: 96; height: 85%; border: thick $accent; background: $surface; padding: 0 1; }
+    HelpScreen > StatusLine { height: 2; dock: bottom; }
     """
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(Text("motionctl keys   (Esc closes)\n", "bold"))
             yield Static(key_table(), id="keys")
+        # The rig's state, move, timecode and faults stay live while the keys are read (E-stop works here).
+        yield StatusLine(id="status")
 
     def action_dismiss(self) -> None:
         self.dismiss()
