@@ -63,6 +63,7 @@ class RigController:
         self.frame_cursor = 0                       # the frame a taught key goes to
         self.log: deque[tuple[str, str]] = deque(maxlen=2000)      # (level, text), drained by the UI
         self._events_seen = 0
+        self._last_refusal = ""
         self._take_open = False
         self.takes_closed = 0
         self._last_state: RunState | None = None
@@ -362,6 +363,11 @@ class RigController:
         while self._events_seen < len(events):
             kind, message = events[self._events_seen]
             self._events_seen += 1
+            # The terminal's auto-repeat asks again 25-40 times a second: one refusal said once, so that it
+            # does not push the fault's reason out of the log.
+            if kind == "refused" and message == self._last_refusal:
+                continue
+            self._last_refusal = message if kind == "refused" else ""
             level = {"fault": "error", "refused": "warn"}.get(kind, "info")
             self.say(explain(kind, message), level)
         state = streamer.state

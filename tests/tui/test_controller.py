@@ -67,3 +67,18 @@ def test_loading_an_illegal_move_unloads_the_previous_one_and_says_so(controller
     assert telemetry.move == "" and "too_fast_through_obstacle.toml is illegal" in telemetry.not_runnable
     controller.go_to_start().result(30)
     assert "not loaded" in controller.log[-1][1] and controller.state is RunState.IDLE
+
+
+def test_a_refusal_repeated_by_auto_repeat_is_said_once(controller, tmp_path):
+    """issue 15 item 6: every auto-repeat of a jog key while e-stopped logged the refusal again and pushed
+    the reason of the stop out of the log."""
+    from motionctl.runtime.jog import JogRequest
+    controller.select_move(tmp_path / "moves" / "push_in.toml").result(120)
+    controller.estop()
+    controller.streamer.wait_for({RunState.ESTOPPED}, 5)
+    for _ in range(30):
+        controller.jog(JogRequest(+1, axis=0))
+    assert controller.streamer.run_until(lambda: len(controller.streamer.refusals) >= 30, 5)
+    controller.poll()
+    refused = [text for _, text in controller.log if "jog" in text and "not possible" in text]
+    assert len(refused) == 1, refused
