@@ -61,6 +61,17 @@ class SimRig:
         self.driver.enable()
         return streamer
 
+    def started(self, plan, takes_dir=None, options: StreamerOptions = StreamerOptions(), **kwargs) -> Streamer:
+        """A streamer on this rig that has gone to the start, armed and started the move (simulated time
+        stands still again right after the start)."""
+        streamer = self.streamer(plan, takes_dir, options, **kwargs)
+        streamer.go_to_start()
+        assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START, streamer.fault_message
+        streamer.arm()
+        assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED, streamer.fault_message
+        streamer.start()
+        return streamer
+
     def close(self) -> None:
         for streamer in self.streamers:
             streamer.shutdown()

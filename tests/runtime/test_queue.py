@@ -73,12 +73,7 @@ def test_without_the_queue_the_same_short_stall_stops_the_run(product_plan, sim_
 
 def test_a_controlled_stop_on_a_queued_link_holds_every_limit(product_plan, sim_rig, tmp_path):
     rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
-    streamer = rig.streamer(product_plan, tmp_path)
-    streamer.go_to_start()
-    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
-    streamer.arm()
-    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
-    streamer.start()
+    streamer = rig.started(product_plan, tmp_path)
     assert streamer.run_until(lambda: streamer.run_time >= 1.2, 3)
     streamer.stop()
     assert streamer.wait_for({RunState.STOPPED}, 10) is RunState.STOPPED, streamer.fault_message
@@ -94,12 +89,7 @@ def test_a_controlled_stop_on_a_queued_link_holds_every_limit(product_plan, sim_
 
 def test_estop_on_a_queued_link_does_not_wait_behind_the_queue(product_plan, sim_rig, tmp_path):
     rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
-    streamer = rig.streamer(product_plan, tmp_path)
-    streamer.go_to_start()
-    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
-    streamer.arm()
-    streamer.wait_for({RunState.ARMED}, 2)
-    streamer.start()
+    streamer = rig.started(product_plan, tmp_path)
     assert streamer.run_until(lambda: streamer.run_time >= 1.0, 3)
     streamer.estop()
     streamer.clock.step(2)
@@ -109,12 +99,7 @@ def test_estop_on_a_queued_link_does_not_wait_behind_the_queue(product_plan, sim
 def _stop_after(plan, rig, tmp_path, run_s: float):
     """Run ``plan`` for ``run_s`` of simulated time, ask for a stop, and return (the tick the servo loop
     took the request in, the take) once the rig has stopped and the queue has drained."""
-    streamer = rig.streamer(plan, tmp_path)
-    streamer.go_to_start()
-    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
-    streamer.arm()
-    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
-    streamer.start()
+    streamer = rig.started(plan, tmp_path)
     assert streamer.run_until(lambda: streamer.run_time >= run_s, 3)
     asked = streamer.clock.tick + 1            # simulated time stands still: the next tick takes it in
     streamer.stop()
@@ -173,12 +158,7 @@ def test_a_queued_stop_the_host_was_too_late_to_switch_to_is_planned_again(produ
     from motionctl.runtime.stops import QUEUE_MARGIN_TICKS, STOP_LEAD_S
     rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
     dt = 1.0 / product_plan.rate_hz
-    streamer = rig.streamer(product_plan, tmp_path, options=StreamerOptions(host_stall=(1.0, 10 * dt)))
-    streamer.go_to_start()
-    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
-    streamer.arm()
-    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
-    streamer.start()
+    streamer = rig.started(product_plan, tmp_path, options=StreamerOptions(host_stall=(1.0, 10 * dt)))
     # The stall comes when the queue's head reaches 1.0 s of the plan: ask for the stop 6 ticks before.
     assert streamer.run_until(lambda: streamer.motion.tau >= 1.0 - 6.5 * dt, 3)
     asked = streamer.clock.tick + 1

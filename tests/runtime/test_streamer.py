@@ -69,12 +69,7 @@ def test_arming_far_from_the_start_is_refused(product_plan, sim_rig, tmp_path):
 
 
 def _running(plan, rig, tmp_path, seconds: float):
-    streamer = rig.streamer(plan, tmp_path)
-    streamer.go_to_start()
-    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
-    streamer.arm()
-    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
-    streamer.start()
+    streamer = rig.started(plan, tmp_path)
     assert streamer.run_until(lambda: streamer.run_time >= seconds, seconds + 1)
     assert streamer.state is RunState.RUNNING, streamer.fault_message
     return streamer

@@ -103,12 +103,7 @@ def test_a_warning_mid_run_is_said_and_the_run_goes_on(product_plan, sim_rig, tm
 
 def test_a_drive_that_reboots_mid_run_stops_the_rig_and_a_reset_brings_it_back(product_plan, sim_rig, tmp_path):
     rig = sim_rig("reboot:elbow@4.0", transport="can")
-    streamer = rig.streamer(product_plan, tmp_path)
-    streamer.go_to_start()
-    assert streamer.wait_for({RunState.AT_START}, 30) is RunState.AT_START
-    streamer.arm()
-    assert streamer.wait_for({RunState.ARMED}, 2) is RunState.ARMED
-    streamer.start()
+    streamer = rig.started(product_plan, tmp_path)
     assert streamer.wait_for({RunState.FAULTED}, 30) is RunState.FAULTED
     assert "elbow (node 4) rebooted" in streamer.fault_message, streamer.fault_message
     streamer.reset()                      # reconfigures the rebooted drive, resets, enables
