@@ -111,8 +111,8 @@ class RigController:
         if entry.verdict is not Verdict.LEGAL or entry.plan is None:
             # The screens now show this move: the one loaded before must not run under it.
             self.plan, self.plan_digest = None, ""
-            self.not_runnable = f"{path.name} is {entry.verdict.value}, not loaded: load a legal move"
-            raise InputError(f"{path.name} is {entry.verdict.value}: {entry.summary} (nothing runs that breaks a "
+            self.not_runnable = f"{path.name} is {entry.verdict.phrase}, not loaded: load a legal move"
+            raise InputError(f"{path.name} is {entry.verdict.phrase}: {entry.summary} (nothing runs that breaks a "
                              "limit or a clearance)")
         plan = entry.plan
         if self.streamer is not None and plan.rig.file != self.streamer.plan.rig.file:
@@ -348,7 +348,7 @@ class RigController:
             # The plan in the streamer is the move as it was before the teach: it must not run while the
             # screens show the edited move.  Nothing runs until the move is legal again or another loads.
             self.plan, self.plan_digest = None, ""
-            self.not_runnable = (f"{path.name} is {entry.verdict.value} since the teach ({entry.summary}): "
+            self.not_runnable = (f"{path.name} is {entry.verdict.phrase} since the teach ({entry.summary}): "
                                  "nothing runs until it is legal again (teach, edit) or another move is loaded")
             self.say(f"{path.name} re-checked: {entry.verdict.value}: {entry.summary}", "warn")
         return path

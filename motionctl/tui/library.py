@@ -23,6 +23,11 @@ class Verdict(Enum):
     ILLEGAL = "illegal"
     BAD_FILE = "bad file"
 
+    @property
+    def phrase(self) -> str:
+        """The verdict in a sentence: "x.toml is {phrase}" ("is a bad file", never "is bad file")."""
+        return {Verdict.BAD_FILE: "a bad file", Verdict.UNCHECKED: "not checked yet"}.get(self, self.value)
+
 
 @dataclass(frozen=True)
 class Entry:

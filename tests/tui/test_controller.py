@@ -82,3 +82,11 @@ def test_a_refusal_repeated_by_auto_repeat_is_said_once(controller, tmp_path):
     controller.poll()
     refused = [text for _, text in controller.log if "jog" in text and "not possible" in text]
     assert len(refused) == 1, refused
+
+
+def test_a_bad_file_is_called_a_bad_file(controller, tmp_path):
+    bad = tmp_path / "moves" / "broken.toml"
+    bad.write_text("this is = = not toml\n")
+    controller.select_move(bad).result(60)
+    assert any("broken.toml is a bad file" in text for _, text in controller.log), list(controller.log)[-2:]
+    assert not any(" is bad file" in text for _, text in controller.log)
