@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from textwrap import shorten
 
 from motionctl.cli.check import add_plan_options
 from motionctl.cli.exits import EXIT_FAULT, EXIT_ILLEGAL, EXIT_INTERRUPTED, EXIT_OK
@@ -362,7 +363,7 @@ def list_takes_cmd(args: argparse.Namespace) -> int:
         state = summary.get("state", "cut short") if t.complete else "cut short"
         faults = "; ".join(summary.get("faults", [])) if t.complete else ""
         rows.append([t.path.name, str(t.meta.get("move", "?")), state, f"{t.duration_s:.2f}", str(len(t.rows)),
-                     faults[:60]])
+                     shorten(faults, 60, placeholder=" …") if faults else ""])
     print("\n".join(table(["take", "move", "ended", "run s", "ticks", "faults"], rows, right={3, 4})))
     return 0
 

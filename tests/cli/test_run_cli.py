@@ -199,3 +199,19 @@ def test_ctrl_c_in_a_real_time_dry_run_is_a_controlled_stop_the_simulated_drives
     assert "Input/output error" not in out + err and "link to the drives failed" not in out + err, out + err
     assert "Run: stopped" in out, out[-1500:] + err[-1500:]
     assert run.returncode == 130
+
+
+def test_takes_listing_shortens_fault_texts_at_a_word_not_mid_word(tmp_path):
+    """issue 15 item 6: fault texts and take names were cut mid-word."""
+    from motionctl.runtime.takes import TakeWriter
+    fault = ("drive fault on elbow: Continuous over-current at the motor output: the motor drew more current "
+             "than allowed for too long")
+    take = TakeWriter(tmp_path, {"move": "orbit"}, ("track",), 250)
+    take.finish({"state": "faulted", "faults": [fault]})
+    listing = motionctl("takes", "--dir", str(tmp_path))
+    assert listing.returncode == 0, listing.stderr
+    line = next(l for l in listing.stdout.splitlines() if "faulted" in l)
+    assert take.path.name in line
+    shown = line[line.index("drive fault"):].rstrip()
+    assert shown.endswith(" …") and fault.startswith(shown[:-2])
+    assert fault[len(shown) - 2] == " "                       # the cut falls between words

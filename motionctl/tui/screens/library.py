@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textwrap import shorten
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -46,7 +48,7 @@ class LibraryScreen(OperatorScreen):
 
     @staticmethod
     def _verdict_cells(entry: Entry) -> tuple[Text, str]:
-        return Text(entry.verdict.value, VERDICT_STYLE[entry.verdict]), entry.summary[:90]
+        return Text(entry.verdict.value, VERDICT_STYLE[entry.verdict]), shorten(entry.summary, 90, placeholder=" …") if entry.summary else ""
 
     @work(thread=True, exclusive=True, group="library-checks")
     def check_all(self) -> None:

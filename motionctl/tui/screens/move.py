@@ -4,6 +4,7 @@ violations marked, the frame cursor, and the minimum clearance and where."""
 from __future__ import annotations
 
 import math
+from textwrap import shorten
 
 import numpy as np
 from rich.text import Text
@@ -94,7 +95,7 @@ class MoveScreen(OperatorScreen):
             pose = (", ".join(f"{k} {v:.3g}" for k, v in key.camera.items()) if key.kind == "camera"
                     else ", ".join(f"{k} {v:.3g}" for k, v in key.joints.items()))
             hold = next((k.hold for k in plan.move.keys if k.index == key.index), 0)
-            table.add_row(str(key.index), str(key.frame), key.timecode, key.kind, pose[:60], str(hold), key.label)
+            table.add_row(str(key.index), str(key.frame), key.timecode, key.kind, shorten(pose, 60, placeholder=" …") if pose else "", str(hold), key.label)
         self.draw()
 
     def draw(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textwrap import shorten
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -68,5 +70,5 @@ class RigScreen(OperatorScreen):
             ended = summary.get("state", "?") if complete else "cut short"
             faults = "; ".join(summary.get("faults", [])) if complete else ""
             run_s = summary.get("ticks", 0) / max(meta.get("rate_hz", 1), 1)
-            table.add_row(path.name[:22], str(meta.get("move", "?")), Text(ended, "green" if ended == "done" else "red"),
-                          f"{run_s:.1f}", faults[:40])
+            table.add_row(path.name, str(meta.get("move", "?")), Text(ended, "green" if ended == "done" else "red"),
+                          f"{run_s:.1f}", shorten(faults, 40, placeholder=" …") if faults else "")
