@@ -493,9 +493,10 @@ class Streamer:
             return
         extra = {} if lead_s is None else {"lead_s": lead_s}
         now = self.clock.now_ns()
-        if self.state is RunState.RUNNING and self.motion.governor is not None and self.lookahead >= QUEUE_MARGIN_TICKS:
+        running = self.state is RunState.RUNNING and self.motion.governor is not None
+        if running and self.lookahead >= QUEUE_MARGIN_TICKS:
             self._request_queued_stop(reason, now, asked_ns, STOP_LEAD_S if lead_s is None else lead_s)
-        elif self.state is RunState.RUNNING and self.motion.governor is not None:
+        elif running:
             self.stops.from_run(reason, self.motion.governor, self.motion.timeline, self._head,
                                 self._speed_target(), now, asked_ns, **extra)
         elif self.motion.transition is not None:
@@ -534,7 +535,7 @@ class Streamer:
             self.stops.cancel()            # the run ended (or was quick-stopped) before the stop began
             return
         played = self._played.get(at - 1)
-        here = played[2] if played is not None else float("nan")
+        here = played[2] if played is not None else float("inf")     # unknown: never "the same tick" (re-plan)
         decision = self.stops.due(self.clock.tick + QUEUE_MARGIN_TICKS, self.clock.now_ns(), here, queued=True)
         if decision.due is Due.REPLAN:
             self._request_stop(decision.reason, decision.asked_ns, decision.lead_s)

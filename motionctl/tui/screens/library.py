@@ -48,7 +48,8 @@ class LibraryScreen(OperatorScreen):
 
     @staticmethod
     def _verdict_cells(entry: Entry) -> tuple[Text, str]:
-        return Text(entry.verdict.value, VERDICT_STYLE[entry.verdict]), shorten(entry.summary, 90, placeholder=" …") if entry.summary else ""
+        summary = shorten(entry.summary, 90, placeholder=" …") if entry.summary else ""    # at a word
+        return Text(entry.verdict.value, VERDICT_STYLE[entry.verdict]), summary
 
     @work(thread=True, exclusive=True, group="library-checks")
     def check_all(self) -> None:

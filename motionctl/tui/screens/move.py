@@ -95,7 +95,8 @@ class MoveScreen(OperatorScreen):
             pose = (", ".join(f"{k} {v:.3g}" for k, v in key.camera.items()) if key.kind == "camera"
                     else ", ".join(f"{k} {v:.3g}" for k, v in key.joints.items()))
             hold = next((k.hold for k in plan.move.keys if k.index == key.index), 0)
-            table.add_row(str(key.index), str(key.frame), key.timecode, key.kind, shorten(pose, 60, placeholder=" …") if pose else "", str(hold), key.label)
+            pose = shorten(pose, 60, placeholder=" …") if pose else ""                       # at a word
+            table.add_row(str(key.index), str(key.frame), key.timecode, key.kind, pose, str(hold), key.label)
         self.draw()
 
     def draw(self) -> None:
