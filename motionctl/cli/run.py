@@ -6,6 +6,7 @@ from __future__ import annotations
 # must not pay for them (a pipeline calls motionctl in loops).
 
 import argparse
+import hashlib
 import math
 import os
 import signal
@@ -153,6 +154,7 @@ def run_move(args: argparse.Namespace) -> int:
 
     if not 0 < args.override <= 100:
         raise InputError(f"--override must be within 0..100 %, got {args.override:g}")
+    digest = hashlib.sha256(Path(args.move).read_bytes()).hexdigest() if Path(args.move).is_file() else ""
     scene = load_scene(args.move)
     if args.timecode and args.override != 100:
         raise InputError("--timecode runs at the planned speed: drop --override")
@@ -231,7 +233,8 @@ def run_move(args: argparse.Namespace) -> int:
             from motionctl.runtime.states import StreamerOptions
             result = run_take(plan, driver, takes_dir=args.takes, speed=args.override / 100.0, interrupt=monitor,
                               on_state=on_state, timecode=source, vcam=publisher, clock=clock,
-                              options=replace(StreamerOptions(), host_stall=host_stall))
+                              options=replace(StreamerOptions(), host_stall=host_stall),
+                              meta={"move_sha256": digest})
     finally:
         signal.signal(signal.SIGINT, previous)
         if stop_sim is not None:

@@ -30,14 +30,16 @@ def run_take(plan: Plan, driver: Driver, *, takes_dir: Path | str | None = "take
              options: StreamerOptions = StreamerOptions(), on_state: Callable[[RunState, str], None] | None = None,
              interrupt: Callable[[Streamer], None] | None = None, timeout_s: float | None = None,
              timecode: object | None = None, vcam: object | None = None, clock: object | None = None,
-             ) -> TakeResult:
-    """Run ``plan`` once on an opened ``driver``.  ``interrupt(streamer)`` is polled so a caller can stop it."""
+             meta: dict | None = None) -> TakeResult:
+    """Run ``plan`` once on an opened ``driver``.  ``interrupt(streamer)`` is polled so a caller can stop it.
+    ``meta``: more for the take's meta.json (the CLI adds ``move_sha256``, the file the plan was made from)."""
     take = None
     if takes_dir is not None:
         take = TakeWriter(takes_dir, {"move": plan.move.name, "move_file": plan.move.file, "rig": plan.rig.name,
                                       "fps": plan.move.rate.label, "start_timecode": plan.move.start.label,
                                       "transport": driver.url, "speed": speed,
-                                      "duration_s": plan.trajectory.duration_s}, driver.axis_names, plan.rate_hz)
+                                      "duration_s": plan.trajectory.duration_s, **(meta or {})},
+                          driver.axis_names, plan.rate_hz)
     streamer = Streamer(plan, driver, take=take, options=options, on_state=on_state, timecode=timecode, vcam=vcam,
                         clock=clock)
     streamer.set_override(speed)

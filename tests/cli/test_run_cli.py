@@ -215,3 +215,12 @@ def test_takes_listing_shortens_fault_texts_at_a_word_not_mid_word(tmp_path):
     shown = line[line.index("drive fault"):].rstrip()
     assert shown.endswith(" …") and fault.startswith(shown[:-2])
     assert fault[len(shown) - 2] == " "                       # the cut falls between words
+
+
+def test_a_take_names_the_exact_move_file_it_was_planned_from(tmp_path):
+    import hashlib
+    move = MOVES / "push_in.toml"
+    result = dry_run(str(move), "--transport", "serial", "--takes", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    take = read_take(json.loads(result.stdout)["take"])
+    assert take.meta["move_sha256"] == hashlib.sha256(move.read_bytes()).hexdigest()
