@@ -212,9 +212,7 @@ class CanDriver(Driver):
                 self._configure(plan, node)
             for plan in self.plan:
                 self._send(cia301.NMT_COB_ID, cia301.nmt_frame(cia301.NmtCommand.START, plan.node))
-            # A heartbeat consumer starts watching at the first heartbeat it hears (CiA 301): send one now,
-            # so that every drive is armed before open() returns, not up to one period later.
-            self._send(cia301.heartbeat_cob_id(opts.master_id), bytes([cia301.NmtState.OPERATIONAL]))
+            self._arm_heartbeat_consumers()
             with self._cond:
                 self.feedback.opened_at = self.feedback.clock()
                 self.feedback.configured = True
@@ -341,11 +339,8 @@ class CanDriver(Driver):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._check_bus()
-            with self._cycle_lock:
-                number = self._cycle()
+            self._cycle_and_wait(0.25, hold=False)
             with self._cond:
-                self._cond.wait_for(lambda: min(self.feedback.answered) >= number or bool(self._bus_problem),
-                                    0.25)
                 now = list(self.feedback.position)
             steady = last is not None and all(abs(a - b) <= REST_COUNTS for a, b in zip(now, last))
             still = still + 1 if steady else 0
@@ -353,6 +348,18 @@ class CanDriver(Driver):
                 return True
             last = now
         return False
+
+    def _cycle_and_wait(self, timeout_s: float, *, hold: bool) -> None:
+        """One cycle (``hold``: with every target where its drive is), then wait up to ``timeout_s`` for
+        every drive to answer it (or the bus to fail)."""
+        with self._cycle_lock:
+            if hold:
+                with self._cond:
+                    self._target = list(self.feedback.position)
+            number = self._cycle()
+        with self._cond:
+            self._cond.wait_for(lambda: min(self.feedback.answered) >= number or bool(self._bus_problem),
+                                timeout_s)
 
     def _shutdown_network(self) -> None:
         self.stop_heartbeat()
@@ -434,13 +441,7 @@ class CanDriver(Driver):
                             command = choose(i, state)
                             if command is not None:
                                 self._controlword[i] = cia402.controlword_for(command, self._controlword[i])
-                with self._cycle_lock:
-                    with self._cond:
-                        self._target = list(feedback.position)
-                    number = self._cycle()
-                with self._cond:
-                    self._cond.wait_for(lambda: min(feedback.answered) >= number or bool(self._bus_problem),
-                                        min(0.25, max(0.0, deadline - time.monotonic())))
+                self._cycle_and_wait(min(0.25, max(0.0, deadline - time.monotonic())), hold=True)
         finally:
             self._walking = False
 
@@ -481,6 +482,11 @@ class CanDriver(Driver):
                    lambda i, s: None if s is DriveState.FAULT_REACTION_ACTIVE else Command.DISABLE_VOLTAGE,
                    2.0, "disabling")
 
+    def _arm_heartbeat_consumers(self) -> None:
+        """A heartbeat consumer starts watching at the first heartbeat it hears (CiA 301): send one now, so
+        that every (re)started drive is armed at once, not up to one period later."""
+        self._send(cia301.heartbeat_cob_id(self.can_options.master_id), bytes([cia301.NmtState.OPERATIONAL]))
+
     def _reconfigure_rebooted(self) -> None:
         """Configure again every drive that rebooted since open (same SDO writes), start it and arm its
         heartbeat consumer: it is back as it was opened, disabled."""
@@ -496,8 +502,7 @@ class CanDriver(Driver):
                 self._controlword[i] = Command.DISABLE_VOLTAGE.controlword
             self.events.append(f"{plan.name} (node {plan.node}) configured again after its reboot")
         if rebooted:
-            self._send(cia301.heartbeat_cob_id(self.can_options.master_id),
-                       bytes([cia301.NmtState.OPERATIONAL]))
+            self._arm_heartbeat_consumers()
 
     def _do_fault_reset(self) -> None:
         self._reconfigure_rebooted()

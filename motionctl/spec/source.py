@@ -187,10 +187,16 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, Any], Source]:
     return doc, Source(file, key_lines(text))
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice close enough to ``word`` to be a misspelling of it (or of which it is one), if any."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean "x"?)' hint, or '' when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+    close = closest(word, choices)
+    return f' (did you mean "{close}"?)' if close else ""
 
 
 def _type_name(value: Any) -> str:
@@ -242,8 +248,8 @@ class Table:
         if name not in self._data:
             # A key that is there but misspelt is the likeliest cause: name it (the unknown-key check that
             # would catch it only runs after every required key was read).
-            close = difflib.get_close_matches(name, [k for k in self._data if k not in self._used], n=1, cutoff=0.6)
-            hint = f' (is "{close[0]}" a misspelling of it?)' if close else ""
+            close = closest(name, [k for k in self._data if k not in self._used])
+            hint = f' (is "{close}" a misspelling of it?)' if close else ""
             raise self.error(None, f'missing required key "{name}"{hint}')
         return self._data[name]
 

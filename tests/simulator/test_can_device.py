@@ -262,13 +262,20 @@ def _watch_master(master: Master, option: int, quick_stop_option: int = 6) -> No
     master.enable()
 
 
-def test_a_silent_master_makes_the_drive_quick_stop_on_its_own(master, sim):
-    _watch_master(master, option=3)
+def _master_falls_silent(master: Master, drive) -> int:
+    """The master's heartbeat runs until the drive has heard it (its consumer is armed), then stops.
+    Returns how many EMCYs the drive had sent before."""
     heartbeat = master.network.send_periodic(0x77F, b"\x05", 0.02)
-    drive = sim.drive("track")
-    assert sim.wait_until(lambda: 0x7F in drive.heard, 10)
+    assert drive.rig.wait_until(lambda: 0x7F in drive.heard, 10)
     emcy = master.count(0x081)
     heartbeat.stop()
+    return emcy
+
+
+def test_a_silent_master_makes_the_drive_quick_stop_on_its_own(master, sim):
+    _watch_master(master, option=3)
+    drive = sim.drive("track")
+    emcy = _master_falls_silent(master, drive)
     assert sim.wait_until(lambda: drive.state is DriveState.QUICK_STOP_ACTIVE, 10)
     assert master.wait_frame(0x081, after=emcy).data.hex(" ") == "30 81 11 00 00 00 00 00"
     emcy = master.count(0x081)
@@ -280,10 +287,8 @@ def test_a_silent_master_makes_the_drive_quick_stop_on_its_own(master, sim):
 
 def test_abort_option_1_faults_and_no_consumer_means_no_reaction(master, sim, rig, channel):
     _watch_master(master, option=1)
-    heartbeat = master.network.send_periodic(0x77F, b"\x05", 0.02)
     drive = sim.drive("track")
-    assert sim.wait_until(lambda: 0x7F in drive.heard, 10)
-    heartbeat.stop()
+    _master_falls_silent(master, drive)
     assert sim.wait_until(lambda: drive.state is DriveState.FAULT, 10)
     assert master.read(0x603F) == 0x8130
     other = Master(channel, node=2)                    # node 2 never got a consumer configured
@@ -405,11 +410,8 @@ def test_a_lost_master_with_option_0_is_a_warning(master, sim):
     """6007h = 0: no action.  The EMCY still goes out and the statusword says warning (bit 7) while the
     drive stays in operation enabled."""
     _watch_master(master, option=0)
-    heartbeat = master.network.send_periodic(0x77F, b"\x05", 0.02)
     drive = sim.drive("track")
-    assert sim.wait_until(lambda: 0x7F in drive.heard, 10)
-    emcy = master.count(0x081)
-    heartbeat.stop()
+    emcy = _master_falls_silent(master, drive)
     assert master.wait_frame(0x081, after=emcy).data.hex(" ") == "30 81 11 00 00 00 00 00"
     assert master.cycle(0x0F)[0] == SW_ENABLED | 0x80
     assert drive.state is DriveState.OPERATION_ENABLED
