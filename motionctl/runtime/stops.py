@@ -10,10 +10,11 @@ worked within ``STOP_GIVE_UP_S``, or no stop along the path holds the limits, th
 their own ramps and the reason is said in plain words.  In simulated time the loop waits for the
 planner at the switch-over tick, so a run stops the same way every time.
 
-On a queued link (serial 1.1) the setpoints go out ``L`` ticks before they play.  A stop of the run then
-begins ``lead + QUEUE_MARGIN_TICKS`` ticks after it was asked for, not ``L + lead``: it is planned from the
-governor's state at the tick before its first (a snapshot kept per tick sent, or the governor stepped on
-with its target frozen), and the streamer decides ``QUEUE_MARGIN_TICKS`` before the device plays that first
+On a queued link (serial 1.1) the setpoints go out ``L`` ticks before they play.  A stop of the run or of
+a go-to-start then begins ``lead + QUEUE_MARGIN_TICKS`` ticks after it was asked for, not ``L + lead``: it
+is planned from the state at the tick before its first (the governor's: a snapshot kept per tick sent, or
+the governor stepped on with its target frozen; a go-to-start's: the index of the sample sent for that
+tick), and the streamer decides ``QUEUE_MARGIN_TICKS`` before the device plays that first
 tick, then sends the stop's samples for every tick already queued from it on: the device replaces them
 (docs/serial-protocol.md §10.4, §10.6).
 
@@ -124,7 +125,18 @@ class StopPlanner:
         """Plan a stop of a go-to-start whose sample ``index`` goes out on ``tick``."""
         lead = max(4, int(np.ceil(lead_s * self.rate_hz)))
         last = min(index + lead - 1, len(transition.values) - 1)
-        job = _Job(tick + lead, reason, 1.0, now_ns if asked_ns is None else asked_ns, last / self.rate_hz)
+        self._transition_job(reason, transition, last, tick + lead, now_ns, asked_ns, queued=False)
+
+    def from_queued_transition(self, reason: str, transition: Transition, last: int, at_tick: int, now_ns: int,
+                               asked_ns: int | None = None) -> None:
+        """Plan a stop of a go-to-start whose first sample plays at ``at_tick`` on a queued link, where the
+        tick before played the transition's sample ``last``."""
+        self._transition_job(reason, transition, last, at_tick, now_ns, asked_ns, queued=True)
+
+    def _transition_job(self, reason: str, transition: Transition, last: int, at_tick: int, now_ns: int,
+                        asked_ns: int | None, queued: bool) -> None:
+        job = _Job(at_tick, reason, 1.0, now_ns if asked_ns is None else asked_ns, last / self.rate_hz,
+                   queued=queued)
         history = np.arange(last - 2, last + 1) / self.rate_hz     # before its start it rests on it
         self._start(job, self._plan_transition, transition_timeline(transition, self.plan), history)
 

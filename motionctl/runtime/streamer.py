@@ -39,6 +39,7 @@ from motionctl.runtime.chase import Chase, ChaseStart
 from motionctl.runtime.clock import ServoClock, SimClock, quiet_garbage_collector, raise_thread_priority
 from motionctl.runtime.jog import JogRequest
 from motionctl.runtime.motion import Motion
+from motionctl.runtime.queued import QueueLog, Sent
 from motionctl.runtime.shoot import JogControl, TakeBook
 from motionctl.runtime.states import TRANSITIONS, Event, RunState, RunSummary, StreamerOptions
 from motionctl.runtime.stops import QUEUE_MARGIN_TICKS, STOP_LEAD_S, Due, StopPlanner
@@ -103,11 +104,7 @@ class Streamer:
         #: Serial 1.1: setpoints go out this many ticks ahead of the tick being played (0: no queue).
         self.lookahead = driver.lookahead_ticks
         self._head = 0                                # the tick of the setpoint being made (queue head)
-        self._played: dict[int, tuple[NDArray[np.float64], RunState, float]] = {}   # head -> (sent, state, tau)
-        #: head -> the run's governor's snapshot after that tick: where a stop inside the queue starts from
-        self._governed: dict[int, tuple] = {}
-        self._governed_by: object | None = None       # the governor that made them (a run), and its last head
-        self._governed_head = 0
+        self.queued = QueueLog(self.lookahead)        # what went out for the ticks in the device's queue
         self._final_head: int | None = None           # the head when the state became final (drain)
         self._host_stalled = False
 
@@ -299,9 +296,9 @@ class Streamer:
         self._fault(self.watchdogs.drives(self.state, self.last_state if fresh is not None else None,
                                           self.clock.now_ns(), self._last_feedback_ns))
         if self.vcam is not None and fresh is not None:
-            played = self._played.get(self.clock.tick)
+            played = self.queued.sent(self.clock.tick)
             self.vcam.offer_measured(fresh, self.plan, self.lock, self.state,
-                                     played[2] if played else self.motion.tau, self.clock.tick, self.rate)
+                                     played.tau if played else self.motion.tau, self.clock.tick, self.rate)
         # The queue's head: the tick whose setpoint goes out now (``lookahead`` ahead of the tick being
         # played).  A host that was late sends every missed tick's setpoint now, in order, so the device's
         # queue is whole again before it gets there; without a queue a missed tick is gone (no jump either
@@ -319,16 +316,11 @@ class Streamer:
         self.driver.write_setpoints(command, tick=self._head)
         self.last_command = command
         if self.lookahead:
-            head, old = self._head, self._head - 4 * self.lookahead - 8
-            self._played[head] = (command, self.state, self.motion.tau)
-            self._played.pop(old, None)
-            self._governed.pop(old, None)
-            governor = self.motion.governor
-            if self.state is RunState.RUNNING and governor is not None:
-                if governor is not self._governed_by:
-                    self._governed.clear()
-                self._governed[head] = governor.snapshot()
-                self._governed_by, self._governed_head = governor, head
+            motion = self.motion
+            transition = motion.transition
+            index = min(motion.transition_index - 1, len(transition.values) - 1) if transition is not None else 0
+            self.queued.keep(self._head, Sent(command, self.state, motion.tau, transition, index),
+                             motion.governor if self.state is RunState.RUNNING else None)
 
     def _found_drives(self, feedback: RigState | None) -> None:
         """The drives answered: hold them where they are from now on."""
@@ -491,38 +483,42 @@ class Streamer:
         """A controlled stop, planned off the servo thread from where the rig will be a few ticks on."""
         if self.stops.pending and asked_ns is None:
             return
-        extra = {} if lead_s is None else {"lead_s": lead_s}
+        lead_s = STOP_LEAD_S if lead_s is None else lead_s
         now = self.clock.now_ns()
         running = self.state is RunState.RUNNING and self.motion.governor is not None
-        if running and self.lookahead >= QUEUE_MARGIN_TICKS:
-            self._request_queued_stop(reason, now, asked_ns, STOP_LEAD_S if lead_s is None else lead_s)
-        elif running:
+        if self.lookahead >= QUEUE_MARGIN_TICKS and self._request_queued_stop(reason, now, asked_ns, lead_s):
+            return
+        if running:
             self.stops.from_run(reason, self.motion.governor, self.motion.timeline, self._head,
-                                self._speed_target(), now, asked_ns, **extra)
+                                self._speed_target(), now, asked_ns, lead_s=lead_s)
         elif self.motion.transition is not None:
             self.stops.from_transition(reason, self.motion.transition, self.motion.transition_index,
-                                       self._head, now, asked_ns, **extra)
+                                       self._head, now, asked_ns, lead_s=lead_s)
         else:
             self._fire(Event.STOP, reason)
 
-    def _request_queued_stop(self, reason: str, now: int, asked_ns: int | None, lead_s: float) -> None:
-        """Queued link: the stop begins ``lead + QUEUE_MARGIN_TICKS`` ticks from the tick being played,
-        inside the queue, from the governor's state of the tick before (kept when it was sent, or reached
-        by stepping on with the target frozen, as the run itself will)."""
+    def _request_queued_stop(self, reason: str, now: int, asked_ns: int | None, lead_s: float) -> bool:
+        """Queued link: a stop of a run or of a go-to-start begins ``lead + QUEUE_MARGIN_TICKS`` ticks from
+        the tick being played, inside the queue, from the state of the tick before (a run: the governor's
+        state kept when it was sent, or reached by stepping on with the target frozen, as the run itself
+        will; a go-to-start: the sample sent then, or to be sent).  False where that state is not known (the
+        run has made no tick yet): stop from the queue's head."""
         at = self.clock.tick + max(4, int(np.ceil(lead_s * self.rate))) + QUEUE_MARGIN_TICKS
-        governor = self.motion.governor
-        kept = self._governed.get(at - 1)
-        if governor is not self._governed_by or (at - 1 <= self._governed_head and kept is None):
-            # The run has made no tick yet, or the tick before is queued but not the run's: stop from the
-            # queue's head, as without a queue.
-            self.stops.from_run(reason, governor, self.motion.timeline, self._head, self._speed_target(), now,
-                                asked_ns, lead_s=lead_s)
-            return
-        before = max(0, at - 1 - self._governed_head)
-        if before == 0:
-            governor = governor.clone()
-            governor.restore(kept)
-        self.stops.from_queue(reason, governor, self.motion.timeline, at, before, self._speed_target(), now, asked_ns)
+        if self.state is RunState.RUNNING and self.motion.governor is not None:
+            found = self.queued.governor_before(at, self.motion.governor)
+            if found is None:
+                return False
+            governor, before = found
+            self.stops.from_queue(reason, governor, self.motion.timeline, at, before, self._speed_target(), now,
+                                  asked_ns)
+            return True
+        known = min(at - 1, self._head)           # the tick before may be past the head (a short lookahead)
+        sent = self.queued.sent(known)
+        if self.state is not RunState.GOING_TO_START or sent is None or sent.transition is not self.motion.transition:
+            return False
+        last = min(sent.index + (at - 1 - known), len(sent.transition.values) - 1)
+        self.stops.from_queued_transition(reason, sent.transition, last, at, now, asked_ns)
+        return True
 
     def _queued_stop_due(self) -> None:
         """Queued link, before this tick's head is made: a stop that begins inside the queue is switched
@@ -531,11 +527,18 @@ class Streamer:
         at = self.stops.queued_at
         if at is None or self.clock.tick + QUEUE_MARGIN_TICKS < at:
             return
-        if self.state is not RunState.RUNNING:
-            self.stops.cancel()            # the run ended (or was quick-stopped) before the stop began
+        sent = self.queued.sent(at - 1)
+        if self.state is RunState.RUNNING:
+            here = sent.tau if sent is not None else float("inf")    # unknown: never "the same tick" (re-plan)
+        elif self.state is RunState.GOING_TO_START and sent is not None and sent.transition is self.motion.transition:
+            here = sent.index / self.rate
+        else:
+            # The run ended, or the go-to-start reached the start, before the stop began (or it was quick-
+            # stopped): nothing left to stop; a fault that asked for it still latches.
+            self.stops.cancel()
+            if self.fault_message and self.state not in (RunState.FAULTED, RunState.ESTOPPED):
+                self._fire(Event.FAULT, self.fault_message)
             return
-        played = self._played.get(at - 1)
-        here = played[2] if played is not None else float("inf")     # unknown: never "the same tick" (re-plan)
         decision = self.stops.due(self.clock.tick + QUEUE_MARGIN_TICKS, self.clock.now_ns(), here, queued=True)
         if decision.due is Due.REPLAN:
             self._request_stop(decision.reason, decision.asked_ns, decision.lead_s)
@@ -704,8 +707,11 @@ class Streamer:
         # ticks a late host missed were played too: they get their rows.
         first = self.clock.tick - self.clock.last_missed
         for tick in range(first, self.clock.tick + 1):
-            sent, state, tau = self._played.get(tick, (self._hold, RunState.IDLE, 0.0))
-            self.takes.record(tick, tau, state, late_ns, sent, self.last_state, self.plan)
+            sent = self.queued.sent(tick)
+            if sent is None:            # before the queue's first setpoint plays: where the drives were found
+                self.takes.record(tick, 0.0, RunState.IDLE, late_ns, self._hold, self.last_state, self.plan)
+            else:
+                self.takes.record(tick, sent.tau, sent.state, late_ns, sent.command, self.last_state, self.plan)
 
     @property
     def drained(self) -> bool:

@@ -21,6 +21,14 @@ def _rows(plan, take, states=None):
     return cmd, meas
 
 
+def _within_limits(plan, cmd):
+    v, a, j = (d[3:] for d in derivatives(cmd, plan.rate_hz))
+    for i, lim in enumerate(axis_limits(plan.rig)[: cmd.shape[1]]):
+        assert np.abs(v[:, i]).max() <= lim.vmax * (1 + 1e-9), lim.name
+        assert np.abs(a[:, i]).max() <= lim.amax * (1 + 1e-9), lim.name
+        assert np.abs(j[:, i]).max() <= lim.jmax * (1 + 1e-9), lim.name
+
+
 def _stalled_run(plan, sim_rig, tmp_path, stall_s: float, **options):
     rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
     assert rig.driver.lookahead_ticks == LOOKAHEAD_MS * plan.rate_hz // 1000
@@ -75,16 +83,8 @@ def test_a_controlled_stop_on_a_queued_link_holds_every_limit(product_plan, sim_
     rig = sim_rig(lookahead_ms=LOOKAHEAD_MS)
     streamer = rig.started(product_plan, tmp_path)
     assert streamer.run_until(lambda: streamer.run_time >= 1.2, 3)
-    streamer.stop()
-    assert streamer.wait_for({RunState.STOPPED}, 10) is RunState.STOPPED, streamer.fault_message
-    assert streamer.run_until(lambda: streamer.drained, 2)
-    streamer.shutdown()
-    streamer.take.finish(streamer.summary.__dict__)
-    cmd, _ = _rows(product_plan, read_take(streamer.take.path), ("running", "stopping", "stopped"))
-    v, a, j = (d[3:] for d in derivatives(cmd, product_plan.rate_hz))
-    for i, lim in enumerate(axis_limits(product_plan.rig)[: cmd.shape[1]]):
-        assert np.abs(a[:, i]).max() <= lim.amax * (1 + 1e-9), lim.name
-        assert np.abs(j[:, i]).max() <= lim.jmax * (1 + 1e-9), lim.name
+    cmd, _ = _rows(product_plan, _stopped_take(streamer), ("running", "stopping", "stopped"))
+    _within_limits(product_plan, cmd)
 
 
 def test_estop_on_a_queued_link_does_not_wait_behind_the_queue(product_plan, sim_rig, tmp_path):
@@ -102,12 +102,17 @@ def _stop_after(plan, rig, tmp_path, run_s: float):
     streamer = rig.started(plan, tmp_path)
     assert streamer.run_until(lambda: streamer.run_time >= run_s, 3)
     asked = streamer.clock.tick + 1            # simulated time stands still: the next tick takes it in
+    return asked, _stopped_take(streamer)
+
+
+def _stopped_take(streamer):
+    """Ask ``streamer`` to stop; its take once the rig has stopped and the queue has drained."""
     streamer.stop()
     assert streamer.wait_for({RunState.STOPPED}, 10) is RunState.STOPPED, streamer.fault_message
     assert streamer.run_until(lambda: streamer.drained, 2)
     streamer.shutdown()
     streamer.take.finish(streamer.summary.__dict__)
-    return asked, read_take(streamer.take.path)
+    return read_take(streamer.take.path)
 
 
 def _first_tick(take, state: str) -> int:
@@ -135,11 +140,7 @@ def test_a_controlled_stop_replaces_the_queued_tail(product_plan, sim_rig, tmp_p
     q = product_plan.trajectory.q
     assert np.array_equal(cmd[:at], q[1:at + 1])
     assert not np.array_equal(cmd[at + 5], q[at + 6])
-    v, a, j = (d[3:] for d in derivatives(cmd, product_plan.rate_hz))
-    for i, lim in enumerate(axis_limits(product_plan.rig)[: cmd.shape[1]]):
-        assert np.abs(v[:, i]).max() <= lim.vmax * (1 + 1e-9), lim.name
-        assert np.abs(a[:, i]).max() <= lim.amax * (1 + 1e-9), lim.name
-        assert np.abs(j[:, i]).max() <= lim.jmax * (1 + 1e-9), lim.name
+    _within_limits(product_plan, cmd)
     # The drives followed the replaced samples (no jump on the wire): they rest where the stop ended.
     assert np.allclose(meas[-1], cmd[-1], atol=1e-4)
 
@@ -162,12 +163,7 @@ def test_a_queued_stop_the_host_was_too_late_to_switch_to_is_planned_again(produ
     # The stall comes when the queue's head reaches 1.0 s of the plan: ask for the stop 6 ticks before.
     assert streamer.run_until(lambda: streamer.motion.tau >= 1.0 - 6.5 * dt, 3)
     asked = streamer.clock.tick + 1
-    streamer.stop()
-    assert streamer.wait_for({RunState.STOPPED}, 10) is RunState.STOPPED, streamer.fault_message
-    assert streamer.run_until(lambda: streamer.drained, 2)
-    streamer.shutdown()
-    streamer.take.finish(streamer.summary.__dict__)
-    take = read_take(streamer.take.path)
+    take = _stopped_take(streamer)
     lead = int(np.ceil(STOP_LEAD_S * product_plan.rate_hz))
     stall = next(e["tick"] for e in take.events if "host stall injected" in e.get("message", ""))
     assert asked < stall < asked + lead                        # the stall came while the stop was due
@@ -175,7 +171,35 @@ def test_a_queued_stop_the_host_was_too_late_to_switch_to_is_planned_again(produ
     # is planned again from there, with the same lead (simulated time waits for the planner).
     assert _first_tick(take, "stopping") == stall + 11 + lead + QUEUE_MARGIN_TICKS
     cmd, _ = _rows(product_plan, take, ("running", "stopping", "stopped"))
-    v, a, j = (d[3:] for d in derivatives(cmd, product_plan.rate_hz))
-    for i, lim in enumerate(axis_limits(product_plan.rig)[: cmd.shape[1]]):
-        assert np.abs(a[:, i]).max() <= lim.amax * (1 + 1e-9), lim.name
-        assert np.abs(j[:, i]).max() <= lim.jmax * (1 + 1e-9), lim.name
+    _within_limits(product_plan, cmd)
+
+
+def test_a_stop_of_a_go_to_start_begins_inside_the_queue(product_plan, sim_rig, tmp_path):
+    """A go-to-start stopped on a queued link brakes from lead + margin ticks after the request, as a run
+    does (not a whole lookahead later): the go-to-start's samples up to there, then the stop's, every limit
+    held across the switch, and the drives at rest where the stop ended."""
+    from motionctl.runtime.stops import QUEUE_MARGIN_TICKS, STOP_LEAD_S
+    rig = sim_rig(lookahead_ms=LOOKAHEAD_MS, near_start=False)          # from park: a long go-to-start
+    lookahead = rig.driver.lookahead_ticks
+    lead = int(np.ceil(STOP_LEAD_S * product_plan.rate_hz))
+    streamer = rig.streamer(product_plan, tmp_path)
+    streamer.go_to_start()
+    assert streamer.run_until(lambda: streamer.state is RunState.GOING_TO_START
+                              and streamer.motion.transition_index > 2 * lookahead + 100, 10)
+    going = streamer.motion.transition
+    assert len(going.values) > streamer.motion.transition_index + lookahead + 50      # far from its end
+    asked = streamer.clock.tick + 1
+    take = _stopped_take(streamer)
+    first = _first_tick(take, "stopping")
+    assert first == asked + lead + QUEUE_MARGIN_TICKS
+    cmd, meas = _rows(product_plan, take, ("going to start", "stopping", "stopped"))
+    ticks = [int(r[take.columns.index("tick")]) for r in take.rows
+             if r[take.columns.index("state")] in ("going to start", "stopping", "stopped")]
+    at = ticks.index(first)
+    # Up to the stop, exactly the go-to-start's samples (joints, in order); from it on, the stop's.
+    joints = going.values[:, : cmd.shape[1]]
+    start = int(np.flatnonzero((joints == cmd[0]).all(axis=1))[0])
+    assert np.array_equal(cmd[:at], joints[start:start + at])
+    assert not np.array_equal(cmd[at + 5], joints[start + at + 5])
+    _within_limits(product_plan, cmd)
+    assert np.allclose(meas[-1], cmd[-1], atol=1e-4)
