@@ -28,11 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="inject a fault (repeatable), e.g. drop=0.02, stall@3+0.5, drive:wrist_1@2=0x0010, "
                         "following:track@4, heartbeat@5, unplug@6, busoff@6")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random faults (runs repeat)")
+    parser.add_argument("--parent-pid", type=int, default=None,
+                        help="end with this process (default: the process that started us)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Whoever started us, taken before anything slow: a parent that is gone before we look would leave us
+    # reading init's pid as our parent and serving forever (seen on a loaded machine: a Ctrl-C that reached
+    # `motionctl sim` while the simulator was still starting).
+    parent = os.getppid()
+    stop = {"now": False}
+
+    def finish(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
     args = build_parser().parse_args(argv)
+    parent = args.parent_pid or parent
     from motionctl.runtime.clock import realtime_process
     realtime_process()        # the device loop outranks busy processes at normal priority, where allowed
     try:
@@ -55,16 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     except MotionctlError as exc:
         print(f"simulator: error: {exc}", file=sys.stderr)
         return 2
-    stop = {"now": False}
-
-    def finish(*_: object) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, finish)
-    signal.signal(signal.SIGINT, finish)
     if args.transport == "serial":
         device.start()
-    parent = os.getppid()
     while not stop["now"] and not getattr(device, "unplugged", False):
         time.sleep(0.1)
         if os.getppid() != parent:      # whoever started us is gone: do not linger as an orphan

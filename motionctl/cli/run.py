@@ -86,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _simulator_command(rig_file: str, transport: str, faults: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "simulator", "--rig", rig_file, "--transport", transport]
+    cmd = [sys.executable, "-m", "simulator", "--rig", rig_file, "--transport", transport,
+           "--parent-pid", str(os.getpid())]
     for spec in faults:
         cmd += ["--fault", spec]
     return cmd

@@ -70,11 +70,15 @@ def frame_track(plan: Plan) -> dict[str, Any]:
     cam = _camera_columns(poses)
     lens = plan.reference.lens_values(s)
     labels = _labels(plan, frames)
+    # The follow axes (a track under an arm): the camera alone leaves them open, so an import of this
+    # track onto the same rig keeps them where the plan had them (docs/formats.md, camera tracks).
+    follow = [plan.rig.axes[plan.rig.axis_index(name)] for name in plan.rig.follow]
     rows = []
     for i, f in enumerate(frames.tolist()):
         row: dict[str, Any] = {"frame": f, "timecode": labels[i], "t_s": float(t[i])}
         row.update({name: float(cam[i, j]) for j, name in enumerate(CAMERA_COLUMNS)})
         row.update({l.name: float(lens[i, j]) for j, l in enumerate(plan.rig.lens)})
+        row.update({f"follow.{a.name}": a.to_file(float(q[i, plan.rig.axis_index(a.name)])) for a in follow})
         rows.append(row)
     return {"move": plan.move.name, "rig": plan.rig.name, "fps": plan.move.rate.label,
             "start": plan.move.start.label, "frame_count": len(rows),

@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
 
 from motionctl.errors import InputError, PlanningError
 from motionctl.rotations import ptr_to_matrix, rotation_angle
-from motionctl.vcam.tracks import LENS_TOLERANCE, REST_SPEED, CameraTrack, continuous_ptr
+from motionctl.vcam.tracks import FOLLOW_PREFIX, LENS_TOLERANCE, REST_SPEED, CameraTrack, continuous_ptr
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,26 @@ def import_track(track: CameraTrack, rig_path: Path | str, stage_path: Path | st
     rig_lens = [l.name for l in rig.lens]
     notes = [f'the track\'s {k} is dropped: rig "{rig.name}" has no {k} axis'
              for k in track.lens if k not in rig_lens]
-    fit = _Fit(track, [k for k in track.lens if k in rig_lens], tolerance_m, tolerance_deg, tolerance_lens)
+    # The rig's follow axes, where the track carries them (motionctl's own export of a move or take on
+    # this rig): fitted and pinned to what they were.  The camera alone leaves them open, and the planner's
+    # choice at other keys than the source move's moves them differently (wiggle that the arm then makes
+    # up for, at many times the source's joint speeds).
+    carried = {f: rig.axes[rig.axis_index(f)].linear for f in rig.follow} if rig.follow else {}
+    if not all(f in track.follow for f in carried):
+        carried = {}
+    fit = _Fit(track, [k for k in track.lens if k in rig_lens], tolerance_m, tolerance_deg, tolerance_lens,
+               carried)
     kept, (err_p, err_a, err_l) = fit.select(mode)
     keys = fit.keys(kept)
     name = name or track.name or "imported"
     head = [name, _relative(rig_path, out_path), _relative(stage_path, out_path), track.fps,
             track.start + int(track.frames[0])]
     pins: dict[str, NDArray[np.float64]] = {}
-    if mode == "keys" and rig.follow:
+    if carried:
+        pins = fit.pins(keys)
+        notes.append(f"follow axes ({', '.join(carried)}) pinned at every key to the track's own "
+                     f"({', '.join(FOLLOW_PREFIX + f for f in carried)})")
+    elif mode == "keys" and rig.follow:
         # Dense keys would each search the follow axes (e.g. a track under an arm) on their own, and tiny
         # differences in that choice are large speeds one frame apart.  Pin them instead to what the planner
         # makes of the fitted keys: its choice there, interpolated by its own follow channel.
@@ -111,29 +124,50 @@ class _Fit:
     """A track as camera keys: the values the file will hold, and the planner's channels through a subset."""
 
     def __init__(self, track: CameraTrack, lens_names: list[str], tolerance_m: float, tolerance_deg: float,
-                 tolerance_lens: Mapping[str, float] | None) -> None:
+                 tolerance_lens: Mapping[str, float] | None, follow: Mapping[str, bool] | None = None) -> None:
+        """``follow``: the rig's follow axes the track carries (name -> linear), fitted like the lens and
+        pinned at every key to the track's values."""
         self.track = track
         self.lens_names = lens_names
+        self.follow_names = list(follow or {})
         self.frames = track.frames - track.frames[0]
         self.times = self.frames * float(track.fps.frame_duration)      # as the planner times its keys
         # What the file will hold (repr round-trips floats) and what the loader makes of it.
         self.ptr = _key_angles(track)
         self.rotations = ptr_to_matrix(*[np.array([math.radians(a) for a in col]) for col in self.ptr.T])
-        self.lens = (np.stack([track.lens[k] for k in lens_names], axis=1) if lens_names
-                     else np.zeros((len(track), 0)))
+        # Lens axes, then follow axes: channels of the planner's own kind, each with its tolerance.
+        columns = [track.lens[k] for k in lens_names] + [track.follow[k] for k in self.follow_names]
+        self.lens = np.stack(columns, axis=1) if columns else np.zeros((len(track), 0))
         # Rows the planner cannot tell apart (within its IK tolerance) from the first row of their run are a
         # hold: their keys take that row's values, so the channels rest exactly where the source rests.
         self.anchor = _hold_anchors(track.position, self.rotations, self.lens)
         self.same = self.anchor[1:] == self.anchor[:-1]
         lens_tolerance = {**LENS_TOLERANCE, **(tolerance_lens or {})}
-        self.tolerances = [*_fit_tolerances(tolerance_m, tolerance_deg),
-                           *(float(lens_tolerance[k]) for k in lens_names)]
+        fit_m, fit_deg = _fit_tolerances(tolerance_m, tolerance_deg)
+        # Position alone would admit wiggle: a spline through unevenly spaced keys can stay within a
+        # millimetre while its speed swings (and the joints' with it).  So the fitted channels' speed and
+        # turn rate are held, at every frame, within the tolerance per frame of the channels through every
+        # row: what is left of the error moves the camera less than the tolerance within one frame.
+        dt = float(track.fps.frame_duration)
+        self.tolerances = [fit_m, fit_deg, *(float(lens_tolerance[k]) for k in lens_names),
+                           *(fit_m if linear else fit_deg for linear in (follow or {}).values()),
+                           tolerance_m / dt, tolerance_deg / dt]
+        self._reference: tuple[NDArray, NDArray] | None = None
 
     def errors(self, kept: NDArray[np.bool_]) -> tuple[NDArray, NDArray, NDArray]:
+        return self._errors(kept)[:3]
+
+    def _errors(self, kept: NDArray[np.bool_]) -> tuple[NDArray, ...]:
+        """Position, angle, lens errors, and speed and turn-rate errors against the planner's channels
+        through every row (what ``keys`` mode gives)."""
         a = self.anchor
+        if self._reference is None:
+            every = np.ones(len(self.track), dtype=bool)
+            self._reference = _interpolation_errors(self.times, self.frames, every, (self.track.position[a],
+                                                    self.rotations[a], self.lens[a]), None)[3]
         return _interpolation_errors(self.times, self.frames, kept,
                                      (self.track.position[a], self.rotations[a], self.lens[a]),
-                                     (self.track.position, self.rotations, self.lens))
+                                     (self.track.position, self.rotations, self.lens, self._reference))
 
     def select(self, mode: str) -> tuple[NDArray[np.bool_], tuple[NDArray, NDArray, NDArray]]:
         """Kept rows (every row, or a fit) and the errors of the channels through them."""
@@ -145,10 +179,10 @@ class _Fit:
         kept[1:] |= self.same
         kept |= _turn_guard(self.rotations)
         while True:
-            errors = self.errors(kept)
-            scores = np.max(np.column_stack([errors[0], errors[1], errors[2]]) / self.tolerances, axis=1)
+            p, a, l, v, w = self._errors(kept)
+            scores = np.max(np.column_stack([p, a, l, v, w]) / self.tolerances, axis=1)
             if not np.any(scores > 1.0):
-                return kept, errors
+                return kept, (p, a, l)
             kept |= _worst_per_interval(scores, kept)
 
     def keys(self, kept: NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -160,6 +194,11 @@ class _Fit:
             else:
                 keys.append((int(i), 0))
         return keys
+
+    def pins(self, keys: list[tuple[int, int]]) -> dict[str, NDArray[np.float64]]:
+        """The track's follow-axis values (file units) at ``keys``."""
+        n = len(self.lens_names)
+        return {k: self.lens[[self.anchor[row] for row, _ in keys], n + j] for j, k in enumerate(self.follow_names)}
 
     def text(self, head: list, keys: list[tuple[int, int]], header: list[str],
              pins: Mapping[str, NDArray[np.float64]]) -> str:
@@ -263,21 +302,44 @@ def _hold_anchors(position, rotations, lens) -> NDArray[np.int64]:
 
 
 def _interpolation_errors(times, frames, kept, keys, track):
-    """Position (m), angle (deg) and lens errors against ``track`` of the planner's channels through ``keys``
-    (position, rotation, lens) at the kept rows."""
+    """Errors against ``track`` (position, rotation, lens, and the rates of a reference) of the planner's
+    channels through ``keys`` (position, rotation, lens) at the kept rows: position (m), angle (deg), lens,
+    speed (m/s) and turn rate (deg/s); with ``track`` None, the rates themselves (speed vector, angular
+    velocity vector) in the fourth place."""
     from motionctl.planner.channels import Channel, OrientationChannel
     k = np.flatnonzero(kept)
-    (key_p, key_r, key_l), (position, rotations, lens) = keys, track
+    key_p, key_r, key_l = keys
     try:
         orientation = OrientationChannel(times[k], key_r[k], frames=[int(f) for f in frames[k]])
     except PlanningError as exc:
         raise InputError(f"{exc} (the planner can only turn 170 degrees either side of a run's middle key "
                             "between two rests: cut the track where the camera holds still)") from None
-    err_p = np.linalg.norm(Channel(times[k], key_p[k])(times) - position, axis=1)
+    path = Channel(times[k], key_p[k])
+    # Central differences a fraction of a frame wide (the orientation channel gives rotations only).
+    h = 0.125 * float(np.min(np.diff(times))) if len(times) > 1 else 1e-3
+    ra, rb = orientation(times - h), orientation(times + h)
+    rates = ((path(times + h) - path(times - h)) / (2 * h),
+             np.degrees(Rotation.from_matrix(np.swapaxes(ra, 1, 2) @ rb).as_rotvec()) / (2 * h))
+    if track is None:
+        return None, None, None, rates
+    position, rotations, lens, (speed, turn) = track
+    err_p = np.linalg.norm(path(times) - position, axis=1)
     err_a = np.degrees(rotation_angle(orientation(times), rotations))
     err_l = np.stack([np.abs(Channel(times[k], key_l[k, j])(times)[:, 0] - lens[:, j])
                       for j in range(lens.shape[1])], axis=1) if lens.shape[1] else np.zeros((len(times), 0))
-    return err_p, err_a, err_l
+    # One-sided: faster than the reference anywhere in the frame's neighbourhood is wiggle; slower is the
+    # fit smoothing what it may (a tracked camera's jitter, within the position tolerance).
+    err_v = np.maximum(0.0, np.linalg.norm(rates[0], axis=1) - _around(np.linalg.norm(speed, axis=1)))
+    err_w = np.maximum(0.0, np.linalg.norm(rates[1], axis=1) - _around(np.linalg.norm(turn, axis=1)))
+    return err_p, err_a, err_l, err_v, err_w
+
+
+def _around(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each value's largest neighbour (itself, the one before, the one after)."""
+    out = values.copy()
+    out[1:] = np.maximum(out[1:], values[:-1])
+    out[:-1] = np.maximum(out[:-1], values[1:])
+    return out
 
 
 def _worst_per_interval(scores: NDArray[np.float64], kept: NDArray[np.bool_]) -> NDArray[np.bool_]:

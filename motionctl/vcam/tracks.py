@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -32,6 +32,8 @@ from motionctl.timecode import FrameRate, RateLike, Timecode
 
 LENS_AXES = ("focus", "iris", "zoom")                   # metres, f-stop, mm
 CAMERA_COLUMNS = ("x_m", "y_m", "z_m", "pan_deg", "tilt_deg", "roll_deg")
+#: Columns ``follow.<axis>``: a rig's follow axis per frame (see :attr:`CameraTrack.follow`).
+FOLLOW_PREFIX = "follow."
 #: Default fit tolerances of the lens axes (focus m, iris f-stops, zoom mm).
 LENS_TOLERANCE = MappingProxyType({"focus": 0.001, "iris": 0.01, "zoom": 0.01})
 #: Below this speed (m/s, deg/s) the source counts as at rest at its first / last frame.
@@ -48,6 +50,7 @@ class TrackRow:
     tilt: float
     roll: float
     lens: Mapping[str, float]
+    follow: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +69,10 @@ class CameraTrack:
     ptr: NDArray[np.float64]
     lens: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
     name: str = ""
+    #: Rig axis -> its value per frame in file units (m, deg): the follow axes (a track under an arm) of the
+    #: move or take the track came from.  The camera alone leaves them open (an arm on a track reaches
+    #: one pose from many track positions); an import onto the same rig keeps them as they were.
+    follow: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rate = FrameRate.parse(self.fps)
@@ -92,8 +99,16 @@ class CameraTrack:
             lens[key] = frozen(np.asarray(values, dtype=float))
             if lens[key].shape != (n,):
                 raise InputError(f"lens axis {key} needs one value per frame ({n})")
-        if not all(np.all(np.isfinite(a)) for a in (position, ptr, *lens.values())):
+        follow = {}
+        for key, values in self.follow.items():
+            if not key or not isinstance(key, str):
+                raise InputError(f"a follow axis needs a name, not {key!r}")
+            follow[key] = frozen(np.asarray(values, dtype=float))
+            if follow[key].shape != (n,):
+                raise InputError(f"follow axis {key} needs one value per frame ({n})")
+        if not all(np.all(np.isfinite(a)) for a in (position, ptr, *lens.values(), *follow.values())):
             raise InputError("track values must be finite numbers")
+        object.__setattr__(self, "follow", MappingProxyType(follow))
         object.__setattr__(self, "fps", rate)
         object.__setattr__(self, "start", start)
         frames.flags.writeable = False
@@ -133,7 +148,8 @@ class CameraTrack:
 
     def rows(self) -> list[TrackRow]:
         return [TrackRow(int(f), self.position[i], *map(float, self.ptr[i]),
-                         {k: float(v[i]) for k, v in self.lens.items()}) for i, f in enumerate(self.frames)]
+                         {k: float(v[i]) for k, v in self.lens.items()},
+                         {k: float(v[i]) for k, v in self.follow.items()}) for i, f in enumerate(self.frames)]
 
     @classmethod
     def from_rows(cls, fps: RateLike, start: Timecode | str, rows: Iterable[TrackRow], name: str = "",
@@ -143,7 +159,8 @@ class CameraTrack:
         return cls(FrameRate.parse(fps), start, np.array([r.frame for r in rows], dtype=np.int64),
                    np.array([r.position for r in rows], dtype=float).reshape(-1, 3),
                    np.array([[r.pan, r.tilt, r.roll] for r in rows], dtype=float).reshape(-1, 3),
-                   {k: np.array([r.lens[k] for r in rows]) for k in keys}, name)
+                   {k: np.array([r.lens[k] for r in rows]) for k in keys}, name,
+                   {k: np.array([r.follow[k] for r in rows]) for k in (rows[0].follow if rows else ())})
 
     @classmethod
     def from_poses(cls, fps: RateLike, start: Timecode | str, frames: ArrayLike, poses: ArrayLike,
@@ -216,10 +233,11 @@ def track_from_plan(plan: Any) -> CameraTrack:
     doc = frame_track(plan)
     rows = doc["frames"]
     lens_names = [l.name for l in plan.rig.lens if l.name in LENS_AXES]
+    follow = {k[len(FOLLOW_PREFIX):]: np.array([r[k] for r in rows]) for k in rows[0] if k.startswith(FOLLOW_PREFIX)}
     return CameraTrack(plan.move.rate, plan.move.start, np.array([r["frame"] for r in rows], dtype=np.int64),
                        np.array([[r["x_m"], r["y_m"], r["z_m"]] for r in rows]),
                        np.array([[r["pan_deg"], r["tilt_deg"], r["roll_deg"]] for r in rows]),
-                       {k: np.array([r[k] for r in rows]) for k in lens_names}, plan.move.name)
+                       {k: np.array([r[k] for r in rows]) for k in lens_names}, plan.move.name, follow)
 
 
 def take_joints(take: Any, rig: Any) -> tuple[NDArray[np.int64], NDArray[np.float64], dict[str, NDArray[np.float64]]]:
@@ -284,5 +302,11 @@ def track_from_take(take: Any, rig: Any) -> CameraTrack:
         raise InputError('the take\'s meta.json has no "fps"', file=str(Path(take.path) / "meta.json"))
     rate = FrameRate.parse(meta["fps"])
     start = Timecode.parse(str(meta.get("start_timecode", "00:00:00:00")), rate)
-    return CameraTrack.from_poses(rate, start, frames, Kinematics(rig).camera(q), lens,
-                                  str(meta.get("move", "")))
+    track = CameraTrack.from_poses(rate, start, frames, Kinematics(rig).camera(q), lens, str(meta.get("move", "")))
+    return replace(track, follow=follow_columns(rig, q))
+
+
+def follow_columns(rig: Any, q: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+    """The rig's follow axes (file units) of joint rows ``q``, for a track's ``follow``."""
+    axes = [rig.axes[rig.axis_index(name)] for name in rig.follow]
+    return {a.name: np.array([a.to_file(float(v)) for v in q[:, rig.axis_index(a.name)]]) for a in axes}

@@ -3,7 +3,8 @@
 CSV and JSON are motionctl's own ``export --format csv|json`` files (stage frame, metres and degrees):
 
 * CSV: a header of ``frame`` and/or ``timecode``, ``x_m y_m z_m pan_deg tilt_deg roll_deg``, optional
-  ``t_s`` (checked against the frame) and ``focus iris zoom``; ``# key=value`` comment lines give ``fps``,
+  ``t_s`` (checked against the frame), ``focus iris zoom`` and ``follow.<axis>`` (a rig's follow axis in
+  m or deg, as ``export`` writes it for a rig that has one); ``# key=value`` comment lines give ``fps``,
   ``start`` and ``name``.  Without a frame rate from the caller or a comment, the rate is taken from
   ``t_s`` (``;`` in the timecodes makes it drop-frame).
 * JSON: the export dict (``fps``, ``start``, ``frames: [rows]``) or a plain list of rows.
@@ -28,7 +29,7 @@ from numpy.typing import NDArray
 
 from motionctl.errors import InputError, TimecodeError
 from motionctl.timecode import FRAME_RATES, FrameRate, RateLike, Timecode, frame_to_label, label_to_frame
-from motionctl.vcam.tracks import CAMERA_COLUMNS, LENS_AXES, CameraTrack
+from motionctl.vcam.tracks import CAMERA_COLUMNS, FOLLOW_PREFIX, LENS_AXES, CameraTrack
 
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 ROW_COLUMNS = ("frame", "timecode", "t_s", *CAMERA_COLUMNS, *LENS_AXES)
@@ -90,7 +91,7 @@ def _rows_to_track(rows: list[dict[str, Any]], where: Callable[[int, str | None]
         raise fail(None, None, "the track has no rows")
     columns = list(rows[0])
     for c in columns:
-        if c not in ROW_COLUMNS:
+        if c not in ROW_COLUMNS and not (c.startswith(FOLLOW_PREFIX) and len(c) > len(FOLLOW_PREFIX)):
             raise column_fail(c, f'unknown column "{c}"{_suggest(c, ROW_COLUMNS)}')
     for c in CAMERA_COLUMNS:
         if c not in columns:
@@ -163,9 +164,10 @@ def _rows_to_track(rows: list[dict[str, Any]], where: Callable[[int, str | None]
             raise fail(i, "t_s", f"t_s {col['t_s'][i]!r} is not the time of frame {frames[i]} at {rate} "
                        f"({expected[i]!r} s): is the frame rate right?")
     lens = {k: col[k] for k in LENS_AXES if k in col}
+    follow = {c[len(FOLLOW_PREFIX):]: col[c] for c in numbers if c.startswith(FOLLOW_PREFIX)}
     return CameraTrack(rate, start, np.array(frames, dtype=np.int64),
                        np.stack([col[c] for c in CAMERA_COLUMNS[:3]], 1),
-                       np.stack([col[c] for c in CAMERA_COLUMNS[3:]], 1), lens, name)
+                       np.stack([col[c] for c in CAMERA_COLUMNS[3:]], 1), lens, name, follow)
 
 
 def parse_number(value: Any, fail: Callable[[str], InputError]) -> float:
@@ -263,14 +265,16 @@ def read_csv(text: str, file: str, fps: RateLike | None = None) -> CameraTrack:
 
 
 def csv_text(track: CameraTrack) -> str:
-    header = ["frame", "timecode", "t_s", *CAMERA_COLUMNS, *track.lens]
+    header = ["frame", "timecode", "t_s", *CAMERA_COLUMNS, *track.lens,
+              *(FOLLOW_PREFIX + k for k in track.follow)]
     out = [f"# fps={track.fps.label}", f"# start={track.start.label}"]
     if track.name:
         out.append(f"# name={' '.join(track.name.split())}")
     out.append(",".join(header))
     labels, times = track.timecodes, track.times_s
     for i, f in enumerate(track.frames):
-        numbers = [times[i], *track.position[i], *track.ptr[i], *(v[i] for v in track.lens.values())]
+        numbers = [times[i], *track.position[i], *track.ptr[i], *(v[i] for v in track.lens.values()),
+                   *(v[i] for v in track.follow.values())]
         out.append(",".join([str(int(f)), labels[i]] + [repr(float(x)) for x in numbers]))
     return "\n".join(out) + "\n"
 
@@ -364,6 +368,7 @@ def json_text(track: CameraTrack) -> str:
         row: dict[str, Any] = {"frame": int(f), "timecode": labels[i], "t_s": float(times[i])}
         row.update({c: float(v) for c, v in zip(CAMERA_COLUMNS, [*track.position[i], *track.ptr[i]])})
         row.update({k: float(v[i]) for k, v in track.lens.items()})
+        row.update({FOLLOW_PREFIX + k: float(v[i]) for k, v in track.follow.items()})
         rows.append(row)
     doc = {"move": track.name, "fps": track.fps.label, "start": track.start.label, "frame_count": len(rows),
            "frame_rate": {"num": track.fps.num, "den": track.fps.den}, "frames": rows}

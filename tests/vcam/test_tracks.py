@@ -29,7 +29,7 @@ RATES = list(FRAME_RATES.values())
 # -- random tracks ------------------------------------------------------------------------------------
 
 @st.composite
-def tracks(draw, lens_axes=("focus", "iris", "zoom")):
+def tracks(draw, lens_axes=("focus", "iris", "zoom"), follow=True):
     rate = draw(st.sampled_from(RATES))
     n = draw(st.integers(1, 12))
     steps = draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
@@ -45,7 +45,8 @@ def tracks(draw, lens_axes=("focus", "iris", "zoom")):
     ranges = {"focus": (0.3, 100.0), "iris": (1.0, 32.0), "zoom": (5.0, 300.0)}
     chosen = draw(st.lists(st.sampled_from(lens_axes), unique=True)) if lens_axes else []
     lens = {k: column(*ranges[k]) for k in chosen}
-    return CameraTrack(rate, frame_to_label(start, rate), frames, position, ptr, lens, "random")
+    axes = {"track": column(-5, 5)} if follow and draw(st.booleans()) else {}     # a rig's follow axis
+    return CameraTrack(rate, frame_to_label(start, rate), frames, position, ptr, lens, "random", axes)
 
 
 def _assert_same(a: CameraTrack, b: CameraTrack, atol=0.0, rtol=0.0):
@@ -56,6 +57,9 @@ def _assert_same(a: CameraTrack, b: CameraTrack, atol=0.0, rtol=0.0):
     assert list(a.lens) == list(b.lens)
     for k in a.lens:
         np.testing.assert_allclose(b.lens[k], a.lens[k], atol=atol, rtol=rtol)
+    assert list(a.follow) == list(b.follow)
+    for k in a.follow:
+        np.testing.assert_allclose(b.follow[k], a.follow[k], atol=atol, rtol=rtol)
 
 
 @SETTINGS
@@ -75,7 +79,7 @@ def test_json_round_trip_is_exact(track, tmp_path_factory):
 
 
 @SETTINGS
-@given(track=tracks(lens_axes=("zoom",)), units=st.sampled_from(["m", "cm", "mm"]),
+@given(track=tracks(lens_axes=("zoom",), follow=False), units=st.sampled_from(["m", "cm", "mm"]),
        lens_column=st.sampled_from(["vfov", "focal"]))
 def test_chan_round_trip(track, units, lens_column, tmp_path_factory):
     path = tmp_path_factory.mktemp("chan") / "t.chan"
@@ -85,7 +89,7 @@ def test_chan_round_trip(track, units, lens_column, tmp_path_factory):
 
 
 @SETTINGS
-@given(track=tracks(lens_axes=()), order=st.sampled_from(["XYZ", "XZY", "YXZ", "YZX", "ZYX"]))
+@given(track=tracks(lens_axes=(), follow=False), order=st.sampled_from(["XYZ", "XZY", "YXZ", "YZX", "ZYX"]))
 def test_chan_round_trip_in_other_rotation_orders_keeps_the_rotation(track, order, tmp_path_factory):
     path = tmp_path_factory.mktemp("chan") / "t.chan"
     write_track(track, path, rotation_order=order)
@@ -300,6 +304,8 @@ def test_track_from_take_is_the_measured_camera(orbit, tmp_path):
     assert position_m < 1e-9 and angle_deg < 1e-7
     for k in track.lens:
         np.testing.assert_allclose(actual.lens[k], track.lens[k], atol=1e-12)
+    assert list(actual.follow) == list(track.follow) == ["track"]          # the measured track, in metres
+    np.testing.assert_allclose(actual.follow["track"], track.follow["track"], atol=1e-12)
 
 
 # -- bad input ------------------------------------------------------------------------------------------
