@@ -338,10 +338,16 @@ def render_summary(result, plan) -> str:
 
 
 def run_sim(args: argparse.Namespace) -> int:
-    cmd = _simulator_command(args.rig, args.transport, args.fault) + ["--seed", str(args.seed)]
+    """``motionctl sim``: the simulator in this process (no child to outlive a Ctrl-C: a child started
+    from here was left serving, holding the terminal's output open, when the Ctrl-C came while it was
+    still starting on a loaded machine)."""
+    from simulator.__main__ import main as simulator_main
+    argv = ["--rig", args.rig, "--transport", args.transport, "--seed", str(args.seed)]
+    for spec in args.fault:
+        argv += ["--fault", spec]
     if args.can:
-        cmd += ["--can", args.can]
-    return subprocess.call(cmd, cwd=Path(__file__).resolve().parents[2])
+        argv += ["--can", args.can]
+    return simulator_main(argv)
 
 
 def list_takes_cmd(args: argparse.Namespace) -> int:

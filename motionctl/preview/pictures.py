@@ -30,13 +30,25 @@ def _matplotlib():
     return plt
 
 
-def _draw_set(ax, data: PreviewData, h: int, v: int) -> None:
+#: Keep-out zones (people) and obstacles (the set), as every picture and the page draw them.
+KEEPOUT_COLOUR, OBSTACLE_COLOUR = "#d84315", "#8d949c"
+
+
+def _draw_set(ax, data: PreviewData, h: int, v: int, labels: bool = True) -> None:
+    """The set in one orthographic view, drawn once: obstacles grey, people's keep-out zones orange with
+    their names, the floor as a line where the view is from the side, and a 1 m scale bar."""
     from matplotlib.patches import Circle, Polygon
 
     for solid in data.solids:
-        colour = "#e8893a" if solid.kind == "keepout" else "#9aa0a8"
-        alpha = 0.25 if solid.kind == "keepout" else 0.35
+        person = solid.kind == "keepout"
+        colour = KEEPOUT_COLOUR if person else OBSTACLE_COLOUR
+        alpha = 0.3 if person else 0.35
         if "floor" in solid.name.lower():
+            if v == 2 and solid.faces:                   # seen from the side: the floor is a line
+                z = float(np.mean([p[2] for p in solid.faces[0]]))
+                ax.axhline(z, color="#5d4037", linewidth=1.5, zorder=1)
+                ax.text(0.99, z, " floor", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                        fontsize=7, color="#5d4037")
             continue
         for face in solid.faces:
             points = np.asarray(face)[:, [h, v]]
@@ -47,36 +59,77 @@ def _draw_set(ax, data: PreviewData, h: int, v: int) -> None:
         if solid.capsule is not None:
             a, b, radius = solid.capsule
             ax.plot([a[h], b[h]], [a[v], b[v]], color=colour, alpha=alpha, linewidth=2, solid_capstyle="round")
+        if labels and person:
+            centre = _points(solid).mean(axis=0)
+            ax.text(centre[h], centre[v], solid.name.replace("_", " "), ha="center", va="center", fontsize=7,
+                    color=KEEPOUT_COLOUR, fontweight="bold", clip_on=True)
+    _scale_bar(ax)
 
 
-def _draw_rig(ax, data: PreviewData, i: int, h: int, v: int, scale: float, ghost: bool = False) -> None:
-    capsules = data.ghost if ghost else data.capsules
-    for c in range(capsules.shape[1]):
-        a, b = capsules[i, c]
-        width = max(1.0, 2 * data.radii[c] * scale)
-        colour = "#3a5ac8" if ghost else COLOURS[int(data.colours[i, c])]
-        ax.plot([a[h], b[h]], [a[v], b[v]], color=colour, linewidth=width, solid_capstyle="round",
-                alpha=0.3 if ghost else 0.95)
-    m = data.camera[i]
-    o, f = m[:3, 3], m[:3, 1]
-    ax.plot([o[h], o[h] + 0.5 * f[h]], [o[v], o[v] + 0.5 * f[v]], color="#1a237e", linewidth=1.2)
+def _scale_bar(ax) -> None:
+    """1 m, bottom left, in data units (the views are equal-aspect metres)."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    x, y = x0 + 0.05 * (x1 - x0), y0 + 0.05 * (y1 - y0)
+    ax.plot([x, x + 1.0], [y, y], color="black", linewidth=2, solid_capstyle="butt")
+    ax.text(x + 0.5, y + 0.015 * (y1 - y0), "1 m", ha="center", va="bottom", fontsize=7)
 
 
-def _panel(ax, data: PreviewData, i: int, h: int, v: int, scale: float, xlim, ylim) -> None:
-    """One orthographic picture of frame ``i``: the set, the plan's ghost under a take, the rig."""
-    _draw_set(ax, data, h, v)
-    if data.ghost is not None:
-        _draw_rig(ax, data, i, h, v, scale, ghost=True)
-    _draw_rig(ax, data, i, h, v, scale)
+def _points(solid) -> np.ndarray:
+    """Every corner point of ``solid`` (n, 3), for framing and labels."""
+    points = [np.asarray(face, dtype=float) for face in solid.faces]
+    if solid.sphere is not None:
+        centre, radius = solid.sphere
+        points.append(np.asarray(centre) + radius * np.vstack([np.eye(3), -np.eye(3)]))
+    if solid.capsule is not None:
+        a, b, radius = solid.capsule
+        points.append(np.vstack([np.asarray(a) + radius * np.vstack([np.eye(3), -np.eye(3)]),
+                                 np.asarray(b) + radius * np.vstack([np.eye(3), -np.eye(3)])]))
+    return np.vstack(points) if points else np.zeros((0, 3))
+
+
+class _Rig:
+    """The rig's artists in one view, made once and moved frame by frame (an animation redraws only them)."""
+
+    def __init__(self, ax, data: PreviewData, h: int, v: int, scale: float, ghost: bool = False) -> None:
+        self.data, self.h, self.v, self.ghost = data, h, v, ghost
+        capsules = data.ghost if ghost else data.capsules
+        self.capsules = capsules
+        self.lines = [ax.plot([], [], linewidth=max(1.0, 2 * data.radii[c] * scale), solid_capstyle="round",
+                              alpha=0.3 if ghost else 0.95, color="#3a5ac8")[0] for c in range(capsules.shape[1])]
+        self.view = None if ghost else ax.plot([], [], color="#1a237e", linewidth=1.2)[0]
+        self.artists = self.lines + ([self.view] if self.view is not None else [])
+
+    def show(self, i: int) -> None:
+        h, v = self.h, self.v
+        for c, line in enumerate(self.lines):
+            a, b = self.capsules[i, c]
+            line.set_data([a[h], b[h]], [a[v], b[v]])
+            if not self.ghost:
+                line.set_color(COLOURS[int(self.data.colours[i, c])])
+        if self.view is not None:
+            m = self.data.camera[i]
+            o, f = m[:3, 3], m[:3, 1]
+            self.view.set_data([o[h], o[h] + 0.5 * f[h]], [o[v], o[v] + 0.5 * f[v]])
+
+
+def _panel(ax, data: PreviewData, h: int, v: int, scale: float, xlim, ylim) -> list[_Rig]:
+    """One orthographic picture: the set, the plan's ghost under a take, the rig (show a frame with
+    ``rig.show(i)`` on what is returned)."""
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+    _draw_set(ax, data, h, v)
+    rigs = [_Rig(ax, data, h, v, scale, ghost=True)] if data.ghost is not None else []
+    return rigs + [_Rig(ax, data, h, v, scale)]
 
 
 def _limits(data: PreviewData, h: int, v: int, pad: float = 0.4):
-    points = data.capsules[..., [h, v]].reshape(-1, 2)
+    """A square view of the rig's whole move and every person's keep-out zone (people are never cut off)."""
+    points = [data.capsules[..., [h, v]].reshape(-1, 2)]
+    points += [_points(s)[:, [h, v]] for s in data.solids if s.kind == "keepout"]
+    points = np.vstack(points)
     lo, hi = points.min(axis=0) - pad, points.max(axis=0) + pad
     span = max(hi - lo)
     centre = (lo + hi) / 2
@@ -93,13 +146,15 @@ def contact_sheet(data: PreviewData, path: Path, columns: int = 6) -> Path:
         xlim, ylim, span = _limits(data, h, v)
         for col, i in enumerate(picks):
             ax = axes[row][col]
-            _panel(ax, data, i, h, v, 2.6 * 72 / span * 0.8, xlim, ylim)
+            for rig in _panel(ax, data, h, v, 2.6 * 72 / span * 0.8, xlim, ylim):
+                rig.show(i)
             worst = float(np.min(data.slack_m[i]))
             title = f"{name}  f{data.frames[i]}\n{data.timecodes[i]}"
             ax.set_title(title, fontsize=8, color=COLOURS[2] if worst < 0 else "black")
     fig.suptitle(f"{data.title}: {data.verdict}" + (f" - {data.violations[0]}" if data.violations else ""),
                  fontsize=10, color=COLOURS[2] if data.verdict == "ILLEGAL" else "black")
-    fig.text(0.01, 0.005, f"green clear, amber close to a margin, red inside it; {data.min_text}", fontsize=8)
+    fig.text(0.01, 0.005, "rig: green clear, amber close to a margin, red inside it; orange: people's keep-out "
+             f"zones; grey: the set; {data.min_text}", fontsize=8)
     fig.tight_layout(rect=(0, 0.02, 1, 0.96))
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -188,25 +243,44 @@ def axis_plots(data: PreviewData, rig: Rig, path: Path, fps: float) -> Path:
 
 
 def animation(data: PreviewData, path: Path, view: str = "side", max_frames: int = 120) -> Path:
-    """An animated GIF of the rig moving through the set from ``view`` (top, side or front)."""
+    """An animated GIF of the rig moving through the set from ``view`` (top, side or front).
+
+    The set is drawn once; each frame restores that background and draws only the rig and the title on
+    it (matplotlib's blitting), and every frame shares one palette.  matplotlib's own writer redraws the
+    whole figure and builds a palette per frame: three times the time for the same pictures."""
     plt = _matplotlib()
-    from matplotlib.animation import FuncAnimation, PillowWriter
+    from PIL import Image
 
     h, v = VIEWS[view]
     picks = np.unique(np.linspace(0, len(data.frames) - 1, min(max_frames, len(data.frames))).round().astype(int))
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
     xlim, ylim, span = _limits(data, h, v)
-    scale = 6 * 72 / span * 0.8
-
-    def frame(j: int):
-        ax.clear()
-        i = picks[j]
-        _panel(ax, data, i, h, v, scale, xlim, ylim)
-        ax.set_title(f"{data.title} ({view})  frame {data.frames[i]}  {data.timecodes[i]}", fontsize=9)
-        return []
-
-    step_s = max((data.frames[picks[-1]] - data.frames[0]) / data.fps / max(len(picks) - 1, 1), 0.02)
-    movie = FuncAnimation(fig, frame, frames=len(picks), blit=False)
-    movie.save(path, writer=PillowWriter(fps=max(1, round(1 / step_s))))
+    rigs = _panel(ax, data, h, v, 6 * 72 / span * 0.8, xlim, ylim)
+    title = ax.set_title(" ", fontsize=9)
+    moving = [artist for rig in rigs for artist in rig.artists] + [title]
+    for artist in moving:
+        artist.set_animated(True)
+    canvas = fig.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    frames = []
+    for i in picks:
+        for rig in rigs:
+            rig.show(i)
+        title.set_text(f"{data.title} ({view})  frame {data.frames[i]}  {data.timecodes[i]}")
+        canvas.restore_region(background)
+        for artist in moving:
+            fig.draw_artist(artist)
+        frames.append(Image.frombuffer("RGBA", canvas.get_width_height(), bytes(canvas.buffer_rgba())).convert("RGB"))
     plt.close(fig)
+    # One palette for the whole film, from a strip of frames spread over it (colours that only show late,
+    # a red link, are in it).
+    sample = frames[:: max(1, len(frames) // 8)] + [frames[-1]]
+    strip = Image.new("RGB", (sample[0].width * len(sample), sample[0].height))
+    for k, frame in enumerate(sample):
+        strip.paste(frame, (k * frame.width, 0))
+    palette = strip.quantize(colors=255)
+    film = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
+    step_s = max((data.frames[picks[-1]] - data.frames[0]) / data.fps / max(len(picks) - 1, 1), 0.02)
+    film[0].save(path, save_all=True, append_images=film[1:], duration=max(20, round(step_s * 1000)), loop=0)
     return path

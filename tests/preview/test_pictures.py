@@ -1,0 +1,65 @@
+"""The pictures show the set (issue 15 item 10): people's keep-out zones inside every view, named, the
+floor and a scale in the side views, and an animation that draws them under the moving rig."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from motionctl import preview
+from motionctl.planner import plan_scene
+from motionctl.preview import pictures
+from motionctl.spec import load_scene
+from tests.conftest import LEGAL_MOVES, MOVES
+
+
+@functools.cache
+def _data(move):
+    return preview.from_plan(plan_scene(load_scene(move), 250))
+
+
+@pytest.fixture(scope="module")
+def stunt_cross():
+    return _data(MOVES / "stunt_cross.toml")
+
+
+@pytest.mark.parametrize("move", LEGAL_MOVES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("view", sorted(pictures.VIEWS))
+def test_every_view_frames_every_person_and_the_whole_move(move, view):
+    """Framed on the rig alone, the views cut people off (product_shot's top view: the actor's circle;
+    every side view: the actor and the stunt lane)."""
+    data = _data(move)
+    h, v = pictures.VIEWS[view]
+    (x0, x1), (y0, y1), _ = pictures._limits(data, h, v)
+    people = [s for s in data.solids if s.kind == "keepout"]
+    assert {s.name for s in people} == {"actor_mark_a", "stunt_lane"}
+    for points in [pictures._points(s)[:, [h, v]] for s in people] + [data.capsules[..., [h, v]].reshape(-1, 2)]:
+        assert points[:, 0].min() >= x0 and points[:, 0].max() <= x1
+        assert points[:, 1].min() >= y0 and points[:, 1].max() <= y1
+
+
+def _near(pixels: np.ndarray, hex_colour: str, tolerance: int = 40) -> int:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(pixels - rgb).max(axis=-1) <= tolerance).sum())
+
+
+def test_the_animation_draws_people_floor_and_scale_under_the_moving_rig(stunt_cross, tmp_path):
+    path = pictures.animation(stunt_cross, tmp_path / "side.gif", view="side", max_frames=6)
+    gif = Image.open(path)
+    assert gif.n_frames == 6 and gif.info["duration"] >= 20
+    frames = []
+    for k in range(gif.n_frames):
+        gif.seek(k)
+        frames.append(np.asarray(gif.convert("RGB")).astype(int))
+    for pixels in frames:
+        assert _near(pixels, "#f0a48a", 30) > 2000          # keep-out zones: orange at alpha 0.3 on white
+        assert _near(pixels, "#5d4037", 30) > 300           # the floor line
+        assert _near(pixels, "#000000", 30) > 100           # the scale bar (and its label)
+        rig = _near(pixels, pictures.COLOURS[0], 40) + _near(pixels, pictures.COLOURS[1], 40)
+        assert rig > 500                                     # the rig, green or amber
+    assert not np.array_equal(frames[0], frames[-1])         # it moves
+    first_rig = (np.abs(frames[0] - frames[-1]).max(axis=-1) > 60).sum()
+    assert first_rig > 500
