@@ -54,6 +54,11 @@ def from_plan(plan: Plan, take_q: tuple[np.ndarray, np.ndarray] | None = None) -
                          + (plan.report.violations[0].message if plan.report.violations else "not plannable") + ")")
     fps = float(move.rate.fps)
     shown = frame_samples(plan.report.frames, MAX_FRAMES)
+    # The tightest moment is the check's (least spare over every servo tick, the frame that tick falls
+    # in): one definition for the report and the picture.  Its frame is always among those shown.
+    tightest = plan.report.extra.get("tightest_at")
+    if tightest is not None:
+        shown = np.union1d(shown, [int(tightest["frame"])])
     ticks = np.minimum((shown / fps * plan.rate_hz).round().astype(int), len(traj) - 1)
     verdict = "LEGAL" if plan.ok else "ILLEGAL"
     violations = [v.message for v in violations_first_things_first(plan.report.violations)]
@@ -67,7 +72,20 @@ def from_plan(plan: Plan, take_q: tuple[np.ndarray, np.ndarray] | None = None) -
         verdict, title = "TAKE", f"{title}: take over plan"
     data = build(title, verdict, violations, fps, shown.tolist(), [move.timecode_at(int(f)) for f in shown],
                  plan.rig, plan.stage, q, lens, ghost_q=ghost)
-    return data if take_q is not None else replace(data, rate_bands=rate_bands(traj.qd, traj.qdd, ticks))
+    if take_q is not None:
+        return data
+    if tightest is not None:
+        data = replace(data, min_frame_index=int(np.searchsorted(shown, int(tightest["frame"]))),
+                       min_text=tightest_text(tightest))
+    return replace(data, rate_bands=rate_bands(traj.qd, traj.qdd, ticks))
+
+
+def tightest_text(t: dict) -> str:
+    """The check's tightest moment in words: ``tightest at frame 106 (03:00:04:06): flange to stunt_lane
+    clear of its margin by 5 mm``."""
+    where = "inside its margin by" if t["spare_m"] < 0 else "clear of its margin by"
+    return (f"tightest at frame {t['frame']} ({t['timecode']}): {t['link']} to {t['other']} {where} "
+            f"{abs(t['spare_m']) * 1000:.0f} mm")
 
 
 def rate_bands(qd: np.ndarray, qdd: np.ndarray, ticks: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ views: <button data-view="iso">3/4</button><button data-view="top">top</button><
 <div id="tc"></div>
 <div id="pose"></div>
 <p><b>camera-head speed</b><br><canvas id="speed" width="360" height="90"></canvas></p>
-<p><b>minimum clearance</b><br>{min_text}</p>
+<p><b>tightest moment</b><br>{min_text}</p>
 <p><b>check</b></p><ul>{violations}</ul>
 </aside>
 </main>

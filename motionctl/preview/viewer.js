@@ -108,7 +108,7 @@
     tcBox.textContent = `frame ${D.frames[index]}  ${D.timecodes[index]}`;
     const s = D.slack[index], worst = Math.min(...s);
     poseBox.textContent = D.axes.map((a, k) => `${a} ${D.joints[index][k].toFixed(3)}${D.units[k]}`).join("   ")
-      + `\ncamera head ${D.speed[index].toFixed(2)} m/s   worst clearance ${worst > 50 ? "-" : (worst * 1000).toFixed(0) + " mm beyond its margin"}`;
+      + `\ncamera head ${D.speed[index].toFixed(2)} m/s   worst clearance ${worst > 50 ? "-" : Math.abs(worst * 1000).toFixed(0) + (worst < 0 ? " mm inside its margin" : " mm clear of its margin")}`;
     document.body.dataset.frame = D.frames[index];
     document.body.dataset.timecode = D.timecodes[index];
     draw(); drawSpeed();

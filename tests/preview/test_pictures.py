@@ -63,3 +63,19 @@ def test_the_animation_draws_people_floor_and_scale_under_the_moving_rig(stunt_c
     assert not np.array_equal(frames[0], frames[-1])         # it moves
     first_rig = (np.abs(frames[0] - frames[-1]).max(axis=-1) > 60).sum()
     assert first_rig > 500
+
+
+@pytest.mark.parametrize("move", LEGAL_MOVES, ids=lambda p: p.stem)
+def test_the_tightest_moment_is_the_checks(move):
+    """One definition (issue 15 item 10): check put stunt_cross's tightest moment at one frame and the
+    preview, measuring only the frames it shows, at the next.  The preview now says the check's, in
+    words that do not contradict themselves, and shows that frame."""
+    plan = plan_scene(load_scene(move), 250)
+    tight = plan.report.extra["tightest_at"]
+    data = _data(move)
+    assert data.frames[data.min_frame_index] == tight["frame"]
+    assert f"frame {tight['frame']} ({tight['timecode']})" in data.min_text
+    assert f"{tight['link']} to {tight['other']}" in data.min_text
+    words = "inside its margin by" if tight["spare_m"] < 0 else "clear of its margin by"
+    assert f"{words} {abs(tight['spare_m']) * 1000:.0f} mm" in data.min_text
+    assert "beyond" not in data.min_text and "-" not in data.min_text.split("by")[-1]
