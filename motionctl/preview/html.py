@@ -29,6 +29,17 @@ aside {{ width: 360px; font-size: 13px; }}
 button {{ margin: 2px; }}
 li.bad {{ color: #c62828; }}
 .key span {{ display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 10px; vertical-align: middle; }}
+table.approach {{ border-collapse: collapse; width: 100%; }}
+table.approach td, table.approach th {{ padding: 1px 4px; text-align: left; }}
+tr.keepout td:first-child {{ color: #d84315; font-weight: bold; }}
+tr.near {{ background: #fff3cd; }} tr.bad {{ color: #c62828; font-weight: bold; }}
+/* A narrow window (a laptop, a 900 px browser): the verdict, the people and the check above the view. */
+@media (max-width: 1360px) {{
+  main {{ flex-wrap: wrap; }}
+  aside {{ order: -1; width: 100%; }}
+  #view {{ max-width: calc(100vw - 30px); height: auto; }}
+  #scrub {{ max-width: 60vw; }}
+}}
 </style></head>
 <body>
 <header><span class="verdict {verdict}">{verdict}</span> <b>{title}</b> &nbsp; {subtitle}</header>
@@ -47,6 +58,8 @@ views: <button data-view="iso">3/4</button><button data-view="top">top</button><
 <div id="tc"></div>
 <div id="pose"></div>
 <p><b>camera-head speed</b><br><canvas id="speed" width="360" height="90"></canvas></p>
+<p><b>closest to people and the set</b></p>
+<table class="approach"><tr><th></th><th>closest</th><th>needs</th><th>when</th><th>by</th></tr>{approaches}</table>
 <p><b>tightest moment</b><br>{min_text}</p>
 <p><b>check</b></p><ul>{violations}</ul>
 </aside>
@@ -55,6 +68,9 @@ views: <button data-view="iso">3/4</button><button data-view="top">top</button><
 <script>{viewer}</script>
 </body></html>
 """
+
+
+AMBER_M = 0.05      # scene.AMBER_BAND_M (not imported at module load: scene pulls in kinematics)
 
 
 def _round(array: np.ndarray, digits: int = 4) -> list:
@@ -82,6 +98,30 @@ def page(data: PreviewData, rig: Rig, subtitle: str = "") -> str:
     }
     viewer = resources.files("motionctl.preview").joinpath("viewer.js").read_text(encoding="utf-8")
     items = "".join(f'<li class="bad">{html.escape(v)}</li>' for v in data.violations) or "<li>no violations</li>"
+    approaches = "".join(_approach_row(a) for a in _shown_approaches(data.approaches))
     return PAGE.format(title=html.escape(data.title), verdict=data.verdict, subtitle=html.escape(subtitle),
-                       amber=int(AMBER_BAND_M * 1000), min_text=html.escape(data.min_text), violations=items,
+                       amber=int(AMBER_BAND_M * 1000), min_text=html.escape(data.min_text), violations=items, approaches=approaches,
                        data=json.dumps(payload, separators=(",", ":")).replace("</", "<\\/"), viewer=viewer)
+
+
+#: Obstacles listed beside every person and the arm itself (the closest ones; the rest are far).
+OBSTACLES_SHOWN = 4
+
+
+def _shown_approaches(approaches: list) -> list:
+    """Every person, the closest obstacles, and the arm against itself: people first."""
+    people = [a for a in approaches if a.kind == "keepout"]
+    obstacles = [a for a in approaches if a.kind == "obstacle"][:OBSTACLES_SHOWN]
+    return people + obstacles + [a for a in approaches if a.kind == "self"]
+
+
+def _approach_row(a) -> str:
+    """One row: what (person / set / the arm), closest mm, margin, frame and timecode (a link to it), link."""
+    label = {"keepout": "person", "obstacle": "set", "self": ""}.get(a.kind, a.kind)
+    css = "bad" if a.spare_m < 0 else ("near" if a.spare_m < AMBER_M else "")
+    name = html.escape(a.other.replace("_", " "))
+    return (f'<tr class="{a.kind} {css}" data-frame="{a.frame}"><td>{name}'
+            + (f' <small>{label}</small>' if label else "")
+            + f'</td><td>{a.min_m * 1000:.0f} mm</td><td>{a.required_m * 1000:.0f}</td>'
+            f'<td><a href="#" class="goto" data-frame="{a.frame}">f{a.frame}</a> {html.escape(a.timecode)}</td>'
+            f'<td>{html.escape(a.link)}</td></tr>')

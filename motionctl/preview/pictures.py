@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motionctl.preview.scene import PreviewData
+from motionctl.preview.scene import KIND_ORDER, SELF, PreviewData
 from motionctl.spec.rig import Rig
 
 COLOURS = ("#2e7d32", "#f9a825", "#c62828")
@@ -153,32 +153,55 @@ def contact_sheet(data: PreviewData, path: Path, columns: int = 6) -> Path:
             ax.set_title(title, fontsize=8, color=COLOURS[2] if worst < 0 else "black")
     fig.suptitle(f"{data.title}: {data.verdict}" + (f" - {data.violations[0]}" if data.violations else ""),
                  fontsize=10, color=COLOURS[2] if data.verdict == "ILLEGAL" else "black")
-    fig.text(0.01, 0.005, "rig: green clear, amber close to a margin, red inside it; orange: people's keep-out "
-             f"zones; grey: the set; {data.min_text}", fontsize=8)
+    fig.text(0.01, 0.005, "rig: green clear, amber close to a person's or the set's margin, red inside a margin; "
+             f"orange: people's keep-out zones; grey: the set.  {_closest_person_text(data)}{data.min_text}",
+             fontsize=8)
     fig.tight_layout(rect=(0, 0.02, 1, 0.96))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
 
 
+def _closest_person_text(data: PreviewData) -> str:
+    person = next((a for a in data.approaches if a.kind == "keepout"), None)
+    if person is None:
+        return ""
+    return (f"closest to a person: {person.other} {person.min_m * 1000:.0f} mm from {person.link} (needs "
+            f"{person.required_m * 1000:.0f}) at frame {person.frame}; ")
+
+
 def clearance_plot(data: PreviewData, path: Path) -> Path:
     plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(10, 3.6))
-    links = sorted(set(data.capsule_links), key=data.capsule_links.index)
-    for link in links:
-        columns = [k for k, name in enumerate(data.capsule_links) if name == link]
-        values = np.min(data.slack_m[:, columns], axis=1) * 1000
-        if np.all(values > 900):
-            continue
-        ax.plot(data.frames, values, linewidth=1, label=link)
+    fig, ax = plt.subplots(figsize=(11, 4.0))
+    # One curve per thing approached, named by it (people first, bold): what a stunt coordinator asks is
+    # "how close does it come to my performer", not "how close does wrist_3 come to anything".
+    kinds = {a.other: a.kind for a in data.approaches}
+    people = iter(["#d84315", "#6a1b9a", "#00838f", "#ad1457", "#4e342e"])
+    for other in sorted(data.spare_by_other, key=lambda o: (KIND_ORDER.get(kinds.get(o, "obstacle"), 1), o)):
+        values = data.spare_by_other[other] * 1000
+        kind = kinds.get(other, "self" if other == SELF else "obstacle")
+        if kind != "keepout" and np.all(values > 600):
+            continue                                  # far from everything, all the time: not drawn
+        if kind == "keepout":
+            ax.plot(data.frames, values, linewidth=2.2, color=next(people, "#d84315"),
+                    label=f"{other.replace('_', ' ')} (person)")
+        elif kind == "self":
+            ax.plot(data.frames, values, linewidth=0.8, color="#9e9e9e", linestyle=":", label="the arm itself")
+        else:
+            ax.plot(data.frames, values, linewidth=1, linestyle="--", label=other.replace("_", " "))
     ax.axhline(0, color=COLOURS[2], linestyle="--", linewidth=1, label="margin")
     ax.axhline(50, color=COLOURS[1], linestyle=":", linewidth=1)
     ax.axvline(data.frames[data.min_frame_index], color="black", linewidth=0.8)
     ax.set_xlabel("frame")
-    ax.set_ylabel("clearance beyond the margin (mm)")
-    ax.set_ylim(min(-20, ax.get_ylim()[0]), min(ax.get_ylim()[1], 600))
-    ax.set_title(f"{data.title}: {data.verdict}; {data.min_text}", fontsize=9)
-    ax.legend(fontsize=7, ncol=4, loc="upper right")
+    ax.set_ylabel("spare beyond its margin (mm)")
+    # Up to 600 mm of spare, or far enough up to show every person's closest approach.
+    closest_people = [float(np.min(data.spare_by_other[o])) * 1000 for o, k in kinds.items()
+                      if k == "keepout" and o in data.spare_by_other]
+    top = max([600.0] + [1.15 * v for v in closest_people if v < 5000])
+    ax.set_ylim(min(-20, ax.get_ylim()[0]), min(ax.get_ylim()[1], top))
+    ax.set_title("\n".join([f"{data.title}: {data.verdict}", _closest_person_text(data).rstrip("; "),
+                             data.min_text]).replace("\n\n", "\n"), fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -26,6 +26,41 @@ DEFAULT_HFOV_DEG = 40.0
 
 
 @dataclass(frozen=True)
+class Approach:
+    """The closest the rig comes to one thing: a person's keep-out zone, an obstacle, or itself."""
+
+    other: str                  # the zone or obstacle; SELF for the arm against itself
+    kind: str                   # "keepout" (people), "obstacle" (the set) or "self"
+    link: str                   # the rig's link that comes closest
+    min_m: float
+    required_m: float
+    frame: int
+    timecode: str
+
+    @property
+    def spare_m(self) -> float:
+        return self.min_m - self.required_m
+
+
+SELF = "the arm itself"
+#: People first, then the set, then the arm against itself.
+KIND_ORDER = {"keepout": 0, "obstacle": 1, "self": 2}
+
+
+def people_first(pairs: list[Approach]) -> list[Approach]:
+    """One approach per zone or obstacle (and one for the arm against itself): the least spare of its
+    pairs; people first, then the set, then the arm, each by spare."""
+    best: dict[str, Approach] = {}
+    for pair in pairs:
+        key = SELF if pair.kind == "self" else pair.other
+        if key not in best or pair.spare_m < best[key].spare_m:
+            best[key] = pair if pair.kind != "self" else Approach(SELF, "self", f"{pair.link} to {pair.other}",
+                                                                  pair.min_m, pair.required_m, pair.frame,
+                                                                  pair.timecode)
+    return sorted(best.values(), key=lambda a: (KIND_ORDER.get(a.kind, 1), a.spare_m))
+
+
+@dataclass(frozen=True)
 class Solid:
     """A zone drawn as polygons (boxes, cylinders, planes), a sphere, or a capsule."""
 
@@ -58,6 +93,10 @@ class PreviewData:
     min_frame_index: int                       # index into ``frames`` of the minimum clearance
     min_text: str
     ghost: NDArray[np.float64] | None = None   # (F, C, 2, 3): the plan under a take (overlay)
+    #: Closest approach per person, obstacle and the arm itself (:func:`people_first` order).
+    approaches: list[Approach] = field(default_factory=list)
+    #: Per zone or obstacle (SELF for the arm), its least spare over the links at each shown frame (m).
+    spare_by_other: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     #: (F, axes, 4) SI: lowest and highest velocity, lowest and highest acceleration over the servo ticks
     #: from each shown frame to the next (a plan's; a take has only its frames' positions)
     rate_bands: NDArray[np.float64] | None = None
@@ -106,27 +145,49 @@ def frame_samples(count: int, limit: int) -> NDArray[np.int64]:
     return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
 
 
-def link_slack(rig: Rig, stage: Stage | None, kin: Kinematics, a: NDArray[np.float64],
-               b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(F, C) clearance minus the required margin, per capsule, taking the worst pair of its link.
+@dataclass(frozen=True)
+class SetClearance:
+    """Clearances at the shown frames, per capsule and per thing approached."""
 
-    ``a``, ``b``: the capsules' endpoints at each frame, ``(F, C, 3)`` (from the caller's FK pass).
-    """
+    slack: NDArray[np.float64]            # (F, C) the worst pair of each capsule's link, of every kind
+    people_and_set: NDArray[np.float64]   # (F, C) the same without the arm against itself
+    spare_by_other: dict[str, NDArray[np.float64]]
+    approaches: list[Approach]
+
+
+def set_clearance(rig: Rig, stage: Stage | None, kin: Kinematics, a: NDArray[np.float64],
+                  b: NDArray[np.float64], frames: list[int], timecodes: list[str]) -> SetClearance:
+    """Clearance minus the required margin at every shown frame, per capsule (the worst pair of its link)
+    and per zone or obstacle (the least over the links).  ``a``, ``b``: the capsules' endpoints at each
+    frame, ``(F, C, 3)`` (from the caller's FK pass)."""
     checker = ClearanceChecker(rig, stage, kin.capsules)
     capsule_link = np.asarray(kin.capsules.link)
     columns = {link.name: capsule_link == i for i, link in enumerate(rig.links)}
-    out = np.full(a.shape[:2], np.inf)
+    slack = np.full(a.shape[:2], np.inf)
+    people_and_set = np.full(a.shape[:2], np.inf)
+    by_other: dict[str, NDArray[np.float64]] = {}
+    closest: list[Approach] = []
     for k in range(len(a)):
         for pair in checker.check(a[k:k + 1], b[k:k + 1]).pairs:
-            slack = pair.min_m - pair.required_m
+            spare = pair.min_m - pair.required_m
             for link in (pair.link, pair.other):
                 if link in columns:
-                    out[k, columns[link]] = np.minimum(out[k, columns[link]], slack)
-    return out
+                    slack[k, columns[link]] = np.minimum(slack[k, columns[link]], spare)
+                    if pair.kind != "self":
+                        people_and_set[k, columns[link]] = np.minimum(people_and_set[k, columns[link]], spare)
+            key = SELF if pair.kind == "self" else pair.other
+            row = by_other.setdefault(key, np.full(len(a), np.inf))
+            row[k] = min(row[k], spare)
+            closest.append(Approach(pair.other, pair.kind, pair.link, pair.min_m, pair.required_m, frames[k],
+                                    timecodes[k]))
+    return SetClearance(slack, people_and_set, by_other, people_first(closest))
 
 
-def colour_of(slack: NDArray[np.float64]) -> NDArray[np.int64]:
-    return np.where(slack < 0, RED, np.where(slack < AMBER_BAND_M, AMBER, GREEN)).astype(np.int64)
+def colour_of(slack: NDArray[np.float64], people_and_set: NDArray[np.float64] | None = None) -> NDArray[np.int64]:
+    """Red inside any margin; amber within the band of a person's or the set's margin (the arm close to
+    itself is not what people on set need to see coming); green otherwise."""
+    near = slack if people_and_set is None else people_and_set
+    return np.where(slack < 0, RED, np.where(near < AMBER_BAND_M, AMBER, GREEN)).astype(np.int64)
 
 
 def hfov(rig: Rig, lens: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -146,7 +207,8 @@ def build(title: str, verdict: str, violations: list[str], fps: float, frames: l
     a, b = kin.capsules_world(frames_all)
     capsules = np.stack([a, b], axis=2)
     camera = kin.camera_from_frames(frames_all)
-    slack = link_slack(rig, stage, kin, a, b)
+    clearance = set_clearance(rig, stage, kin, a, b, list(frames), list(timecodes))
+    slack = clearance.slack
     positions = camera[:, :3, 3]
     steps = np.diff(frames) if len(frames) > 1 else np.ones(1)
     speed = np.zeros(len(q))
@@ -165,6 +227,8 @@ def build(title: str, verdict: str, violations: list[str], fps: float, frames: l
         ghost = np.stack([ga, gb], axis=2)
     return PreviewData(title, verdict, violations, fps, list(frames), list(timecodes), capsules,
                        np.asarray(kin.capsules.radius, dtype=float),
-                       [rig.links[int(i)].name for i in kin.capsules.link], colour_of(slack),
+                       [rig.links[int(i)].name for i in kin.capsules.link],
+                       colour_of(slack, clearance.people_and_set),
                        np.where(np.isfinite(slack), slack, 99.0), camera, hfov(rig, lens), speed, q,
-                       solids_of(stage), index, min_text, ghost)
+                       solids_of(stage), index, min_text, ghost, clearance.approaches,
+                       {k: np.where(np.isfinite(v), v, 99.0) for k, v in clearance.spare_by_other.items()})

@@ -114,6 +114,16 @@
     draw(); drawSpeed();
   }
   window.previewShow = show;
+  // The closest-approach table: each row's frame link shows that frame.
+  document.querySelectorAll("a.goto").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      const frame = +link.dataset.frame;
+      let k = D.frames.findIndex((f) => f >= frame);
+      if (k < 0) k = F - 1;
+      show(k);
+    });
+  });
 
   function tick(now) {
     if (!playing) return;

@@ -100,3 +100,27 @@ def test_play_advances_at_real_speed(page_and_plan):
         # frames shown track the page's own clock (no timing assertion against the test machine)
         assert 0 < frame <= np.ceil(elapsed * fps) + 2
         browser.close()
+
+
+def test_at_900_px_the_verdict_people_and_check_are_on_screen_and_a_row_goes_to_its_frame(page_and_plan):
+    """issue 15 items 9 and 10: at 900 px the side panel was pushed off screen; the closest approach to
+    each person is a row whose frame link shows that frame."""
+    from playwright.sync_api import sync_playwright
+
+    html, plan, data = page_and_plan
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_context(offline=True, viewport={"width": 900, "height": 700}).new_page()
+        page.goto(html.resolve().as_uri())
+        page.wait_for_function("document.body.dataset.frame !== undefined")
+        box = page.evaluate("""() => { const r = document.querySelector('aside').getBoundingClientRect();
+                                        return [r.left, r.right, r.top]; }""")
+        assert box[0] >= 0 and box[1] <= 900 and box[2] < 700             # on screen without scrolling sideways
+        assert page.evaluate("document.documentElement.scrollWidth") <= 900
+        rows = page.evaluate("""() => [...document.querySelectorAll('table.approach tr[data-frame]')]
+                                      .map(r => [r.className, r.dataset.frame])""")
+        assert rows[0][0].startswith("keepout") and rows[-1][0].startswith("self")
+        person = next(a for a in data.approaches if a.kind == "keepout")
+        page.click(f'table.approach tr.keepout a.goto[data-frame="{person.frame}"]')
+        assert int(page.evaluate("document.body.dataset.frame")) == person.frame
+        browser.close()

@@ -13,6 +13,7 @@ from motionctl import preview
 from motionctl.planner import plan_scene
 from motionctl.preview import pictures
 from motionctl.spec import load_scene
+from motionctl.preview.scene import AMBER, GREEN
 from tests.conftest import LEGAL_MOVES, MOVES
 
 
@@ -79,3 +80,39 @@ def test_the_tightest_moment_is_the_checks(move):
     words = "inside its margin by" if tight["spare_m"] < 0 else "clear of its margin by"
     assert f"{words} {abs(tight['spare_m']) * 1000:.0f} mm" in data.min_text
     assert "beyond" not in data.min_text and "-" not in data.min_text.split("by")[-1]
+
+
+def test_people_come_first_with_the_checks_closest_approach(stunt_cross):
+    """issue 15 item 9: per person and per obstacle, the closest approach, when, and by which link, from
+    the check (every servo tick); people first, the arm against itself last."""
+    plan = plan_scene(load_scene(MOVES / "stunt_cross.toml"), 250)
+    approaches = stunt_cross.approaches
+    kinds = [a.kind for a in approaches]
+    assert kinds == sorted(kinds, key=lambda k: {"keepout": 0, "obstacle": 1, "self": 2}[k])
+    assert [a.other for a in approaches if a.kind == "keepout"] == ["stunt_lane", "actor_mark_a"]
+    lane = approaches[0]
+    pairs = [c for c in plan.report.extra["clearances"] if c["other"] == "stunt_lane"]
+    closest = min(pairs, key=lambda c: c["min_m"] - c["required_m"])
+    assert (lane.link, lane.frame, lane.min_m, lane.required_m) == (closest["link"], closest["frame"],
+                                                                       closest["min_m"], closest["required_m"])
+    assert sum(a.kind == "self" for a in approaches) == 1 and approaches[-1].kind == "self"
+    assert "closest to people: stunt_lane: 505 mm from flange (needs 500), frame 105" in preview.describe(stunt_cross)
+
+
+def test_the_arm_near_itself_is_not_drawn_amber():
+    """issue 15 item 9: orbit is legal with 12 mm to spare between two wrist links and nothing near a
+    person or the set; it was drawn amber the whole time.  Amber is for people and the set."""
+    data = _data(MOVES / "orbit.toml")
+    assert data.approaches[-1].kind == "self" and data.approaches[-1].spare_m < 0.05
+    assert all(a.spare_m > 0.05 for a in data.approaches if a.kind != "self")
+    assert np.all(data.colours == GREEN)
+    lane = _data(MOVES / "stunt_cross.toml")                       # 5 mm from the stunt lane's margin
+    assert np.any(lane.colours == AMBER)
+
+
+def test_the_page_lists_every_person_and_the_closest_obstacles(stunt_cross, tmp_path):
+    from motionctl.preview.html import page
+    text = page(stunt_cross, plan_scene(load_scene(MOVES / "stunt_cross.toml"), 250).rig)
+    table = text[text.index('<table class="approach">'):text.index("</table>")]
+    assert table.index("stunt lane") < table.index("actor mark a") < table.index("plinth") < table.index("the arm")
+    assert "505 mm" in table and 'data-frame="105"' in table and "flange" in table

@@ -65,11 +65,12 @@ def test_colours_follow_the_clearance_against_the_margin():
     plan = plan_scene(load_scene(MOVES / "illegal" / "too_fast_through_obstacle.toml"), 250)
     data = preview.from_plan(plan)
     assert np.all((data.colours == RED) == (data.slack_m < 0))
-    assert np.all((data.colours == GREEN) == (data.slack_m >= 0.05))
+    # Clear of every margin by the band: green; amber only within the band of a person's or the set's
+    # margin (the arm near itself is not amber: tests/preview/test_pictures.py).
+    assert np.all(data.colours[data.slack_m >= 0.05] == GREEN)
     assert (data.colours == AMBER).any() or (data.colours == GREEN).any()
-    # the tightest moment is where the check found it
-    worst = plan.report.extra["min_clearance_at"]["frame"]
-    assert abs(data.frames[data.min_frame_index] - worst) <= 1
+    # the tightest moment is where the check found it, exactly
+    assert data.frames[data.min_frame_index] == plan.report.extra["tightest_at"]["frame"]
 
 
 def test_legal_move_preview_is_legal_and_exits_0(tmp_path):
