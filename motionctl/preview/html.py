@@ -31,7 +31,7 @@ li.bad {{ color: #c62828; }}
 .key span {{ display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 10px; vertical-align: middle; }}
 table.approach {{ border-collapse: collapse; width: 100%; }}
 table.approach td, table.approach th {{ padding: 1px 4px; text-align: left; }}
-tr.keepout td:first-child {{ color: #d84315; font-weight: bold; }}
+tr.keepout td:first-child {{ color: #7b1fa2; font-weight: bold; }}
 tr.near {{ background: #fff3cd; }} tr.bad {{ color: #c62828; font-weight: bold; }}
 /* A narrow window (a laptop, a 900 px browser): the verdict, the people and the check above the view. */
 @media (max-width: 1360px) {{
@@ -52,7 +52,7 @@ tr.near {{ background: #fff3cd; }} tr.bad {{ color: #c62828; font-weight: bold; 
 <input id="goto" size="13" placeholder="frame or timecode" title="a frame number or a timecode, then Enter"><br>
 views: <button data-view="iso">3/4</button><button data-view="top">top</button><button data-view="side">side</button><button data-view="front">front</button>
 &nbsp; drag to orbit, wheel to zoom, arrow keys step, space plays
-<div class="key">clearance: <span style="background:#2e7d32"></span>clear <span style="background:#f9a825"></span>within {amber} mm of the margin <span style="background:#c62828"></span>inside the margin <span style="background:rgba(230,110,20,0.5)"></span>keep-out zone</div>
+<div class="key">clearance: <span style="background:#2e7d32"></span>clear <span style="background:#f9a825"></span>within {amber} mm of the margin <span style="background:#c62828"></span>inside the margin <span style="background:rgba(123,31,162,0.45)"></span>a person's keep-out zone</div>
 </div>
 <aside>
 <div id="tc"></div>
@@ -118,7 +118,7 @@ def _shown_approaches(approaches: list) -> list:
 def _approach_row(a) -> str:
     """One row: what (person / set / the arm), closest mm, margin, frame and timecode (a link to it), link."""
     label = {"keepout": "person", "obstacle": "set", "self": ""}.get(a.kind, a.kind)
-    css = "bad" if a.spare_m < 0 else ("near" if a.spare_m < AMBER_M else "")
+    css = "bad" if a.spare_m < 0 else ("near" if a.spare_m < AMBER_M and a.kind != "self" else "")
     name = html.escape(a.other.replace("_", " "))
     return (f'<tr class="{a.kind} {css}" data-frame="{a.frame}"><td>{name}'
             + (f' <small>{label}</small>' if label else "")

@@ -31,11 +31,11 @@ def _matplotlib():
 
 
 #: Keep-out zones (people) and obstacles (the set), as every picture and the page draw them.
-KEEPOUT_COLOUR, OBSTACLE_COLOUR = "#d84315", "#8d949c"
+KEEPOUT_COLOUR, OBSTACLE_COLOUR = "#7b1fa2", "#8d949c"    # people violet: never mistaken for red or amber
 
 
 def _draw_set(ax, data: PreviewData, h: int, v: int, labels: bool = True) -> None:
-    """The set in one orthographic view, drawn once: obstacles grey, people's keep-out zones orange with
+    """The set in one orthographic view, drawn once: obstacles grey, people's keep-out zones violet with
     their names, the floor as a line where the view is from the side, and a 1 m scale bar."""
     from matplotlib.patches import Circle, Polygon
 
@@ -154,7 +154,7 @@ def contact_sheet(data: PreviewData, path: Path, columns: int = 6) -> Path:
     fig.suptitle(f"{data.title}: {data.verdict}" + (f" - {data.violations[0]}" if data.violations else ""),
                  fontsize=10, color=COLOURS[2] if data.verdict == "ILLEGAL" else "black")
     fig.text(0.01, 0.005, "rig: green clear, amber close to a person's or the set's margin, red inside a margin; "
-             f"orange: people's keep-out zones; grey: the set.  {_closest_person_text(data)}{data.min_text}",
+             f"violet: people's keep-out zones; grey: the set.  {_closest_person_text(data)}{data.min_text}",
              fontsize=8)
     fig.tight_layout(rect=(0, 0.02, 1, 0.96))
     fig.savefig(path, dpi=90)
@@ -176,14 +176,14 @@ def clearance_plot(data: PreviewData, path: Path) -> Path:
     # One curve per thing approached, named by it (people first, bold): what a stunt coordinator asks is
     # "how close does it come to my performer", not "how close does wrist_3 come to anything".
     kinds = {a.other: a.kind for a in data.approaches}
-    people = iter(["#d84315", "#6a1b9a", "#00838f", "#ad1457", "#4e342e"])
+    people = iter([KEEPOUT_COLOUR, "#00838f", "#283593", "#ad1457", "#4e342e"])
     for other in sorted(data.spare_by_other, key=lambda o: (KIND_ORDER.get(kinds.get(o, "obstacle"), 1), o)):
         values = data.spare_by_other[other] * 1000
         kind = kinds.get(other, "self" if other == SELF else "obstacle")
         if kind != "keepout" and np.all(values > 600):
             continue                                  # far from everything, all the time: not drawn
         if kind == "keepout":
-            ax.plot(data.frames, values, linewidth=2.2, color=next(people, "#d84315"),
+            ax.plot(data.frames, values, linewidth=2.2, color=next(people, KEEPOUT_COLOUR),
                     label=f"{other.replace('_', ' ')} (person)")
         elif kind == "self":
             ax.plot(data.frames, values, linewidth=0.8, color="#9e9e9e", linestyle=":", label="the arm itself")

@@ -16,12 +16,18 @@
   let index = 0, playing = false, playStart = 0, playFrom = 0;
 
   // -- the orbit camera -------------------------------------------------------------------------------
-  const rigLo = [0, 1, 2].map(i => Math.min(...D.caps.flat().map(c => Math.min(c[i], c[i + 3]))));
-  const rigHi = [0, 1, 2].map(i => Math.max(...D.caps.flat().map(c => Math.max(c[i], c[i + 3]))));
+  // Framed on what moves (the arm, the camera), not on the whole rig: a 7 m track under a 1.3 m arm left
+  // the arm a speck in the middle of the canvas.  Static parts (the track's rail) may run off the edges.
+  const C0 = D.caps[0];
+  const moves = C0.map((c, k) => D.caps.some(f => f[k].some((v, j) => Math.abs(v - c[j]) > 1e-3)));
+  const framed = moves.some(m => m) ? D.caps.flatMap(f => f.filter((c, k) => moves[k])) : D.caps.flat();
+  const path = D.cam.map(m => [m[3], m[7], m[11], m[3], m[7], m[11]]);
+  const rigLo = [0, 1, 2].map(i => Math.min(...framed.concat(path).map(c => Math.min(c[i], c[i + 3]))));
+  const rigHi = [0, 1, 2].map(i => Math.max(...framed.concat(path).map(c => Math.max(c[i], c[i + 3]))));
   const target = [0, 1, 2].map(i => (rigLo[i] + rigHi[i]) / 2);
-  const extent = Math.max(2.5, Math.hypot(rigHi[0] - rigLo[0], rigHi[1] - rigLo[1], rigHi[2] - rigLo[2]));
+  const extent = Math.max(1.5, Math.hypot(rigHi[0] - rigLo[0], rigHi[1] - rigLo[1], rigHi[2] - rigLo[2]));
   const VIEWS = { iso: [-0.9, 0.45], top: [0, 1.5607], side: [0, 0.0], front: [Math.PI / 2, 0.0] };
-  let yaw = VIEWS.iso[0], pitch = VIEWS.iso[1], dist = extent * 1.5;
+  let yaw = VIEWS.iso[0], pitch = VIEWS.iso[1], dist = extent * 1.25;
 
   function basis() {
     const cp = Math.cos(pitch), sp = Math.sin(pitch), cy = Math.cos(yaw), sy = Math.sin(yaw);
@@ -46,7 +52,7 @@
     ctx.fillStyle = "#f4f4f2"; ctx.fillRect(0, 0, W, H);
     const items = [];
     D.solids.forEach(s => {
-      const fill = s.kind === "keepout" ? "rgba(230,110,20,0.25)" : (s.name.match(/floor/i) ? "rgba(190,190,185,0.5)" : "rgba(120,125,135,0.55)");
+      const fill = s.kind === "keepout" ? "rgba(123,31,162,0.22)" : (s.name.match(/floor/i) ? "rgba(190,190,185,0.5)" : "rgba(120,125,135,0.55)");
       (s.faces || []).forEach(f => {
         const P = f.map(p => project(p, B, scale));
         items.push({ z: P.reduce((a, p) => a + p[2], 0) / P.length - (s.name.match(/floor/i) ? 1e3 : 0), kind: "poly", P, fill });

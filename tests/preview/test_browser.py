@@ -124,3 +124,23 @@ def test_at_900_px_the_verdict_people_and_check_are_on_screen_and_a_row_goes_to_
         page.click(f'table.approach tr.keepout a.goto[data-frame="{person.frame}"]')
         assert int(page.evaluate("document.body.dataset.frame")) == person.frame
         browser.close()
+
+
+def test_the_3d_view_opens_on_the_arm_not_on_the_whole_track(page_and_plan):
+    """issue 15 item 10: framed on the whole rig, the 7 m track left the arm about 5 % of the canvas."""
+    from playwright.sync_api import sync_playwright
+
+    html, plan, data = page_and_plan
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_context(offline=True, viewport={"width": 1400, "height": 900}).new_page()
+        page.goto(html.resolve().as_uri())
+        page.wait_for_function("document.body.dataset.frame !== undefined")
+        page.evaluate("window.previewShow(60)")
+        cover = page.evaluate("""() => {
+            const c = document.getElementById('view'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i + 1] > d[i] + 25 && d[i + 1] > d[i + 2] + 25) n++;
+            return n / (c.width * c.height); }""")
+        browser.close()
+    assert cover > 0.02, cover        # the (green) rig covers 3.7 % of the canvas here (0.7 % framed on the track)

@@ -56,7 +56,7 @@ def test_the_animation_draws_people_floor_and_scale_under_the_moving_rig(stunt_c
         gif.seek(k)
         frames.append(np.asarray(gif.convert("RGB")).astype(int))
     for pixels in frames:
-        assert _near(pixels, "#f0a48a", 30) > 2000          # keep-out zones: orange at alpha 0.3 on white
+        assert _near(pixels, "#d7bce3", 30) > 2000          # keep-out zones: violet at alpha 0.3 on white
         assert _near(pixels, "#5d4037", 30) > 300           # the floor line
         assert _near(pixels, "#000000", 30) > 100           # the scale bar (and its label)
         rig = _near(pixels, pictures.COLOURS[0], 40) + _near(pixels, pictures.COLOURS[1], 40)
