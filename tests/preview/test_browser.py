@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 
 import numpy as np
@@ -32,6 +33,22 @@ def page_and_plan(tmp_path_factory):
 
 def _browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+
+
+@contextlib.contextmanager
+def _opened(html, width: int, height: int):
+    """The page in a fresh offline browser window of ``width`` x ``height``, drawn."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_context(offline=True, viewport={"width": width, "height": height}).new_page()
+            page.goto(html.resolve().as_uri())
+            page.wait_for_function("document.body.dataset.frame !== undefined")
+            yield page
+        finally:
+            browser.close()
 
 
 def test_page_loads_offline_draws_and_scrubs(page_and_plan):
@@ -105,14 +122,8 @@ def test_play_advances_at_real_speed(page_and_plan):
 def test_at_900_px_the_verdict_people_and_check_are_on_screen_and_a_row_goes_to_its_frame(page_and_plan):
     """issue 15 items 9 and 10: at 900 px the side panel was pushed off screen; the closest approach to
     each person is a row whose frame link shows that frame."""
-    from playwright.sync_api import sync_playwright
-
     html, plan, data = page_and_plan
-    with sync_playwright() as p:
-        browser = _browser(p)
-        page = browser.new_context(offline=True, viewport={"width": 900, "height": 700}).new_page()
-        page.goto(html.resolve().as_uri())
-        page.wait_for_function("document.body.dataset.frame !== undefined")
+    with _opened(html, 900, 700) as page:
         box = page.evaluate("""() => { const r = document.querySelector('aside').getBoundingClientRect();
                                         return [r.left, r.right, r.top]; }""")
         assert box[0] >= 0 and box[1] <= 900 and box[2] < 700             # on screen without scrolling sideways
@@ -123,24 +134,16 @@ def test_at_900_px_the_verdict_people_and_check_are_on_screen_and_a_row_goes_to_
         person = next(a for a in data.approaches if a.kind == "keepout")
         page.click(f'table.approach tr.keepout a.goto[data-frame="{person.frame}"]')
         assert int(page.evaluate("document.body.dataset.frame")) == person.frame
-        browser.close()
 
 
 def test_the_3d_view_opens_on_the_arm_not_on_the_whole_track(page_and_plan):
     """issue 15 item 10: framed on the whole rig, the 7 m track left the arm about 5 % of the canvas."""
-    from playwright.sync_api import sync_playwright
-
     html, plan, data = page_and_plan
-    with sync_playwright() as p:
-        browser = _browser(p)
-        page = browser.new_context(offline=True, viewport={"width": 1400, "height": 900}).new_page()
-        page.goto(html.resolve().as_uri())
-        page.wait_for_function("document.body.dataset.frame !== undefined")
+    with _opened(html, 1400, 900) as page:
         page.evaluate("window.previewShow(60)")
         cover = page.evaluate("""() => {
             const c = document.getElementById('view'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let n = 0;
             for (let i = 0; i < d.length; i += 4) if (d[i + 1] > d[i] + 25 && d[i + 1] > d[i + 2] + 25) n++;
             return n / (c.width * c.height); }""")
-        browser.close()
     assert cover > 0.02, cover        # the (green) rig covers 3.7 % of the canvas here (0.7 % framed on the track)
