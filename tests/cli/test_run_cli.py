@@ -190,7 +190,10 @@ def test_ctrl_c_in_a_real_time_dry_run_is_a_controlled_stop_the_simulated_drives
             if found and any("running" in row for row in found[0].rows[-1:]):
                 break
             time.sleep(0.2)
-        assert run.poll() is None, run.communicate()
+        if run.poll() is not None:                            # ended before the Ctrl-C: say how, whole
+            out, err = run.communicate()
+            pytest.fail("the run ended by itself: " + " | ".join(l.strip() for l in (out + err).splitlines()
+                                                                 if "Run:" in l or "fault" in l or "error" in l))
         os.killpg(run.pid, signal.SIGINT)                     # what the terminal does on Ctrl-C
         out, err = run.communicate(timeout=120)
     finally:

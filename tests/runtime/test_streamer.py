@@ -3,7 +3,10 @@ E-stop, takes.  Every outcome is exact: the same run gives the same ticks on any
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+import pytest
 
 from motionctl.planner.limits import axis_limits, derivatives
 from motionctl.runtime.streamer import RunState, StreamerOptions
@@ -48,6 +51,21 @@ def test_the_same_run_twice_writes_the_same_take(product_plan, sim_rig, tmp_path
     second = sim_rig().take(product_plan, tmp_path / "b")
     for name in ("samples.csv", "events.jsonl"):
         assert (first.take / name).read_bytes() == (second.take / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("transport", ["serial", "can"])
+def test_a_busy_machine_between_open_and_run_is_not_a_silent_device(product_plan, sim_rig, tmp_path, transport):
+    """In simulated time the device answers only on ticks.  A machine too busy to start the run for more
+    than the link timeout of wall time after the drives were opened (here: a pause) made the serial driver
+    call the device silent ("silent for more than 500 ms", seen in make test beside busy processes): the
+    link's age is on the run's clock, and the take is the same as without the pause."""
+    quick = sim_rig(transport=transport).take(product_plan, tmp_path / "a")
+    rig = sim_rig(transport=transport)
+    time.sleep(0.8)                     # wall time only: simulated time stands still meanwhile
+    paused = rig.take(product_plan, tmp_path / "b")
+    assert paused.state is RunState.DONE, paused.summary["faults"]
+    for name in ("samples.csv", "events.jsonl"):
+        assert (quick.take / name).read_bytes() == (paused.take / name).read_bytes(), name
 
 
 def test_arming_far_from_the_start_is_refused(product_plan, sim_rig, tmp_path):
