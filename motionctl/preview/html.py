@@ -100,7 +100,8 @@ def page(data: PreviewData, rig: Rig, subtitle: str = "") -> str:
     items = "".join(f'<li class="bad">{html.escape(v)}</li>' for v in data.violations) or "<li>no violations</li>"
     approaches = "".join(_approach_row(a) for a in _shown_approaches(data.approaches))
     return PAGE.format(title=html.escape(data.title), verdict=data.verdict, subtitle=html.escape(subtitle),
-                       amber=int(AMBER_BAND_M * 1000), min_text=html.escape(data.min_text), violations=items, approaches=approaches,
+                       amber=int(AMBER_BAND_M * 1000), min_text=html.escape(data.min_text), violations=items,
+                       approaches=approaches,
                        data=json.dumps(payload, separators=(",", ":")).replace("</", "<\\/"), viewer=viewer)
 
 
