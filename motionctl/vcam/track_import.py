@@ -145,9 +145,9 @@ class _Fit:
         lens_tolerance = {**LENS_TOLERANCE, **(tolerance_lens or {})}
         fit_m, fit_deg = _fit_tolerances(tolerance_m, tolerance_deg)
         # Position alone would admit wiggle: a spline through unevenly spaced keys can stay within a
-        # millimetre while its speed swings (and the joints' with it).  So the fitted channels' speed and
-        # turn rate are held, at every frame, within the tolerance per frame of the channels through every
-        # row: what is left of the error moves the camera less than the tolerance within one frame.
+        # millimetre while its speed swings (and the joints' with it).  So at every frame the fitted
+        # channels may be faster than the channels through every row (the frame and its neighbours) by less
+        # than the tolerance per frame; slower is allowed (smoothing jitter).
         dt = float(track.fps.frame_duration)
         self.tolerances = [fit_m, fit_deg, *(float(lens_tolerance[k]) for k in lens_names),
                            *(fit_m if linear else fit_deg for linear in (follow or {}).values()),
@@ -155,7 +155,11 @@ class _Fit:
         self._reference: tuple[NDArray, NDArray] | None = None
 
     def errors(self, kept: NDArray[np.bool_]) -> tuple[NDArray, NDArray, NDArray]:
-        return self._errors(kept)[:3]
+        """Position, angle and lens errors (no rates: no reference channels to build)."""
+        a = self.anchor
+        return _interpolation_errors(self.times, self.frames, kept,
+                                     (self.track.position[a], self.rotations[a], self.lens[a]),
+                                     (self.track.position, self.rotations, self.lens, None))[:3]
 
     def _errors(self, kept: NDArray[np.bool_]) -> tuple[NDArray, ...]:
         """Position, angle, lens errors, and speed and turn-rate errors against the planner's channels
@@ -302,7 +306,7 @@ def _hold_anchors(position, rotations, lens) -> NDArray[np.int64]:
 
 
 def _interpolation_errors(times, frames, kept, keys, track):
-    """Errors against ``track`` (position, rotation, lens, and the rates of a reference) of the planner's
+    """Errors against ``track`` (position, rotation, lens, and the rates of a reference or None) of the planner's
     channels through ``keys`` (position, rotation, lens) at the kept rows: position (m), angle (deg), lens,
     speed (m/s) and turn rate (deg/s); with ``track`` None, the rates themselves (speed vector, angular
     velocity vector) in the fourth place."""
@@ -322,11 +326,14 @@ def _interpolation_errors(times, frames, kept, keys, track):
              np.degrees(Rotation.from_matrix(np.swapaxes(ra, 1, 2) @ rb).as_rotvec()) / (2 * h))
     if track is None:
         return None, None, None, rates
-    position, rotations, lens, (speed, turn) = track
+    position, rotations, lens, reference = track
     err_p = np.linalg.norm(path(times) - position, axis=1)
     err_a = np.degrees(rotation_angle(orientation(times), rotations))
     err_l = np.stack([np.abs(Channel(times[k], key_l[k, j])(times)[:, 0] - lens[:, j])
                       for j in range(lens.shape[1])], axis=1) if lens.shape[1] else np.zeros((len(times), 0))
+    if reference is None:
+        return err_p, err_a, err_l, None, None
+    speed, turn = reference
     # One-sided: faster than the reference anywhere in the frame's neighbourhood is wiggle; slower is the
     # fit smoothing what it may (a tracked camera's jitter, within the position tolerance).
     err_v = np.maximum(0.0, np.linalg.norm(rates[0], axis=1) - _around(np.linalg.norm(speed, axis=1)))
