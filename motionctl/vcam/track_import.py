@@ -306,10 +306,10 @@ def _hold_anchors(position, rotations, lens) -> NDArray[np.int64]:
 
 
 def _interpolation_errors(times, frames, kept, keys, track):
-    """Errors against ``track`` (position, rotation, lens, and the rates of a reference or None) of the planner's
-    channels through ``keys`` (position, rotation, lens) at the kept rows: position (m), angle (deg), lens,
-    speed (m/s) and turn rate (deg/s); with ``track`` None, the rates themselves (speed vector, angular
-    velocity vector) in the fourth place."""
+    """Errors against ``track`` (position, rotation, lens, and the rates of a reference or None) of the
+    planner's channels through ``keys`` (position, rotation, lens) at the kept rows: position (m), angle
+    (deg), lens, speed (m/s) and turn rate (deg/s); with ``track`` None, the rates themselves (speed
+    vector, angular velocity vector) in the fourth place."""
     from motionctl.planner.channels import Channel, OrientationChannel
     k = np.flatnonzero(kept)
     key_p, key_r, key_l = keys
