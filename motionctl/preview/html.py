@@ -9,7 +9,7 @@ from importlib import resources
 
 import numpy as np
 
-from motionctl.preview.scene import PreviewData
+from motionctl.preview.scene import AMBER_BAND_M, PreviewData
 from motionctl.spec.rig import Rig
 
 PAGE = """<!DOCTYPE html>
@@ -70,15 +70,11 @@ views: <button data-view="iso">3/4</button><button data-view="top">top</button><
 """
 
 
-AMBER_M = 0.05      # scene.AMBER_BAND_M (not imported at module load: scene pulls in kinematics)
-
-
 def _round(array: np.ndarray, digits: int = 4) -> list:
     return np.round(np.asarray(array, dtype=float), digits).tolist()
 
 
 def page(data: PreviewData, rig: Rig, subtitle: str = "") -> str:
-    from motionctl.preview.scene import AMBER_BAND_M
 
     n = data.joints.shape[1]
     axes = [a.name for a in rig.axes][:n]
@@ -119,7 +115,7 @@ def _shown_approaches(approaches: list) -> list:
 def _approach_row(a) -> str:
     """One row: what (person / set / the arm), closest mm, margin, frame and timecode (a link to it), link."""
     label = {"keepout": "person", "obstacle": "set", "self": ""}.get(a.kind, a.kind)
-    css = "bad" if a.spare_m < 0 else ("near" if a.spare_m < AMBER_M and a.kind != "self" else "")
+    css = "bad" if a.spare_m < 0 else ("near" if a.spare_m < AMBER_BAND_M and a.kind != "self" else "")
     name = html.escape(a.other.replace("_", " "))
     return (f'<tr class="{a.kind} {css}" data-frame="{a.frame}"><td>{name}'
             + (f' <small>{label}</small>' if label else "")

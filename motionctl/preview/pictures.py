@@ -34,7 +34,7 @@ def _matplotlib():
 KEEPOUT_COLOUR, OBSTACLE_COLOUR = "#7b1fa2", "#8d949c"    # people violet: never mistaken for red or amber
 
 
-def _draw_set(ax, data: PreviewData, h: int, v: int, labels: bool = True) -> None:
+def _draw_set(ax, data: PreviewData, h: int, v: int) -> None:
     """The set in one orthographic view, drawn once: obstacles grey, people's keep-out zones violet with
     their names, the floor as a line where the view is from the side, and a 1 m scale bar."""
     from matplotlib.patches import Circle, Polygon
@@ -59,7 +59,7 @@ def _draw_set(ax, data: PreviewData, h: int, v: int, labels: bool = True) -> Non
         if solid.capsule is not None:
             a, b, radius = solid.capsule
             ax.plot([a[h], b[h]], [a[v], b[v]], color=colour, alpha=alpha, linewidth=2, solid_capstyle="round")
-        if labels and person:
+        if person:
             centre = _points(solid).mean(axis=0)
             ax.text(centre[h], centre[v], solid.name.replace("_", " "), ha="center", va="center", fontsize=7,
                     color=KEEPOUT_COLOUR, fontweight="bold", clip_on=True)
