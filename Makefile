@@ -2,12 +2,15 @@
 #   make demo   set up .venv if needed, check the default move on the default rig and stage, write its
 #               preview (out/preview/preview.html and pictures), then dry-run it against simulated drives
 #               over a serial pty in simulated lock-step time (the same take on any machine, however busy)
-#   make test   set up .venv if needed, then run the whole test suite
+#   make test   set up .venv if needed, then run the whole test suite: the tests of logic (simulated time)
+#               on TEST_JOBS processes, then the few tests of wall-clock behaviour alone, so that nothing
+#               of the suite's own competes with a real-time loop
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_MOVE ?= moves/push_in.toml
+TEST_JOBS ?= 2
 
 .PHONY: demo test venv clean bench
 
@@ -25,7 +28,8 @@ demo: $(STAMP)
 	$(BIN)/motionctl run $(DEMO_MOVE) --sim --clock sim --transport serial --takes takes
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) -m "not wall_clock"
+	$(BIN)/python -m pytest -q -m wall_clock
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_speed.py

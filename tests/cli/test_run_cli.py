@@ -23,6 +23,7 @@ def motionctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
     return subprocess.run([sys.executable, "-m", "motionctl", *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.wall_clock
 def test_real_time_rehearsal_over_serial_completes_with_summary_and_take(tmp_path):
     """Wall clock: the operator's rehearsal (``--sim`` alone) keeps real time and says how well."""
     result = dry_run(str(MOVES / "product_shot.toml"), "--transport", "serial", "--takes", str(tmp_path),
@@ -85,6 +86,7 @@ def _end(process: subprocess.Popen) -> None:
     process.communicate(timeout=10)
 
 
+@pytest.mark.wall_clock
 def test_host_killed_mid_run_leaves_a_readable_take_and_the_drives_stop(tmp_path):
     takes = tmp_path / "takes"
     processes = _orbit_on_the_serial_simulator(takes)
@@ -175,6 +177,7 @@ def test_sim_over_can_says_how_many_drives_and_where_and_a_missing_bus_in_words(
     assert first.strip() == "simulator: 10 CAN drives on can://virtual/papercut-sim"
 
 
+@pytest.mark.wall_clock
 def test_ctrl_c_in_a_real_time_dry_run_is_a_controlled_stop_the_simulated_drives_live_through(tmp_path):
     """Wall clock (Ctrl-C is wall-clock behaviour): the terminal sends SIGINT to the whole foreground
     process group.  The simulated drives (another machine, really) must not die of it: the run ends in the

@@ -465,6 +465,7 @@ def test_while_the_queue_empty_stop_runs(open_host):
 
 
 # ---------------------------------------------------------------------------------------------- own clock
+@pytest.mark.wall_clock
 def test_queued_playback_on_the_devices_own_clock(open_host):
     """Wall time: the device runs its own servo tick at the session's rate and plays the queue on it, however
     the host's frames arrive (here all at once), until the queue runs dry and it stops along the path."""

@@ -67,6 +67,19 @@ async def connected(pilot) -> None:
     await wait_until(pilot, lambda: pilot.app.controller.telemetry().connected, 90, "the rig")
 
 
+def closed_take(workspace: Path) -> dict | None:
+    """The meta.json of the one take in ``workspace`` once it is closed (its summary written), else None.
+    DONE reaches the screen before the rig process has closed the take: a test that reads the take at DONE
+    races it (seen with the suite on two cores)."""
+    import json
+
+    metas = list((workspace / "takes").glob("*/meta.json"))
+    if len(metas) != 1:
+        return None
+    meta = json.loads(metas[0].read_text())
+    return meta if "summary" in meta else None
+
+
 async def at_start(pilot) -> None:
     """Press g and wait for the rig to be at the start of the move."""
     await pilot.press("g")

@@ -14,7 +14,7 @@ from textual.widgets import RichLog
 from motionctl.hal.driver import DriveStatus
 from motionctl.runtime.states import RunState
 from motionctl.spec import load_scene
-from tests.tui.conftest import at_start, connected, run, wait_until
+from tests.tui.conftest import at_start, closed_take, connected, run, wait_until
 
 SIZE = (150, 48)
 
@@ -266,8 +266,9 @@ def test_arm_on_internal_timecode_starts_the_move_by_itself(make_app, workspace)
             await wait_until(pilot, lambda: c.state is RunState.RUNNING, 10, "the move to start on timecode")
             assert c.telemetry().locked is True
             await wait_until(pilot, lambda: c.state is RunState.DONE, 30, "the end of the move")
+            await wait_until(pilot, lambda: closed_take(workspace) is not None, 10, "the take to be closed")
     run(flow())
-    meta = json.loads(next((workspace / "takes").iterdir()).joinpath("meta.json").read_text())
+    meta = closed_take(workspace)
     assert meta["timecode"] == "internal" and abs(meta["summary"]["start_error_ticks"]) <= 1.0
 
 
