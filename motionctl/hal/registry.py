@@ -2,6 +2,7 @@
 
 ``serial:///dev/ttyUSB0?baud=1000000``  -> motionctl.hal.serial_driver.SerialDriver
 ``can://virtual/<channel>``, ``can://socketcan/can0`` -> motionctl.hal.can_driver.CanDriver
+``rsi://BIND:PORT`` (KUKA RSI; the address motionctl listens on) -> motionctl.hal.rsi_driver.RsiDriver
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from motionctl.spec.rig import Rig
 BACKENDS: dict[str, str] = {
     "serial": "motionctl.hal.serial_driver:SerialDriver",
     "can": "motionctl.hal.can_driver:CanDriver",
+    "rsi": "motionctl.hal.rsi_driver:RsiDriver",
 }
+#: KUKA's RSI examples and the ROS-Industrial driver listen on this port.
+RSI_DEFAULT_PORT = 49152
 
 
 @dataclass(frozen=True)
 class TransportUrl:
     scheme: str
-    host: str          # serial: empty; can: the python-can interface (virtual, socketcan, ...)
-    path: str          # serial: device path; can: channel
+    host: str          # serial: empty; can: the python-can interface (virtual, socketcan, ...); rsi: bind address
+    path: str          # serial: device path; can: channel; rsi: the UDP port
     options: dict[str, str]
 
     @classmethod
@@ -38,6 +42,13 @@ class TransportUrl:
             if not parts.path:
                 raise InputError(f'"{url}" names no serial device (e.g. serial:///dev/ttyUSB0?baud=1000000)')
             return cls("serial", "", parts.path, options)
+        if parts.scheme == "rsi":
+            try:
+                port = parts.port or RSI_DEFAULT_PORT
+            except ValueError:
+                raise InputError(f'"{url}": the port must be a number 1..65535 (e.g. rsi://127.0.0.1:49152)') from None
+            # Loopback unless the operator names an address (a real controller needs the stage-side one).
+            return cls("rsi", parts.hostname or "127.0.0.1", str(port), options)
         channel = parts.path.lstrip("/")
         if not parts.netloc or not channel:
             raise InputError(f'"{url}" needs an interface and a channel (e.g. can://socketcan/can0)')
