@@ -3,6 +3,7 @@
 ``simulator.serial_device.SerialDevice`` speaks the serial protocol on a pseudo-terminal;
 ``simulator.can_device.SimulatedCanRig`` speaks CANopen CiA 402 on a python-can bus.  Both model every
 axis with :class:`simulator.axis.AxisModel` and inject the faults of :mod:`simulator.faults`.
+``simulator.kuka_rsi.KukaRsiController`` is a KUKA robot controller sending RSI datagrams over UDP.
 
 motionctl itself never imports this package's internals: it reaches the simulator through a transport
 URL, exactly like hardware.  The one touch point is :func:`launch`, which ``motionctl run --sim`` uses to
@@ -24,6 +25,30 @@ def launch_can(rig: Any, url: str, faults: FaultInjector | None = None, *, locks
     return SimulatedCanRig(rig, url, faults or FaultInjector(), lockstep=lockstep, initial=initial).start()
 
 
+def launch_rsi(rig: Any, url: str, faults: FaultInjector | None = None, *, lockstep: bool = False,
+               initial: Any = None) -> tuple[Any, str]:
+    """A simulated KUKA controller sending RSI datagrams to motionctl on 127.0.0.1.
+
+    The port of ``url`` is not used: two dry runs at once (a test suite on several cores) must not meet on
+    one port, so motionctl gets a free one.  (A real controller sends to the port of its Ethernet
+    configuration; ``--hw rsi://ADDRESS:PORT`` names it.)
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from simulator.kuka_rsi import KukaRsiController
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    query = urlsplit(url).query
+    controller = KukaRsiController(rig, ("127.0.0.1", port), faults or FaultInjector(), lockstep=lockstep,
+                                   initial=initial)
+    controller.start()
+    return controller, f"rsi://127.0.0.1:{port}" + (f"?{query}" if query else "")
+
+
 def launch(rig: Any, url: str | None, faults: FaultInjector | None = None, *, lockstep: bool = False,
            initial: Any = None) -> tuple[Any, str]:
     """Start a simulator for ``rig`` in this process; returns (the simulator, the URL motionctl should open).
@@ -33,6 +58,8 @@ def launch(rig: Any, url: str | None, faults: FaultInjector | None = None, *, lo
     their own clock.  ``initial``: joint positions to start at instead of the park pose.
     """
     target = url or (rig.hardware.transport if rig.hardware else "serial://")
+    if target.startswith("rsi://"):
+        return launch_rsi(rig, target, faults, lockstep=lockstep, initial=initial)
     if target.startswith("can://"):
         return launch_can(rig, target, faults, lockstep=lockstep, initial=initial), target
     from simulator.serial_device import SerialDevice

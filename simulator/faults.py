@@ -23,7 +23,19 @@ CAN drives only (CiA 402 behaviour real drives have)::
     syncwatch=3               every drive (or syncwatch:track=3 one) faults (EMCY 0x8700) in Operation
                               enabled when no SYNC came for more than 3 SYNC periods (0x1006)
 
-Times are seconds after the first setpoint the device receives.
+KUKA RSI robot controller only (``simulator.kuka_rsi``)::
+
+    late@2+0.5                answers reach the controller too late for 0.5 s from t=2 s: each cycle is
+                              counted late (Delay grows) and the last correction is held (HOLDON)
+    robotstop@3               a stop at the robot controller at t=3 s (enabling switch released, program
+                              stopped): the arm brakes to rest and RSI ends
+
+    The RSI controller also takes drop, corrupt, delay (datagrams to the host), stall (it sends nothing
+    for a while; the cycles it withheld are not counted late) and unplug (from then on nothing reaches the
+    host and no answer reaches the controller, which then times out and ends RSI).
+
+Times are seconds after the first setpoint the device receives (the RSI controller: after the first
+answer it receives).
 """
 
 from __future__ import annotations
@@ -51,6 +63,8 @@ class FaultKind(Enum):
     MODELAG = "modelag"
     SYNCWATCH = "syncwatch"
     REFUSE = "refuse"
+    LATE = "late"
+    ROBOTSTOP = "robotstop"
 
 
 @dataclass(frozen=True)

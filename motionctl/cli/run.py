@@ -94,13 +94,14 @@ def _simulator_command(rig_file: str, transport: str, faults: list[str]) -> list
 
 
 def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool = False):
-    """A simulator next to the run: a separate process on a pty for serial rigs; the in-process bus for CAN.
+    """A simulator next to the run: a separate process on a pty for serial rigs; in this process for CAN (its
+    virtual bus) and KUKA RSI (a controller on 127.0.0.1).
     In simulated time (``lockstep``) both run in this process, on their wire, keeping the run's time.
 
     Returns (a function that stops it, the transport URL to open, the device when it is in this process).
     """
     target = url or (rig.hardware.transport if rig.hardware else "serial://")
-    if target.startswith("can://") or lockstep:
+    if target.startswith(("can://", "rsi://")) or lockstep:
         import simulator
         from simulator.faults import FaultInjector, parse_fault
         injector = FaultInjector()
