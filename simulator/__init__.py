@@ -25,6 +25,15 @@ def launch_can(rig: Any, url: str, faults: FaultInjector | None = None, *, locks
     return SimulatedCanRig(rig, url, faults or FaultInjector(), lockstep=lockstep, initial=initial).start()
 
 
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing uses now (for motionctl to listen on, opposite a simulator)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def launch_rsi(rig: Any, url: str, faults: FaultInjector | None = None, *, lockstep: bool = False,
                initial: Any = None) -> tuple[Any, str]:
     """A simulated KUKA controller sending RSI datagrams to motionctl on 127.0.0.1.
@@ -33,15 +42,11 @@ def launch_rsi(rig: Any, url: str, faults: FaultInjector | None = None, *, locks
     one port, so motionctl gets a free one.  (A real controller sends to the port of its Ethernet
     configuration; ``--hw rsi://ADDRESS:PORT`` names it.)
     """
-    import socket
     from urllib.parse import urlsplit
 
     from simulator.kuka_rsi import KukaRsiController
 
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_udp_port()
     query = urlsplit(url).query
     controller = KukaRsiController(rig, ("127.0.0.1", port), faults or FaultInjector(), lockstep=lockstep,
                                    initial=initial)

@@ -1,7 +1,8 @@
 """``python -m simulator`` (also ``motionctl sim``): simulated drives for a rig, on a real wire.
 
 Serial: opens a pseudo-terminal pair, prints ``simulator: serial device ready at /dev/pts/N`` and serves
-until interrupted; connect with ``--hw serial:///dev/pts/N``.  CAN: serves on a python-can bus
+until interrupted; connect with ``--hw serial:///dev/pts/N``.  KUKA RSI: a robot controller that sends its
+datagrams to ``--send-to HOST:PORT`` (default: the rig's ``rsi://`` address), where motionctl listens.  CAN: serves on a python-can bus
 (``socketcan`` vcan across processes; the in-process ``virtual`` bus is only reachable from the same
 process, so ``motionctl run --sim`` starts it there).
 """
@@ -22,8 +23,10 @@ from simulator.faults import FaultInjector, parse_fault
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simulator", description="Simulated servo drives for a motionctl rig.")
     parser.add_argument("--rig", required=True, help="rig file (.toml)")
-    parser.add_argument("--transport", choices=("serial", "can"), default="serial")
+    parser.add_argument("--transport", choices=("serial", "can", "rsi"), default="serial")
     parser.add_argument("--can", default=None, help="CAN bus URL for --transport can, e.g. can://socketcan/vcan0")
+    parser.add_argument("--send-to", default=None, metavar="HOST:PORT",
+                        help="for --transport rsi: where motionctl listens (default: the rig's rsi:// address)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
                         help="inject a fault (repeatable), e.g. drop=0.02, stall@3+0.5, drive:wrist_1@2=0x0010, "
                         "following:track@4, heartbeat@5, unplug@6, busoff@6")
@@ -58,6 +61,16 @@ def main(argv: list[str] | None = None) -> int:
             from simulator.serial_device import SerialDevice
             device = SerialDevice(rig, faults, log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True))
             print(f"simulator: serial device ready at {device.path}", flush=True)
+        elif args.transport == "rsi":
+            from urllib.parse import urlsplit
+
+            from simulator.kuka_rsi import KukaRsiController
+            target = urlsplit(f"//{args.send_to}" if args.send_to else
+                              (rig.hardware.transport if rig.hardware else "rsi://127.0.0.1:49152"))
+            device = KukaRsiController(rig, (target.hostname or "127.0.0.1", target.port or 49152), faults,
+                                       log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True))
+            print(f"simulator: KUKA RSI controller sending to {device.host_address[0]}:{device.host_address[1]}",
+                  flush=True)
         else:
             from simulator import launch_can
             url = args.can or (rig.hardware.transport if rig.hardware else "")
@@ -69,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     except MotionctlError as exc:
         print(f"simulator: error: {exc}", file=sys.stderr)
         return 2
-    if args.transport == "serial":
+    if args.transport in ("serial", "rsi"):
         device.start()
     while not stop["now"] and not getattr(device, "unplugged", False):
         time.sleep(0.1)

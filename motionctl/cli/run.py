@@ -85,23 +85,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.set_defaults(handler=hw_info)
 
 
-def _simulator_command(rig_file: str, transport: str, faults: list[str]) -> list[str]:
+def _simulator_command(rig_file: str, transport: str, faults: list[str], *extra: str) -> list[str]:
     cmd = [sys.executable, "-m", "simulator", "--rig", rig_file, "--transport", transport,
-           "--parent-pid", str(os.getpid())]
+           "--parent-pid", str(os.getpid()), *extra]
     for spec in faults:
         cmd += ["--fault", spec]
     return cmd
 
 
 def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool = False):
-    """A simulator next to the run: a separate process on a pty for serial rigs; in this process for CAN (its
-    virtual bus) and KUKA RSI (a controller on 127.0.0.1).
-    In simulated time (``lockstep``) both run in this process, on their wire, keeping the run's time.
+    """A simulator next to the run: a separate process for serial rigs (on a pty) and KUKA RSI rigs (a robot
+    controller sending to 127.0.0.1), so that it keeps its own time; the in-process bus for CAN.
+    In simulated time (``lockstep``) all run in this process, on their wire, keeping the run's time.
 
     Returns (a function that stops it, the transport URL to open, the device when it is in this process).
     """
     target = url or (rig.hardware.transport if rig.hardware else "serial://")
-    if target.startswith(("can://", "rsi://")) or lockstep:
+    if target.startswith("can://") or lockstep:
         import simulator
         from simulator.faults import FaultInjector, parse_fault
         injector = FaultInjector()
@@ -112,11 +112,18 @@ def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool =
     # A session of its own: the simulated drives stand for another machine, and the operator's Ctrl-C (sent
     # by the terminal to the whole foreground process group) is for motionctl -- a controlled stop the
     # drives must live through -- not for them.  stop() ends them; orphaned, they end on their own.
-    process = subprocess.Popen(_simulator_command(rig.file, "serial", faults), stdout=subprocess.PIPE,
+    rsi = target.startswith("rsi://")
+    extra: tuple[str, ...] = ()
+    if rsi:
+        from simulator import free_udp_port
+        port = free_udp_port()
+        extra = ("--send-to", f"127.0.0.1:{port}")
+    process = subprocess.Popen(_simulator_command(rig.file, "rsi" if rsi else "serial", faults, *extra),
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                cwd=Path(__file__).resolve().parents[2], start_new_session=True)
     line = process.stdout.readline()
-    if "ready at" not in line:
+    if "ready at" not in line and "sending to" not in line:
         process.kill()
         raise HardwareError(f"the simulator did not start: {line.strip() or process.stderr.read().strip()}")
     path = line.rsplit(" ", 1)[-1].strip()
@@ -127,6 +134,10 @@ def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool =
             process.wait(5)
         except subprocess.TimeoutExpired:
             process.kill()
+    if rsi:
+        from urllib.parse import urlsplit
+        query = urlsplit(target).query
+        return stop, f"rsi://127.0.0.1:{port}" + (f"?{query}" if query else ""), None
     return stop, f"serial://{path}?baud=1000000", None
 
 
@@ -205,6 +216,9 @@ def run_move(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     fps = float(plan.move.rate.fps)
     try:
+        if not args.sim and str(url or getattr(scene.rig.hardware, "transport", "")).startswith("rsi://"):
+            print(f"listening for the KUKA controller on {url or scene.rig.hardware.transport}: start the motionctl "
+                  "program on the pendant now", file=sys.stderr)
         driver = (open_driver(scene.rig, url, rate_hz=plan.rate_hz) if clock is None else
                   open_driver(scene.rig, url, rate_hz=plan.rate_hz, lockstep=True, now_ns=clock.now_ns))
         if clock is not None:

@@ -40,7 +40,7 @@ RATE_HZ = 1000 // IPO_MS
 COUNTS_PER_WIRE_UNIT = 10_000
 #: No datagram for this long (on the run's clock) while RSI was running: the robot has ended RSI.
 SILENCE_S = 0.1
-DEFAULT_LOOKAHEAD_MS = 20.0
+DEFAULT_LOOKAHEAD_MS = 60.0          # as the serial queue's: rides through the stalls measured here
 
 
 def wire_axis(address: int) -> str:
@@ -73,6 +73,10 @@ class RsiDriver(Driver):
         self.scales = tuple(AxisScale(s.name, COUNTS_PER_WIRE_UNIT * (1000.0 if linear.get(s.name) else
                                                                      180.0 / math.pi)) for s in self.scales)
         self._externals = any(w.startswith("E") for w in self.wire_names)
+        # The robot sends first, once its operator starts the program: open() waits for its first datagram
+        # (in simulated time the simulated controller sends with the first tick: nothing to wait for).
+        self.lockstep = bool(options.get("lockstep", False))
+        self.start_timeout_s = float(parsed.options.get("wait_s", options.get("wait_s", 60.0)))
         limits = {a.name: a for a in rig.axes}
         #: Each axis' acceleration limit in counts per cycle^2 (the dry-queue stop's deceleration).
         dt = IPO_MS / 1000.0
@@ -180,22 +184,32 @@ class RsiDriver(Driver):
         if self._map is None:
             self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
         tick = self._map[1] + (ipoc - self._map[0]) // IPO_MS + 1
+        if len(self._queue) > 2 * self.lookahead_ticks and self._at_rest(held):
+            # The host's clock ran ahead of the robot's while the rig holds still: tie them again.
+            self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
+            tick = self._map[1] + 1
         for stale in [t for t in self._queue if t < tick]:
             del self._queue[stale]
         entry = self._queue.get(tick)
-        # At rest: the robot was not moving and nothing queued moves it (so re-fixing the mapping is free).
-        holding = held == self._before and all(counts == held for _, counts in self._queue.values())
-        if entry is None or (holding and len(self._queue) > 2 * self.lookahead_ticks):
-            if holding:
-                # The rig holds still: re-fix the mapping (the robot's and the host's clocks drift apart).
-                self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
-                tick = self._map[1] + 1
-                entry = self._queue.get(tick)
-                if entry is None:
-                    return held, self._commanded_seq
-            else:
-                return self._begin_dry_stop(), -1
-        return [float(c) for c in entry[1]], entry[0]
+        if entry is not None:
+            return [float(c) for c in entry[1]], entry[0]
+        later = [t for t in self._queue if t > tick]
+        if later:
+            # A tick the loop skipped (a missed deadline) or, just after streaming began, one it never
+            # streamed: on towards the next one queued, a step of the way per cycle (holding would jerk).
+            after = min(later)
+            sequence, counts = self._queue[after]
+            share = 1.0 / (after - tick + 1)
+            return [h + (c - h) * share for h, c in zip(held, counts)], sequence
+        if self._at_rest(held):
+            # The robot's clock ran ahead of the host's while the rig holds still: tie them again.
+            self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
+            return held, self._commanded_seq
+        return self._begin_dry_stop(), -1
+
+    def _at_rest(self, held: list[float]) -> bool:
+        """The robot was not moving and nothing queued moves it (so re-tying the clocks changes nothing)."""
+        return held == self._before and all(counts == held for _, counts in self._queue.values())
 
     def _begin_dry_stop(self) -> list[float]:
         velocity = [c - b for c, b in zip(self._commanded, self._before)]
@@ -256,6 +270,15 @@ class RsiDriver(Driver):
         self._quit.clear()
         self._thread = threading.Thread(target=self._receive_loop, name=f"rsi-{self.bind_address[1]}", daemon=True)
         self._thread.start()
+        if self.lockstep:
+            return
+        with self._fresh:
+            self._fresh.wait_for(lambda: self._session_live or self._broken is not None, self.start_timeout_s)
+        if not self._session_live:
+            self._do_close()
+            raise HardwareError(f"no datagram from the KUKA controller on {self.bind_address[0]}:"
+                                f"{self.bind_address[1]} within {self.start_timeout_s:.0f} s: start the motionctl "
+                                "program on the pendant once motionctl listens (docs/kuka-rsi.md)")
 
     def _do_close(self) -> None:
         if self._session_live and self._ended is None and self._stop_asked is None:

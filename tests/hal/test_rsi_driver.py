@@ -63,7 +63,8 @@ class Robot:
 
 @pytest.fixture
 def link():
-    driver = open_driver(rsi_rig(), rate_hz=250).open()
+    # lockstep: open() does not wait for the robot's first datagram (the scripted robot sends when told).
+    driver = open_driver(rsi_rig(), rate_hz=250, lockstep=True).open()
     robot = Robot(driver)
     yield driver, robot
     robot.close()
@@ -172,7 +173,7 @@ def test_estop_and_close_ask_the_robot_to_end_rsi(link):
 
 
 def test_close_sends_stop_in_the_next_answer():
-    driver = open_driver(rsi_rig(), rate_hz=250).open()
+    driver = open_driver(rsi_rig(), rate_hz=250, lockstep=True).open()
     robot = Robot(driver)
     try:
         robot.cycle(rob(0))
@@ -214,6 +215,13 @@ def test_silence_after_a_session_is_the_robot_ending_rsi_in_plain_words(link):
     now[0] += 200_000_000
     with pytest.raises(HardwareError, match="stopped sending RSI datagrams"):
         driver.read_state(0.0)
+
+
+def test_open_waits_for_the_robot_and_says_what_to_do_when_it_does_not_come():
+    driver = open_driver(rsi_rig("rsi://127.0.0.1:0?wait_s=0.2"), rate_hz=250)
+    with pytest.raises(HardwareError, match="start the motionctl program on the pendant"):
+        driver.open()
+    assert not driver.is_open
 
 
 def test_a_rig_not_at_250_hz_and_a_bad_binding_are_refused_in_words():

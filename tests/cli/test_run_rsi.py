@@ -1,0 +1,56 @@
+"""``motionctl run`` of the KUKA rig over RSI: UDP on 127.0.0.1 between motionctl and the simulated KUKA
+controller (simulator/kuka_rsi.py, written from KUKA's description, sharing no code with the driver), in
+simulated time; and the fault matrix of that interface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from motionctl.runtime.takes import read_take
+from tests.conftest import MOVES, dry_run
+
+KUKA_MOVE = MOVES / "kuka_product_push.toml"
+
+
+def test_a_kuka_move_runs_over_rsi_and_two_runs_write_the_same_take(tmp_path):
+    takes = []
+    for run in ("a", "b"):
+        result = dry_run(str(KUKA_MOVE), "--takes", str(tmp_path / run))       # the rig's own wire: rsi://
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        summary = json.loads(result.stdout)
+        assert summary["state"] == "done" and not summary["faults"], summary["faults"]
+        assert summary["link"]["dropped"] == {}                     # the robot counted no late answer
+        take = read_take(summary["take"])
+        assert take.complete and take.meta["transport"].startswith("rsi://127.0.0.1:")
+        takes.append(Path(summary["take"]))
+    for name in ("samples.csv", "events.jsonl"):
+        assert (takes[0] / name).read_bytes() == (takes[1] / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("fault, words", [
+    # The operator stops the program (or releases the enabling switch): the controller ends RSI.
+    ("robotstop@2", "the KUKA controller stopped sending RSI datagrams: RSI has ended on the robot"),
+    # The cable: nothing arrives either way; the controller times out and ends RSI.
+    ("unplug@2", "the KUKA controller stopped sending RSI datagrams"),
+    # Answers late past the controller's limit (100 in a row) while the rig holds still.
+    ("late@0+1", "; it had counted 99 late answers"),
+    # motionctl's own servo thread freezes for longer than the lookahead (60 ms): the queue runs dry.
+    ("host-stall@2+0.2", "setpoints stopped arriving (the host fell more than the lookahead behind): the driver "
+                         "brought the arm to rest along its last direction"),
+])
+def test_rsi_faults_end_in_a_stop_explained_in_plain_words(fault, words, tmp_path):
+    result = dry_run(str(KUKA_MOVE), "--takes", str(tmp_path), "--fault", fault)
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "faulted"
+    assert any(words in f for f in summary["faults"]), summary["faults"]
+    assert read_take(summary["take"]).meta["summary"]["state"] == "faulted"
+
+
+def test_a_host_stall_shorter_than_the_lookahead_is_ridden_through(tmp_path):
+    result = dry_run(str(KUKA_MOVE), "--takes", str(tmp_path), "--fault", "host-stall@2+0.03")
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "done" and not summary["faults"] and summary["link"]["dropped"] == {}
