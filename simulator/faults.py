@@ -34,8 +34,19 @@ KUKA RSI robot controller only (``simulator.kuka_rsi``)::
     for a while; the cycles it withheld are not counted late) and unplug (from then on nothing reaches the
     host and no answer reaches the controller, which then times out and ends RSI).
 
+Universal Robots controller only (``simulator.ur_controller``)::
+
+    protective@3              a protective stop at t=3 s: safety mode PROTECTIVE_STOP, the arm brakes, the
+                              program pauses (dashboard "unlock protective stop", then "play")
+    programstop@3             the operator stops the program on the teach pendant: the arm brakes
+    estop@3+2                 robot emergency stop at t=3 s (the button released 2 s later; without +D it
+                              stays pressed): the arm brakes, the program stops, the robot powers off
+
+    The UR controller also takes unplug (it closes the RTDE connection) and stall (no RTDE output
+    packages for a while).
+
 Times are seconds after the first setpoint the device receives (the RSI controller: after the first
-answer it receives).
+answer it receives; the UR controller: after its control program started).
 """
 
 from __future__ import annotations
@@ -65,6 +76,9 @@ class FaultKind(Enum):
     REFUSE = "refuse"
     LATE = "late"
     ROBOTSTOP = "robotstop"
+    PROTECTIVE = "protective"
+    PROGRAMSTOP = "programstop"
+    ESTOP = "estop"
 
 
 @dataclass(frozen=True)
