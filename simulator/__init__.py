@@ -54,6 +54,54 @@ def launch_rsi(rig: Any, url: str, faults: FaultInjector | None = None, *, locks
     return controller, f"rsi://127.0.0.1:{port}" + (f"?{query}" if query else "")
 
 
+def launch_ur(rig: Any, faults: FaultInjector | None = None, *, lockstep: bool = False,
+              initial: Any = None) -> tuple[Any, str]:
+    """A simulated UR e-Series controller on 127.0.0.1 (RTDE, secondary interface, dashboard; free ports).
+    It starts powered on with its brakes released: the operator's steps on the pendant, taken as done."""
+    from simulator.ur_controller import UrController
+
+    controller = UrController(rig, faults or FaultInjector(), lockstep=lockstep, initial=initial,
+                              powered=True).start()
+    ports = controller.ports
+    return controller, f"rtde://127.0.0.1?rtde_port={ports.rtde}&script_port={ports.secondary}"
+
+
+class GroupDevices:
+    """The simulated controllers of a rig on several controllers, one per group, in the groups' order."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+
+    def stop(self) -> None:
+        for part in self.parts:
+            part.stop()
+
+
+def launch_groups(rig: Any, faults: FaultInjector | None = None, *, lockstep: bool = False,
+                  initial: Any = None) -> tuple[Any, str]:
+    """A simulated controller for each ``[[hardware.group]]`` (a CAN group on a virtual bus of its own, a
+    serial group on a pty); returns them and a ``group://`` URL that names each one's wire.  A fault that
+    names an axis goes to the controller of that axis; one that names none (``drop=``, ``unplug@``,
+    ``protective@``...) to every controller, each acting on the kinds it has."""
+    import os
+    from dataclasses import replace
+    from urllib.parse import urlencode
+
+    parts, urls = [], {}
+    for group in rig.hardware.groups:
+        view = replace(rig, hardware=group)
+        wire = group.transport
+        if wire.startswith("can://"):
+            wire = f"can://virtual/motionctl-sim-{os.getpid()}-{group.name}"
+        elif wire.startswith("serial://"):
+            wire = "serial://"
+        own = FaultInjector([f for f in (faults.faults if faults else []) if f.axis is None or f.axis in group.address],
+                            seed=faults.seed if faults else 1)
+        device, urls[group.name] = launch(view, wire, own, lockstep=lockstep, initial=initial)
+        parts.append(device)
+    return GroupDevices(parts), f"{rig.hardware.transport}?{urlencode(urls)}"
+
+
 def launch(rig: Any, url: str | None, faults: FaultInjector | None = None, *, lockstep: bool = False,
            initial: Any = None) -> tuple[Any, str]:
     """Start a simulator for ``rig`` in this process; returns (the simulator, the URL motionctl should open).
@@ -63,8 +111,12 @@ def launch(rig: Any, url: str | None, faults: FaultInjector | None = None, *, lo
     their own clock.  ``initial``: joint positions to start at instead of the park pose.
     """
     target = url or (rig.hardware.transport if rig.hardware else "serial://")
+    if target.startswith("group://"):
+        return launch_groups(rig, faults, lockstep=lockstep, initial=initial)
     if target.startswith("rsi://"):
         return launch_rsi(rig, target, faults, lockstep=lockstep, initial=initial)
+    if target.startswith("rtde://"):
+        return launch_ur(rig, faults, lockstep=lockstep, initial=initial)
     if target.startswith("can://"):
         return launch_can(rig, target, faults, lockstep=lockstep, initial=initial), target
     from simulator.serial_device import SerialDevice

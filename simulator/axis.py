@@ -36,13 +36,16 @@ class DrivenAxis:
 
 
 def driven_axes(rig: Rig) -> tuple[DrivenAxis, ...]:
-    """Every axis of ``rig`` that has a drive, in the rig's order: the chain's axes (all driven), then
-    the lens axes that the ``[hardware] address`` table gives a drive (``docs/formats.md``)."""
+    """Every axis of ``rig`` that has a drive, in the rig's order: the chain's axes that the ``[hardware]
+    address`` table binds (all of them, but for one group of a rig that spans several controllers), then
+    the lens axes it gives a drive (``docs/formats.md``)."""
     hw = rig.hardware
     if hw is None:
         raise HardwareError(f'rig "{rig.name}" has no [hardware] section: no drives to simulate')
     axes = []
     for axis in rig.axes:
+        if axis.name not in hw.address:
+            continue                      # on another controller of a rig that spans several
         if axis.linear:
             axes.append(DrivenAxis(axis.name, hw.counts.get(axis.name, DEFAULT_COUNTS_LINEAR), False))
         else:

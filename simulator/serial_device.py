@@ -97,6 +97,7 @@ class SerialDevice:
         self._last_step = time.monotonic()
         self._last_setpoint = time.monotonic()
         self._last_rx = time.monotonic()
+        self._last_rx_tick = 0
         self._next_heartbeat = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -155,8 +156,8 @@ class SerialDevice:
                 if not self.lockstep:
                     self._timer()
                     self._flush()
-                elif self.configured and time.monotonic() - self._last_rx > LINK_TIMEOUT_S:
-                    self._link_timeout()
+                # Lock-step: the link is judged on the device's ticks (in _timer), never on how long the
+                # machine took between two of them (a busy host is not a silent one in simulated time).
 
     def _receive(self) -> bool:
         """Read what the wire holds and act on it; False if the host end is gone."""
@@ -173,6 +174,7 @@ class SerialDevice:
         t = self.now()
         if data and not self.faults.active(FaultKind.STALL, t):
             self._last_rx = time.monotonic()
+            self._last_rx_tick = self.device_tick
             for message in self._decoder.feed(data):
                 if self.lockstep and self.streaming.queued:
                     self.streaming.defer(message)
@@ -235,7 +237,9 @@ class SerialDevice:
             for i in range(self.count):
                 if following[i]:
                     self._trip(i, sw.FaultCode.WATCHDOG)
-        if self.configured and now - self._last_rx > LINK_TIMEOUT_S:
+        silent_s = ((self.device_tick - self._last_rx_tick) / self.rate_hz if self.lockstep
+                    else now - self._last_rx)
+        if self.configured and silent_s > LINK_TIMEOUT_S:
             self._link_timeout()
         if clock >= self._next_heartbeat:
             self._next_heartbeat = clock + HEARTBEAT_S

@@ -255,15 +255,22 @@ class UrController(UrRobot):
             self._secondaries[sock] = ScriptAssembler()
 
     def _drain(self) -> None:
-        """Lock-step: act on everything the sockets already hold, before the cycle (under the lock)."""
-        readers = [*self._listeners.values(), *self._dashboards, *self._secondaries]
-        if self.session is not None:
-            readers.append(self.session.sock)
-        try:
-            ready, _, _ = select.select(readers, [], [], 0)
-        except (OSError, ValueError):
-            return
-        self._service(ready, [])
+        """Lock-step: act on everything the sockets already hold, before the cycle (under the lock).
+
+        Round after round until nothing is ready: a connection accepted in one round (a script sent just
+        before the tick) has its text read in the next, whether or not the server thread accepted it first,
+        so the program starts on the same cycle in every run."""
+        for _ in range(8):
+            readers = [*self._listeners.values(), *self._dashboards, *self._secondaries]
+            if self.session is not None:
+                readers.append(self.session.sock)
+            try:
+                ready, _, _ = select.select(readers, [], [], 0)
+            except (OSError, ValueError):
+                return
+            if not ready:
+                return
+            self._service(ready, [])
 
     def _read_text(self, sock: socket.socket, table: dict) -> bytes | None:
         try:

@@ -101,7 +101,7 @@ def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool =
     Returns (a function that stops it, the transport URL to open, the device when it is in this process).
     """
     target = url or (rig.hardware.transport if rig.hardware else "serial://")
-    if target.startswith("can://") or lockstep:
+    if target.startswith(("can://", "group://")) or lockstep:
         import simulator
         from simulator.faults import FaultInjector, parse_fault
         injector = FaultInjector()

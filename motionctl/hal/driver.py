@@ -117,12 +117,16 @@ class AxisScale:
 
 
 def axis_scales(rig: Rig) -> tuple[AxisScale, ...]:
-    """Scales of every driven axis: arm axes in chain order, then lens axes that have an address."""
+    """Scales of every axis this binding drives: arm axes in chain order, then lens axes, each where it has
+    an address (a rig's own binding addresses every arm axis; one group of a rig that spans several
+    controllers addresses its own)."""
     hw = rig.hardware
     if hw is None:
         raise HardwareError(f'rig "{rig.name}" has no [hardware] section: no transport to drive')
     scales = []
     for axis in rig.axes:
+        if axis.name not in hw.address:
+            continue
         counts = hw.counts.get(axis.name, 1_000_000 if axis.linear else 2 ** 20)
         scales.append(AxisScale(axis.name, counts if axis.linear else counts / (2 * math.pi)))
     for lens in rig.lens:

@@ -3,6 +3,8 @@
 ``serial:///dev/ttyUSB0?baud=1000000``  -> motionctl.hal.serial_driver.SerialDriver
 ``can://virtual/<channel>``, ``can://socketcan/can0`` -> motionctl.hal.can_driver.CanDriver
 ``rsi://BIND:PORT`` (KUKA RSI; the address motionctl listens on) -> motionctl.hal.rsi_driver.RsiDriver
+``rtde://HOST`` (Universal Robots e-Series: RTDE and a control program) -> motionctl.hal.rtde_driver.RtdeDriver
+``group://NAME,...`` (a rig on several controllers: its ``[[hardware.group]]``) -> motionctl.hal.composite
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ BACKENDS: dict[str, str] = {
     "serial": "motionctl.hal.serial_driver:SerialDriver",
     "can": "motionctl.hal.can_driver:CanDriver",
     "rsi": "motionctl.hal.rsi_driver:RsiDriver",
+    "rtde": "motionctl.hal.rtde_driver:RtdeDriver",
+    "group": "motionctl.hal.composite:CompositeDriver",
 }
 #: KUKA's RSI examples and the ROS-Industrial driver listen on this port.
 RSI_DEFAULT_PORT = 49152
@@ -27,7 +31,8 @@ RSI_DEFAULT_PORT = 49152
 @dataclass(frozen=True)
 class TransportUrl:
     scheme: str
-    host: str          # serial: empty; can: the python-can interface (virtual, socketcan, ...); rsi: bind address
+    host: str          # serial: empty; can: the python-can interface (virtual, socketcan, ...); rsi: bind address;
+    #                    rtde: the robot
     path: str          # serial: device path; can: channel; rsi: the UDP port
     options: dict[str, str]
 
@@ -49,10 +54,16 @@ class TransportUrl:
                 raise InputError(f'"{url}": the port must be a number 1..65535 (e.g. rsi://127.0.0.1:49152)') from None
             # Loopback unless the operator names an address (a real controller needs the stage-side one).
             return cls("rsi", parts.hostname or "127.0.0.1", str(port), options)
+        if parts.scheme == "group":
+            return cls("group", parts.netloc, "", options)
+        if parts.scheme == "rtde":
+            if not parts.hostname:
+                raise InputError(f'"{url}" names no robot (e.g. rtde://192.168.1.20)')
+            return cls("rtde", parts.hostname, "", options)
         channel = parts.path.lstrip("/")
         if not parts.netloc or not channel:
             raise InputError(f'"{url}" needs an interface and a channel (e.g. can://socketcan/can0)')
-        return cls("can", parts.netloc, channel, options)
+        return cls(parts.scheme, parts.netloc, channel, options)
 
 
 def open_driver(rig: Rig, url: str | None = None, **options: object) -> Driver:

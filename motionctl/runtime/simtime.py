@@ -31,7 +31,13 @@ class LockStepDevice(Protocol):
 
 
 def lock_step(clock: SimClock, device: LockStepDevice, driver: Driver) -> None:
-    """Tie ``device`` and the ``driver`` at the other end of its wire to ``clock``."""
+    """Tie ``device`` and the ``driver`` at the other end of its wire to ``clock``.  A rig on several
+    controllers ties each group's device to its own driver (``parts`` of both, in the groups' order)."""
+    parts = getattr(driver, "parts", None)
+    if parts is not None:
+        for group_device, group_driver in zip(device.parts, parts):
+            lock_step(clock, group_device, group_driver)
+        return
 
     def finish_tick(tick: int) -> None:
         sent = device.lockstep_tick(tick, driver.wire_sent)

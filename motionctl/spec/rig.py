@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
@@ -84,6 +84,11 @@ class HardwareBinding:
     address: Mapping[str, int]
     counts: Mapping[str, float]         # counts per metre (linear) / per revolution (rotary) / full range (lens)
     eds: str | None = None
+    #: A rig whose axes span several controllers: one binding per ``[[hardware.group]]`` (each with its own
+    #: transport, addresses, counts and EDS, at the rig's servo rate).  The rig's own binding then has the
+    #: transport ``group://`` and the union of the groups' addresses and counts.
+    groups: tuple[HardwareBinding, ...] = ()
+    name: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -362,13 +367,49 @@ def _read_joint_values(table: Table, axes: list[Axis] | tuple[Axis, ...], *,
 def _read_hardware(hw: Table | None, axes, lens, path: Path) -> HardwareBinding | None:
     if hw is None:
         return None
+    if hw.has("group"):
+        return _read_groups(hw, axes, lens, path)
+    return _read_binding(hw, axes, lens, path, _servo_rate(hw))
+
+
+def _servo_rate(hw: Table) -> int:
+    rate = hw.integer("servo_rate_hz", 500, minimum=1)
+    if rate not in (250, 500, 1000):
+        raise hw.error("servo_rate_hz", f"servo rate must be 250, 500 or 1000 Hz, got {rate}")
+    return rate
+
+
+def _read_groups(hw: Table, axes, lens, path: Path) -> HardwareBinding:
+    """``[[hardware.group]]``: each group of axes on its own controller; every arm axis in exactly one."""
+    rate = _servo_rate(hw)
+    groups: list[HardwareBinding] = []
+    owner: dict[str, str] = {}
+    for table in hw.tables("group", required=True):
+        name = table.string("name", required=True)
+        if name in {g.name for g in groups} or not name.isidentifier():
+            raise table.error("name", f'"{name}" must be a unique name of letters, digits and _')
+        group = _read_binding(table, axes, lens, path, rate, every_axis=False, allowed={"name"})
+        for axis in group.address:
+            if axis in owner:
+                raise table.error("address", f'axis "{axis}" is already in group "{owner[axis]}"')
+            owner[axis] = name
+        groups.append(replace(group, name=name))
+    absent = [a.name for a in axes if a.name not in owner]
+    if absent:
+        raise hw.error("group", f'axis "{absent[0]}" is in no [[hardware.group]]')
+    hw.finish()
+    address = {k: v for g in groups for k, v in g.address.items()}
+    counts = {k: v for g in groups for k, v in g.counts.items()}
+    return HardwareBinding("group://" + ",".join(g.name for g in groups), rate, MappingProxyType(address),
+                           MappingProxyType(counts), None, tuple(groups))
+
+
+def _read_binding(hw: Table, axes, lens, path: Path, rate: int, *, every_axis: bool = True,
+                  allowed: set[str] | None = None) -> HardwareBinding:
     transport = hw.string("transport", required=True)
     if "://" not in transport:
         raise hw.error("transport", f'"{transport}" is not a transport URL such as "serial:///dev/ttyUSB0" '
                        'or "can://virtual/moco"')
-    rate = hw.integer("servo_rate_hz", 500, minimum=1)
-    if rate not in (250, 500, 1000):
-        raise hw.error("servo_rate_hz", f"servo rate must be 250, 500 or 1000 Hz, got {rate}")
     names = [a.name for a in axes] + [l.name for l in lens]
     address: dict[str, int] = {}
     table = hw.table("address", required=True)
@@ -381,7 +422,7 @@ def _read_hardware(hw: Table | None, axes, lens, path: Path) -> HardwareBinding 
             raise table.error(key, f"address {value} is used twice")
         address[key] = value
     absent = [n for n in (a.name for a in axes) if n not in address]
-    if absent:
+    if absent and every_axis:
         raise table.error(None, f'axis "{absent[0]}" has no drive address')
     counts: dict[str, float] = {}
     ct = hw.table("counts", required=False)
@@ -395,6 +436,9 @@ def _read_hardware(hw: Table | None, axes, lens, path: Path) -> HardwareBinding 
     eds = hw.string("eds")
     if eds is not None and not (path.parent / eds).is_file():
         raise hw.error("eds", f'EDS file "{path.parent / eds}" not found')
-    hw.finish()
+    if every_axis:
+        hw.finish()
+    else:
+        hw.finish(allowed={"transport", "address", "counts", "eds"} | (allowed or set()))
     return HardwareBinding(transport, rate, MappingProxyType(address), MappingProxyType(counts),
                            str(path.parent / eds) if eds else None)

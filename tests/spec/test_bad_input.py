@@ -29,6 +29,7 @@ CRANE_MOVE = "moves/crane_reveal.toml"           # joint keys on the moco crane,
 FAST = "moves/illegal/too_fast_through_obstacle.toml"   # camera keys with pan/tilt
 UR10E = "rigs/ur10e_track.toml"                  # URDF-based rig
 CRANE = "rigs/moco_crane.toml"                   # ETS-based rig
+GROUPS = "rigs/ur10e_rtde_track.toml"            # a rig on three controllers ([[hardware.group]])
 STAGE = "rigs/stages/led_volume.toml"
 URDF = "rigs/urdf/ur10e_track.urdf"
 
@@ -418,6 +419,15 @@ CASES = {
         "hardware.address", "address = {", 'axis "roll" has no drive address', file=CRANE),
     "hardware_transport_not_url": rig(
         Line("transport"), 'transport = "can0"', "hardware.transport", "can0", "not a transport URL"),
+    "hardware_group_axis_twice": rig(
+        "address = { track = 7 }", "address = { track = 7, elbow = 9 }", "hardware.group[1].address",
+        "address = { track = 7, elbow = 9 }", 'axis "elbow" is already in group "arm"', file=GROUPS),
+    "hardware_group_axis_in_none": rig(
+        "wrist_2 = 5, wrist_3 = 6 }", "wrist_2 = 5 }", "hardware.group", ("[[hardware.group]]", 1),
+        'axis "wrist_3" is in no [[hardware.group]]', file=GROUPS),
+    "hardware_group_unknown_key": rig(
+        'name = "lens"', 'name = "lens"\nspeed = 3', "hardware.group[2].speed", "speed = 3",
+        'unknown key "speed"', file=GROUPS),
     "hardware_servo_rate": rig(
         Line("servo_rate_hz"), "servo_rate_hz = 400", "hardware.servo_rate_hz", "servo_rate_hz = 400",
         "servo rate must be 250, 500 or 1000 Hz"),

@@ -1,0 +1,53 @@
+"""A rig on three controllers (rigs/ur10e_rtde_track.toml: the UR arm over RTDE, the track over CANopen,
+the lens over serial), run end to end in simulated time, each group on its own real wire to its own
+simulated controller; a fault on any one of them stops the rig, in plain words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from motionctl.runtime.takes import read_take
+from tests.conftest import MOVES, dry_run
+
+MOVE = MOVES / "ur_rtde_push_in.toml"
+
+
+def test_a_rig_on_three_controllers_runs_and_two_runs_write_the_same_take(tmp_path):
+    takes = []
+    for run in ("a", "b"):
+        result = dry_run(str(MOVE), "--takes", str(tmp_path / run))
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        summary = json.loads(result.stdout)
+        assert summary["state"] == "done" and not summary["faults"], summary["faults"]
+        take = read_take(summary["take"])
+        assert take.complete and take.meta["transport"].startswith("group://arm,track,lens?")
+        # Every group's link is in the statistics, named after its group.
+        assert set(summary["link"]["dropped"]) <= {"lens: missing feedback"}
+        takes.append(Path(summary["take"]))
+    for name in ("samples.csv", "events.jsonl"):
+        assert (takes[0] / name).read_bytes() == (takes[1] / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("fault, words", [
+    ("protective@2", "drive fault on shoulder_pan: the robot is in protective stop"),          # UR, RTDE
+    ("programstop@2", "the control program was stopped on the robot (pendant or dashboard)"),  # UR program
+    ("drive:track@2=0x2310", "drive fault on track: Continuous over-current"),                  # CANopen
+    ("drive:zoom@2=0x0010", "drive fault on zoom"),                                             # serial
+])
+def test_a_fault_on_any_controller_stops_the_whole_rig(fault, words, tmp_path):
+    result = dry_run(str(MOVE), "--takes", str(tmp_path), "--fault", fault)
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "faulted" and any(words in f for f in summary["faults"]), summary["faults"]
+    take = read_take(summary["take"])
+    columns = take.columns
+    last = take.rows[-1]
+    # After the fault nothing is commanded to move: the last two samples command the same pose on every
+    # axis of every controller.
+    before = take.rows[-2]
+    for name in [c for c in columns if c.startswith("cmd_")]:
+        i = columns.index(name)
+        assert float(last[i]) == float(before[i]), name
