@@ -1,9 +1,9 @@
 """Simulated servo drives: the device side of motionctl's serial and CAN wires.
 
-``simulator.serial_device.SerialDevice`` speaks the serial protocol on a pseudo-terminal;
-``simulator.can_device.SimulatedCanRig`` speaks CANopen CiA 402 on a python-can bus.  Both model every
+``simulator.serial.device.SerialDevice`` speaks the serial protocol on a pseudo-terminal;
+``simulator.canopen.device.SimulatedCanRig`` speaks CANopen CiA 402 on a python-can bus.  Both model every
 axis with :class:`simulator.axis.AxisModel` and inject the faults of :mod:`simulator.faults`.
-``simulator.kuka_rsi.KukaRsiController`` is a KUKA robot controller sending RSI datagrams over UDP.
+``simulator.rsi.controller.KukaRsiController`` is a KUKA robot controller sending RSI datagrams over UDP.
 
 motionctl itself never imports this package's internals: it reaches the simulator through a transport
 URL, exactly like hardware.  The one touch point is :func:`launch`, which ``motionctl run --sim`` uses to
@@ -20,7 +20,7 @@ from simulator.faults import FaultInjector
 def launch_can(rig: Any, url: str, faults: FaultInjector | None = None, *, lockstep: bool = False,
                initial: Any = None) -> Any:
     """Start simulated CiA 402 drives for ``rig`` on the bus ``url`` (``can://<interface>/<channel>``)."""
-    from simulator.can_device import SimulatedCanRig
+    from simulator.canopen.device import SimulatedCanRig
 
     return SimulatedCanRig(rig, url, faults or FaultInjector(), lockstep=lockstep, initial=initial).start()
 
@@ -44,7 +44,7 @@ def launch_rsi(rig: Any, url: str, faults: FaultInjector | None = None, *, locks
     """
     from urllib.parse import urlsplit
 
-    from simulator.kuka_rsi import KukaRsiController
+    from simulator.rsi.controller import KukaRsiController
 
     port = free_udp_port()
     query = urlsplit(url).query
@@ -58,7 +58,7 @@ def launch_ur(rig: Any, faults: FaultInjector | None = None, *, lockstep: bool =
               initial: Any = None) -> tuple[Any, str]:
     """A simulated UR e-Series controller on 127.0.0.1 (RTDE, secondary interface, dashboard; free ports).
     It starts powered on with its brakes released: the operator's steps on the pendant, taken as done."""
-    from simulator.ur_controller import UrController
+    from simulator.rtde.controller import UrController
 
     controller = UrController(rig, faults or FaultInjector(), lockstep=lockstep, initial=initial,
                               powered=True).start()
@@ -119,7 +119,7 @@ def launch(rig: Any, url: str | None, faults: FaultInjector | None = None, *, lo
         return launch_ur(rig, faults, lockstep=lockstep, initial=initial)
     if target.startswith("can://"):
         return launch_can(rig, target, faults, lockstep=lockstep, initial=initial), target
-    from simulator.serial_device import SerialDevice
+    from simulator.serial.device import SerialDevice
 
     device = SerialDevice(rig, faults, lockstep=lockstep, initial=initial).start()
     return device, f"serial://{device.path}?baud=1000000"

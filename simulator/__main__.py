@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.fault:
             faults.add(parse_fault(spec))
         if args.transport == "serial":
-            from simulator.serial_device import SerialDevice
+            from simulator.serial.device import SerialDevice
             device = SerialDevice(rig, faults, log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True))
             print(f"simulator: serial device ready at {device.path}", flush=True)
         elif args.transport == "rsi":
             from urllib.parse import urlsplit
 
-            from simulator.kuka_rsi import KukaRsiController
+            from simulator.rsi.controller import KukaRsiController
             target = urlsplit(f"//{args.send_to}" if args.send_to else
                               (rig.hardware.transport if rig.hardware else "rsi://127.0.0.1:49152"))
             device = KukaRsiController(rig, (target.hostname or "127.0.0.1", target.port or 49152), faults,

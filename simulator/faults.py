@@ -23,7 +23,7 @@ CAN drives only (CiA 402 behaviour real drives have)::
     syncwatch=3               every drive (or syncwatch:track=3 one) faults (EMCY 0x8700) in Operation
                               enabled when no SYNC came for more than 3 SYNC periods (0x1006)
 
-KUKA RSI robot controller only (``simulator.kuka_rsi``)::
+KUKA RSI robot controller only (``simulator.rsi.controller``)::
 
     late@2+0.5                answers reach the controller too late for 0.5 s from t=2 s: each cycle is
                               counted late (Delay grows) and the last correction is held (HOLDON)
@@ -34,7 +34,7 @@ KUKA RSI robot controller only (``simulator.kuka_rsi``)::
     for a while; the cycles it withheld are not counted late) and unplug (from then on nothing reaches the
     host and no answer reaches the controller, which then times out and ends RSI).
 
-Universal Robots controller only (``simulator.ur_controller``)::
+Universal Robots controller only (``simulator.rtde.controller``)::
 
     protective@3              a protective stop at t=3 s: safety mode PROTECTIVE_STOP, the arm brakes, the
                               program pauses (dashboard "unlock protective stop", then "play")

@@ -403,11 +403,11 @@ def hw_info(args: argparse.Namespace) -> int:
     parsed = TransportUrl.parse(url)
     print(f"rig {rig.name}: transport {url}")
     if parsed.scheme == "can":
-        from motionctl.hal.can_driver import bus_load_report
+        from motionctl.hal.canopen.driver import bus_load_report
         for line in bus_load_report(rig):
             print(f"  {line}")
     else:
-        from motionctl.hal import serial_protocol as sp
+        from motionctl.hal.serial import protocol as sp
         from motionctl.hal.driver import axis_scales
         count = len(axis_scales(rig))
         baud = int(parsed.options.get("baud", 1_000_000))

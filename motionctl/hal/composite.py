@@ -17,6 +17,7 @@ after its group, and the longest gap between cycles of any group.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,6 +52,9 @@ class CompositeDriver(Driver):
         #: For each group, where its axes sit in the rig's axis order.
         self._index = [np.array([self.axis_names.index(n) for n in p.axis_names], dtype=int) for p in self.parts]
         self._history: dict[int, NDArray[np.float64]] = {}
+        #: (the rig's sequence, each group's sequence) of recent writes: a merged state answers a write
+        #: when every group's state answers that group's part of it.
+        self._written: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=256)
         self.events: list[str] = []
         self._states: list[RigState | None] = [None] * len(self.parts)
 
@@ -172,7 +176,18 @@ class CompositeDriver(Driver):
                 part.write_setpoints(self._history[known][index], tick=own)
             except HardwareError as exc:
                 raise HardwareError(f"{name}: {exc}") from None
+        self._written.append((self._sequence, tuple(p.sequence for p in self.parts)))
         return self._sequence
+
+    def _answered(self) -> int:
+        """The rig's sequence of the newest write that every group's latest state answers (a group that
+        cannot tell, -1, answers all); before that, one before the oldest write still remembered."""
+        def at_or_after(seen: int, sent: int) -> bool:
+            return seen < 0 or ((seen - sent) & 0xFFFF) < 0x8000
+        for sequence, sent in reversed(self._written):
+            if all(at_or_after(s.sequence, q) for s, q in zip(self._states, sent)):
+                return sequence
+        return (self._written[0][0] - 1) & 0xFFFF if self._written else -1
 
     def _do_write(self, sequence: int, counts: list[int], tick: int) -> None:
         raise AssertionError("write_setpoints() is the composite's own")
@@ -194,4 +209,4 @@ class CompositeDriver(Driver):
             for axis, i in zip(state.axes, index):
                 axes[i] = axis
         oldest = min(s.host_time_ns for s in self._states)    # staleness is judged on the oldest group
-        return RigState(oldest, self._states[0].device_time_us, tuple(axes))
+        return RigState(oldest, self._states[0].device_time_us, tuple(axes), self._answered())

@@ -1,9 +1,9 @@
 """Transport URL -> driver backend, imported only when used (like python-can's interface registry).
 
-``serial:///dev/ttyUSB0?baud=1000000``  -> motionctl.hal.serial_driver.SerialDriver
-``can://virtual/<channel>``, ``can://socketcan/can0`` -> motionctl.hal.can_driver.CanDriver
-``rsi://BIND:PORT`` (KUKA RSI; the address motionctl listens on) -> motionctl.hal.rsi_driver.RsiDriver
-``rtde://HOST`` (Universal Robots e-Series: RTDE and a control program) -> motionctl.hal.rtde_driver.RtdeDriver
+``serial:///dev/ttyUSB0?baud=1000000``  -> motionctl.hal.serial.driver.SerialDriver
+``can://virtual/<channel>``, ``can://socketcan/can0`` -> motionctl.hal.canopen.driver.CanDriver
+``rsi://BIND:PORT`` (KUKA RSI; the address motionctl listens on) -> motionctl.hal.rsi.driver.RsiDriver
+``rtde://HOST`` (Universal Robots e-Series: RTDE and a control program) -> motionctl.hal.rtde.driver.RtdeDriver
 ``group://NAME,...`` (a rig on several controllers: its ``[[hardware.group]]``) -> motionctl.hal.composite
 """
 
@@ -18,10 +18,10 @@ from motionctl.hal.driver import Driver
 from motionctl.spec.rig import Rig
 
 BACKENDS: dict[str, str] = {
-    "serial": "motionctl.hal.serial_driver:SerialDriver",
-    "can": "motionctl.hal.can_driver:CanDriver",
-    "rsi": "motionctl.hal.rsi_driver:RsiDriver",
-    "rtde": "motionctl.hal.rtde_driver:RtdeDriver",
+    "serial": "motionctl.hal.serial.driver:SerialDriver",
+    "can": "motionctl.hal.canopen.driver:CanDriver",
+    "rsi": "motionctl.hal.rsi.driver:RsiDriver",
+    "rtde": "motionctl.hal.rtde.driver:RtdeDriver",
     "group": "motionctl.hal.composite:CompositeDriver",
 }
 #: KUKA's RSI examples and the ROS-Industrial driver listen on this port.

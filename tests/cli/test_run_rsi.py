@@ -1,5 +1,5 @@
 """``motionctl run`` of the KUKA rig over RSI: UDP on 127.0.0.1 between motionctl and the simulated KUKA
-controller (simulator/kuka_rsi.py, written from KUKA's description, sharing no code with the driver), in
+controller (simulator/rsi/controller.py, written from KUKA's description, sharing no code with the driver), in
 simulated time; and the fault matrix of that interface."""
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def test_the_bus_load_hw_info_prints_is_what_a_bus_monitor_counts(product_plan, 
 
     import can
 
-    from motionctl.hal.can_config import bus_load_report
+    from motionctl.hal.canopen.config import bus_load_report
     rig = sim_rig(transport="can")
     monitor = can.Bus(interface="virtual", channel=rig.driver.channel)
     try:

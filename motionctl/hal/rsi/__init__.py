@@ -1,0 +1,1 @@
+"""The KUKA RSI backend: Ethernet RSI datagrams over UDP (docs/kuka-rsi.md)."""

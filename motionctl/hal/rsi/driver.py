@@ -1,0 +1,366 @@
+"""KUKA RSI backend (``rsi://BIND:PORT``): a KUKA arm (and its linear unit) through RSI's Ethernet object.
+
+The robot controller is the clock: every interpolation cycle (4 ms, ``#IPO_FAST``) it sends one ``<Rob>``
+datagram to the address this driver binds, and expects one ``<Sen>`` answer, echoing its ``IPOC``, within
+the cycle; it counts late or missing answers and ends RSI past its limit.  So this driver never sends
+unasked, and it answers from its receiver thread the moment a datagram arrives, never waiting for the servo
+loop.  The servo loop keeps its own clock and streams setpoints ``lookahead_ticks`` ahead, tagged with the
+tick they are for, into a queue here (the same contract as serial protocol 1.1's device queue): the answer
+to the robot's cycle ``r`` carries the setpoint of host tick ``tick(r) + 1``, the cycle in which the robot
+applies it.  ``tick(r)`` is fixed when streaming starts (the host's current tick, ``lookahead`` behind the
+newest setpoint) and re-fixed whenever the rig holds still, so the two clocks may drift apart between moves.
+
+A host that falls behind by more than the lookahead leaves the queue dry.  A real controller given the same
+correction twice stops dead, which at speed is a jump its own monitoring punishes; instead this driver
+continues along the last direction, slowing uniformly to rest within every axis' acceleration limit, and
+latches a fault saying so (the counterpart of the serial device's own stop along its queued path).
+
+Corrections are absolute (``RSI_ON(#ABSOLUTE)``): the total correction from where RSI started (``ASPos``,
+``ESPos``).  Rig axes bind to RSI axes by ``[hardware] address``: 1-6 are A1-A6, 7-12 are E1-E6.  Units on
+the wire: degrees, and mm for a linear external axis; four decimals.  Setup of the controller, the datagram
+layout and the KRL program: docs/kuka-rsi.md.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+
+from motionctl.errors import HardwareError, InputError, ProtocolError
+from motionctl.hal.rsi import datagrams
+from motionctl.hal.driver import AxisScale, AxisState, Driver, DriveStatus, RigState
+from motionctl.hal.registry import TransportUrl
+
+#: One interpolation cycle of ``#IPO_FAST``: the only cycle motionctl supports (one per servo tick at 250 Hz).
+IPO_MS = 4
+RATE_HZ = 1000 // IPO_MS
+#: Wire resolution: 0.0001 degree (rotary) or 0.0001 mm (linear) per count.
+COUNTS_PER_WIRE_UNIT = 10_000
+#: No datagram for this long (on the run's clock) while RSI was running: the robot has ended RSI.
+SILENCE_S = 0.1
+DEFAULT_LOOKAHEAD_MS = 60.0          # as the serial queue's: rides through the stalls measured here
+
+
+def wire_axis(address: int) -> str:
+    if 1 <= address <= 6:
+        return datagrams.ROBOT_AXES[address - 1]
+    if 7 <= address <= 12:
+        return datagrams.EXTERNAL_AXES[address - 7]
+    raise InputError(f"address {address} is not an RSI axis (1-6 are A1-A6, 7-12 are E1-E6)")
+
+
+class RsiDriver(Driver):
+    schemes = ("rsi",)
+
+    def __init__(self, rig, url: str, **options: object) -> None:
+        super().__init__(rig, url, **options)
+        parsed = TransportUrl.parse(url)
+        self.bind_address = (parsed.host, int(parsed.path))
+        rate = int(options.get("rate_hz") or (rig.hardware.servo_rate_hz if rig.hardware else RATE_HZ))
+        if rate != RATE_HZ:
+            raise InputError(f"KUKA RSI answers one {IPO_MS} ms interpolation cycle per servo tick: run this rig "
+                             f"at {RATE_HZ} Hz, not {rate} Hz")
+        lookahead_ms = float(parsed.options.get("lookahead_ms", options.get("lookahead_ms", DEFAULT_LOOKAHEAD_MS)))
+        self.lookahead_ticks = max(1, int(round(lookahead_ms * RATE_HZ / 1000.0)))
+        address = rig.hardware.address
+        self.wire_names = tuple(wire_axis(address[s.name]) for s in self.scales)
+        if len(set(self.wire_names)) != len(self.wire_names):
+            raise InputError(f'rig "{rig.name}": two axes bound to the same RSI axis')
+        linear = {a.name: a.linear for a in rig.axes}
+        # Our own scale, whatever the rig's encoder counts: one count is one unit of the wire's last decimal.
+        self.scales = tuple(AxisScale(s.name, COUNTS_PER_WIRE_UNIT * (1000.0 if linear.get(s.name) else
+                                                                     180.0 / math.pi)) for s in self.scales)
+        self._externals = any(w.startswith("E") for w in self.wire_names)
+        # The robot sends first, once its operator starts the program: open() waits for its first datagram
+        # (in simulated time the simulated controller sends with the first tick: nothing to wait for).
+        self.lockstep = bool(options.get("lockstep", False))
+        self.start_timeout_s = float(parsed.options.get("wait_s", options.get("wait_s", 60.0)))
+        limits = {a.name: a for a in rig.axes}
+        #: Each axis' acceleration limit in counts per cycle^2 (the dry-queue stop's deceleration).
+        dt = IPO_MS / 1000.0
+        self._amax_counts = [limits[s.name].amax * s.counts_per_unit * dt * dt if s.name in limits else 0.0
+                             for s in self.scales]
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._quit = threading.Event()
+        self._mutex = threading.Lock()
+        self._fresh = threading.Condition(self._mutex)
+        # What the servo loop streamed: tick -> (sequence, counts).
+        self._queue: dict[int, tuple[int, list[int]]] = {}
+        self._newest_tick: int | None = None
+        self._map: tuple[int, int] | None = None      # (IPOC, host tick) of the cycle the mapping was fixed at
+        self._commanded: list[float] | None = None    # counts answered last (what the robot now heads for)
+        self._before: list[float] | None = None       # counts answered the cycle before
+        self._commanded_seq = -1
+        self._dry: tuple[list[float], int, int] | None = None    # (velocity in counts/cycle, cycles, done)
+        self._start: dict[str, float] | None = None   # ASPos/ESPos of the session
+        self._previous_actual: list[float] | None = None
+        self._latest: RigState | None = None
+        self._alive_ns: int | None = None
+        self._robot_delay: int | None = None
+        self._session_live = False
+        self._ended: str | None = None                 # why the session ended, in words
+        self._stop_asked: str | None = None            # answer <Stop>1</Stop> from now on, and why
+        self._fault: str | None = None                 # a latched fault of this driver (dry queue)
+        self._broken: str | None = None
+        self._told_malformed = False
+        self.robot_late_answers = 0
+        self.events: list[str] = []
+
+    # -- receiving and answering (the receiver thread) ------------------------------------------------
+    def _receive_loop(self) -> None:
+        sock = self._sock
+        while not self._quit.is_set() and sock is not None:
+            try:
+                data, sender = sock.recvfrom(datagrams.MAX_DATAGRAM + 1)
+            except socket.timeout:
+                continue
+            except OSError as exc:
+                self._broken = f"the RSI socket failed: {exc}"
+                break
+            try:
+                self._answer(datagrams.parse_robot(data), sender)
+            except ProtocolError as exc:
+                self.stats.drop("malformed datagram")
+                if not self._told_malformed:         # once: a misconfigured controller sends 250 a second
+                    self._told_malformed = True
+                    self.events.append(f"malformed datagram from {sender[0]}:{sender[1]}: {exc}")
+            finally:
+                self._took_in(1)
+        with self._fresh:
+            self._fresh.notify_all()
+
+    def _answer(self, datagram: datagrams.RobotDatagram, sender: tuple[str, int]) -> None:
+        now_ns = self.now_ns()
+        with self._fresh:
+            missing = [w for w in self.wire_names if w not in datagram.actual or w not in datagram.start]
+            if missing:
+                raise ProtocolError(f"the datagram has no position for {missing[0]} (see docs/kuka-rsi.md: the "
+                                    "Ethernet configuration must send AIPos, ASPos and, for a linear unit, "
+                                    "EIPos and ESPos)")
+            if self._start != datagram.start:
+                self._new_session(datagram)
+            actual = [datagram.actual[w] * COUNTS_PER_WIRE_UNIT for w in self.wire_names]
+            target, sequence = self._next_target(datagram.ipoc)
+            stop = self._stop_asked is not None
+            correction = {w: (target[i] / COUNTS_PER_WIRE_UNIT - self._start[w])
+                          for i, w in enumerate(self.wire_names)}
+            answer = datagrams.format_answer(datagram.ipoc, correction, externals=self._externals, stop=stop)
+            applied, applied_seq = self._commanded, self._commanded_seq
+            self._before, self._commanded, self._commanded_seq = self._commanded, target, sequence
+            self._count_robot_delay(datagram.delay)
+            self._alive_ns = now_ns
+            self._session_live = True
+            self._latest = self._state(now_ns, datagram, actual, applied, applied_seq)
+            self._previous_actual = actual
+            self.stats.received += 1
+            self._fresh.notify_all()
+        try:
+            self._sock.sendto(answer, sender)
+        except (OSError, AttributeError) as exc:
+            self._ended = f"cannot answer the robot at {sender[0]}:{sender[1]}: {exc}"
+            return
+        self.wire_sent += 1
+        self._cycle_out()
+
+    def _new_session(self, datagram: datagrams.RobotDatagram) -> None:
+        """The first datagram, or one with another start position: RSI (re)started on the robot."""
+        if self._start is not None:
+            self.events.append("RSI restarted on the robot (a new start position)")
+        self._start = dict(datagram.start)
+        self._commanded = self._before = [datagram.start[w] * COUNTS_PER_WIRE_UNIT for w in self.wire_names]
+        self._map, self._dry, self._ended, self._robot_delay = None, None, None, None
+        self._previous_actual = None
+
+    def _next_target(self, ipoc: int) -> tuple[list[float], int]:
+        """The counts to answer the cycle stamped ``ipoc`` with, and the sequence they were streamed under."""
+        held = self._commanded
+        if self._stop_asked is not None or not self.enabled or self._newest_tick is None:
+            return held, self._commanded_seq
+        if self._dry is not None:
+            return self._dry_step(), -1
+        if self._map is None:
+            self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
+        tick = self._map[1] + (ipoc - self._map[0]) // IPO_MS + 1
+        if len(self._queue) > 2 * self.lookahead_ticks and self._at_rest(held):
+            # The host's clock ran ahead of the robot's while the rig holds still: tie them again.
+            self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
+            tick = self._map[1] + 1
+        for stale in [t for t in self._queue if t < tick]:
+            del self._queue[stale]
+        entry = self._queue.get(tick)
+        if entry is not None:
+            return [float(c) for c in entry[1]], entry[0]
+        later = [t for t in self._queue if t > tick]
+        if later:
+            # A tick the loop skipped (a missed deadline) or, just after streaming began, one it never
+            # streamed: on towards the next one queued, a step of the way per cycle (holding would jerk).
+            after = min(later)
+            sequence, counts = self._queue[after]
+            share = 1.0 / (after - tick + 1)
+            return [h + (c - h) * share for h, c in zip(held, counts)], sequence
+        if self._at_rest(held):
+            # The robot's clock ran ahead of the host's while the rig holds still: tie them again.
+            self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
+            return held, self._commanded_seq
+        return self._begin_dry_stop(), -1
+
+    def _at_rest(self, held: list[float]) -> bool:
+        """The robot was not moving and nothing queued moves it (so re-tying the clocks changes nothing)."""
+        return held == self._before and all(counts == held for _, counts in self._queue.values())
+
+    def _begin_dry_stop(self) -> list[float]:
+        velocity = [c - b for c, b in zip(self._commanded, self._before)]
+        cycles = max([math.ceil(abs(v) / a) if a > 0 else 0 for v, a in zip(velocity, self._amax_counts)] + [1])
+        self._dry = (velocity, cycles, 0)
+        self._fault = ("setpoints stopped arriving (the host fell more than the lookahead behind): the driver "
+                       "brought the arm to rest along its last direction")
+        self.events.append(self._fault)
+        return self._dry_step()
+
+    def _dry_step(self) -> list[float]:
+        velocity, cycles, done = self._dry
+        done += 1
+        self._dry = (velocity, cycles, done)
+        scale = max(0.0, 1.0 - done / cycles)
+        return [c + v * scale for c, v in zip(self._commanded, velocity)]
+
+    def _count_robot_delay(self, delay: int) -> None:
+        if self._robot_delay is not None and delay > self._robot_delay:
+            late = delay - self._robot_delay
+            self.robot_late_answers += late
+            self.stats.drop("late answers counted by the robot", late)
+        self._robot_delay = delay
+
+    def _state(self, now_ns: int, datagram: datagrams.RobotDatagram, actual: list[float],
+               applied: list[float] | None, sequence: int) -> RigState:
+        dt = IPO_MS / 1000.0
+        if self._fault or self._stop_asked:
+            status, text = (DriveStatus.FAULT, self._fault) if self._fault else (DriveStatus.QUICK_STOP,
+                                                                                 self._stop_asked)
+        else:
+            status, text = (DriveStatus.ENABLED if self.enabled else DriveStatus.READY), ""
+        axes = []
+        for i, name in enumerate(self.axis_names):
+            unit = self.scales[i].counts_per_unit
+            previous = self._previous_actual[i] if self._previous_actual else actual[i]
+            error = (applied[i] - actual[i]) / unit if applied is not None else 0.0
+            axes.append(AxisState(name, actual[i] / unit, (actual[i] - previous) / unit / dt, error, status,
+                                  0 if status is not DriveStatus.FAULT else 1, text or ""))
+        return RigState(now_ns, datagram.ipoc * 1000, tuple(axes), sequence)
+
+    @property
+    def listening(self) -> tuple[str, int] | None:
+        """The address the robot must send to (the bound one: port 0 in the URL picks a free port)."""
+        return self._sock.getsockname() if self._sock is not None else None
+
+    # -- backend hooks ----------------------------------------------------------------------------------
+    def _do_open(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(self.bind_address)
+        except OSError as exc:
+            sock.close()
+            raise HardwareError(f"cannot listen for the KUKA controller on {self.bind_address[0]}:"
+                                f"{self.bind_address[1]}: {exc}") from None
+        sock.settimeout(0.05)
+        self._sock = sock
+        self._quit.clear()
+        self._thread = threading.Thread(target=self._receive_loop, name=f"rsi-{self.bind_address[1]}", daemon=True)
+        self._thread.start()
+        if self.lockstep:
+            return
+        with self._fresh:
+            self._fresh.wait_for(lambda: self._session_live or self._broken is not None, self.start_timeout_s)
+        if not self._session_live:
+            self._do_close()
+            raise HardwareError(f"no datagram from the KUKA controller on {self.bind_address[0]}:"
+                                f"{self.bind_address[1]} within {self.start_timeout_s:.0f} s: start the motionctl "
+                                "program on the pendant once motionctl listens (docs/kuka-rsi.md)")
+
+    def _do_close(self) -> None:
+        if self._session_live and self._ended is None and self._stop_asked is None:
+            # End RSI on the robot in an orderly way: the next answer says <Stop>1</Stop>.
+            self._stop_asked = "motionctl closed the connection"
+            answered = self.wire_sent
+            deadline = time.monotonic() + 5 * IPO_MS / 1000.0
+            while self.wire_sent == answered and time.monotonic() < deadline:
+                time.sleep(0.001)
+        self._quit.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+
+    def _session_error(self) -> str | None:
+        """Why the robot's session is over (None while it runs), on the run's clock."""
+        if self._ended:
+            return self._ended
+        if self._session_live and self._alive_ns is not None and \
+                self.now_ns() - self._alive_ns > SILENCE_S * 1e9:
+            late = f"; it had counted {self.robot_late_answers} late answers" if self.robot_late_answers else ""
+            self._ended = (f"the KUKA controller stopped sending RSI datagrams: RSI has ended on the robot (a stop "
+                           f"on the pendant, its Ethernet timeout or a monitoring limit: its message window says "
+                           f"which){late}")
+        return self._ended
+
+    def _do_enable(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._fresh:
+            while not self._session_live and time.monotonic() < deadline:
+                self._fresh.wait(max(0.0, deadline - time.monotonic()))
+            ended = self._session_error()
+            if not self._session_live or ended:
+                raise HardwareError((ended + ". " if ended else "") + "The robot is not in an RSI session: start "
+                                    "the motionctl program on the KUKA pendant (docs/kuka-rsi.md)")
+            if self._stop_asked or self._fault:
+                raise HardwareError(f"reset first: {self._stop_asked or self._fault}")
+            self._map = None
+
+    def _do_disable(self) -> None:
+        """The robot holds where it was last sent (RSI itself stays on: the KRL program owns it)."""
+
+    def _do_quick_stop(self) -> None:
+        with self._fresh:
+            # Every answer from now on asks the controller to end RSI; it brings the arm to rest on its own
+            # ramp.  The hardwired E-stop chain of the cell stays the authority (docs/kuka-rsi.md).
+            self._stop_asked = self._stop_asked or "E-stop: RSI stop sent to the robot"
+
+    def _do_fault_reset(self) -> None:
+        with self._fresh:
+            if self._stop_asked is not None or self._session_error():
+                raise HardwareError("RSI has ended on the robot: restart the motionctl program on the KUKA "
+                                    "pendant, then reset")
+            self._fault, self._dry = None, None
+
+    def _do_probe(self) -> None:
+        """Nothing to send: the robot's datagrams come on its own clock (RSI never answers the host)."""
+
+    def _do_write(self, sequence: int, counts: list[int], tick: int) -> None:
+        if self._session_error() and self._stop_asked is None:
+            raise HardwareError(self._ended)
+        with self._fresh:
+            self._queue[tick] = (sequence, list(counts))
+            if self._newest_tick is None or tick > self._newest_tick:
+                self._newest_tick = tick
+            if len(self._queue) > 8 * self.lookahead_ticks:     # nothing plays them while disabled
+                for old in [t for t in self._queue if t < self._newest_tick - 4 * self.lookahead_ticks]:
+                    del self._queue[old]
+
+    def _do_read(self, timeout_s: float) -> RigState | None:
+        with self._fresh:
+            if self._latest is None and timeout_s > 0:
+                self._fresh.wait(timeout_s)
+            state, self._latest = self._latest, None
+        if state is None:
+            ended = self._session_error()
+            if ended and self._stop_asked is None:
+                raise HardwareError(ended)
+        return state
+
+    @property
+    def link_broken(self) -> bool:
+        return self._broken is not None

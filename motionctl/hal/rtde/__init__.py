@@ -1,0 +1,1 @@
+"""The Universal Robots backend: RTDE and the servo program sent to the robot (docs/ur-rtde.md)."""

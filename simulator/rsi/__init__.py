@@ -1,0 +1,1 @@
+"""A simulated KUKA robot controller sending RSI datagrams over UDP."""

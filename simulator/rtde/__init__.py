@@ -1,0 +1,1 @@
+"""A simulated Universal Robots e-Series controller: RTDE, the secondary interface, the dashboard."""
