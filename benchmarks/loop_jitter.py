@@ -66,7 +66,7 @@ def main() -> None:
                   f"{s['p50_late_us']:.0f} | {s['p99_late_us']:.0f} | {s['p999_late_us']:.0f} | {s['max_late_us']:.0f} | "
                   f"{100 * s['p99_late_us'] / period_us:.1f} % | {s['overruns']} |")
     sys.path.insert(0, str(ROOT))
-    from motionctl.hal.busload import describe_bus_load
+    from motionctl.hal.canopen.busload import describe_bus_load
     from motionctl.spec import load_rig
     rig = load_rig(ROOT / "rigs" / "ur10e_track.toml")
     axes = len(rig.hardware.address)
