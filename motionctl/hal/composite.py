@@ -122,8 +122,14 @@ class CompositeDriver(Driver):
             raise
 
     def _do_close(self) -> None:
-        for part in self.parts:
-            part.close()
+        failures = []
+        for name, part in zip(self.group_names, self.parts):
+            try:
+                part.close()                # every group is closed, even after one fails to
+            except Exception as exc:        # noqa: BLE001
+                failures.append(f"{name}: {exc}")
+        if failures:
+            raise HardwareError("closing failed on " + "; ".join(failures))
 
     def _do_enable(self, timeout_s: float) -> None:
         try:
