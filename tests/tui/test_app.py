@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import json
 import threading
 import time
@@ -14,6 +15,7 @@ from textual.widgets import RichLog
 from motionctl.hal.driver import DriveStatus
 from motionctl.runtime.states import RunState
 from motionctl.spec import load_scene
+from tests.conftest import ROOT
 from tests.tui.conftest import at_start, closed_take, connected, run, wait_until
 
 SIZE = (150, 48)
@@ -295,3 +297,25 @@ def test_the_status_line_stays_live_under_the_help_overlay(make_app):
             under = _rendered(app.screen_stack[-2].query_one("#status").content)
             assert "E-STOPPED" in under                   # the screen under the overlay is live too
     run(flow())
+
+
+@pytest.mark.parametrize("move, wire", [("kuka_product_push.toml", "rsi://"), ("ur_rtde_push_in.toml", "group://")])
+def test_the_new_arms_run_from_the_terminal_ui_on_their_own_wires(make_app, workspace, move, wire):
+    """Issue 16: the KUKA rig (RSI) and the UR rig on three controllers (RTDE, CANopen, serial), each on
+    its own simulated controllers, through the same keys: load, go to start, arm, run to the end."""
+    shutil.copy(ROOT / "moves" / move, workspace / "moves" / move)
+    app = make_app(move, transport=None)
+
+    async def flow():
+        async with app.run_test(size=SIZE) as pilot:
+            c = app.controller
+            await wait_until(pilot, lambda: c.telemetry().connected and c.plan is not None, 90, "the move to load")
+            await at_start(pilot)
+            await pilot.press("a")
+            await wait_until(pilot, lambda: c.state is RunState.ARMED, 10, "armed")
+            await pilot.press("r")
+            await wait_until(pilot, lambda: c.state is RunState.DONE, 60, "the end of the move")
+            await wait_until(pilot, lambda: closed_take(workspace) is not None, 10, "the take to be closed")
+    run(flow())
+    meta = closed_take(workspace)
+    assert meta["summary"]["state"] == "done" and meta["transport"].startswith(wire), meta["transport"]
