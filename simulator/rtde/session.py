@@ -37,6 +37,7 @@ class RtdeSession:
         self.cycles_since_start = 0
         self.pending = bytearray()
         self.closed = False
+        self._closing = False
         self.dropped = 0
 
     # -- bytes in and out ---------------------------------------------------------------------------------
@@ -90,8 +91,9 @@ class RtdeSession:
         self.close(f"malformed package: {reason}")
 
     def close(self, reason: str) -> None:
-        if self.closed:
+        if self.closed or self._closing:
             return
+        self._closing = True        # flush() below may find the socket dead and ask to close again
         self.flush()
         self.closed = True
         self.started = False
