@@ -23,7 +23,9 @@ from simulator.faults import FaultInjector, parse_fault
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simulator", description="Simulated servo drives for a motionctl rig.")
     parser.add_argument("--rig", required=True, help="rig file (.toml)")
-    parser.add_argument("--transport", choices=("serial", "can", "rsi"), default="serial")
+    parser.add_argument("--transport", choices=("serial", "can", "rsi", "rtde"), default="serial")
+    parser.add_argument("--group", default=None, metavar="NAME",
+                        help="for a rig on several controllers: simulate this [[hardware.group]]'s controller")
     parser.add_argument("--can", default=None, help="CAN bus URL for --transport can, e.g. can://socketcan/vcan0")
     parser.add_argument("--send-to", default=None, metavar="HOST:PORT",
                         help="for --transport rsi: where motionctl listens (default: the rig's rsi:// address)")
@@ -54,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     realtime_process()        # the device loop outranks busy processes at normal priority, where allowed
     try:
         rig = load_rig(args.rig)
+        if args.group:
+            groups = {g.name: g for g in (rig.hardware.groups if rig.hardware else ())}
+            if args.group not in groups:
+                raise InputError(f'rig "{rig.name}" has no [[hardware.group]] named "{args.group}"'
+                                 + (f" (it has {', '.join(groups)})" if groups else ""))
+            from dataclasses import replace
+            rig = replace(rig, hardware=groups[args.group])
         faults = FaultInjector(seed=args.seed)
         for spec in args.fault:
             faults.add(parse_fault(spec))
@@ -71,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                                        log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True))
             print(f"simulator: KUKA RSI controller sending to {device.host_address[0]}:{device.host_address[1]}",
                   flush=True)
+        elif args.transport == "rtde":
+            from simulator.rtde.controller import UrController
+            device = UrController(rig, faults, powered=True,
+                                  log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True))
         else:
             from simulator import launch_can
             url = args.can or (rig.hardware.transport if rig.hardware else "")
@@ -82,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     except MotionctlError as exc:
         print(f"simulator: error: {exc}", file=sys.stderr)
         return 2
-    if args.transport in ("serial", "rsi"):
+    if args.transport in ("serial", "rsi", "rtde"):
         device.start()
+    if args.transport == "rtde":
+        ports = device.ports
+        print(f"simulator: UR controller ready rtde://127.0.0.1?rtde_port={ports.rtde}&script_port={ports.secondary}"
+              f" (dashboard on port {ports.dashboard})", flush=True)
     while not stop["now"] and not getattr(device, "unplugged", False):
         time.sleep(0.1)
         if os.getppid() != parent:      # whoever started us is gone: do not linger as an orphan

@@ -94,39 +94,52 @@ def _simulator_command(rig_file: str, transport: str, faults: list[str], *extra:
 
 
 def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool = False):
-    """A simulator next to the run: a separate process for serial rigs (on a pty) and KUKA RSI rigs (a robot
-    controller sending to 127.0.0.1), so that it keeps its own time; the in-process bus for CAN.
+    """A simulator next to the run: a separate process for serial rigs (on a pty), KUKA RSI rigs (a robot
+    controller sending to 127.0.0.1) and UR rigs (a controller on 127.0.0.1), so that it keeps its own time;
+    the in-process bus for CAN; for a rig on several controllers, each group's as for a rig of its own.
     In simulated time (``lockstep``) all run in this process, on their wire, keeping the run's time.
 
     Returns (a function that stops it, the transport URL to open, the device when it is in this process).
     """
     target = url or (rig.hardware.transport if rig.hardware else "serial://")
-    if target.startswith(("can://", "group://")) or lockstep:
+    if target.startswith("group://") and not lockstep:
+        return _start_group_simulators(rig, faults)
+    if target.startswith("can://") or lockstep:
         import simulator
-        from simulator.faults import FaultInjector, parse_fault
-        injector = FaultInjector()
-        for spec in faults:
-            injector.add(parse_fault(spec))
-        device, address = simulator.launch(rig, target, injector, lockstep=lockstep)
+        device, address = simulator.launch(rig, target, _injector(faults), lockstep=lockstep)
         return device.stop, address, device
-    # A session of its own: the simulated drives stand for another machine, and the operator's Ctrl-C (sent
-    # by the terminal to the whole foreground process group) is for motionctl -- a controlled stop the
-    # drives must live through -- not for them.  stop() ends them; orphaned, they end on their own.
-    rsi = target.startswith("rsi://")
-    extra: tuple[str, ...] = ()
-    if rsi:
+    return _simulator_process(rig.file, target, faults)
+
+
+def _injector(faults: list[str]):
+    from simulator.faults import FaultInjector, parse_fault
+    injector = FaultInjector()
+    for spec in faults:
+        injector.add(parse_fault(spec))
+    return injector
+
+
+def _simulator_process(rig_file: str, target: str, faults: list[str], group: str | None = None):
+    """The simulator in a process of its own for a serial, RSI or UR wire: (stop, URL to open, None).
+
+    A session of its own, too: the simulated drives stand for another machine, and the operator's Ctrl-C
+    (sent by the terminal to the whole foreground process group) is for motionctl -- a controlled stop the
+    drives must live through -- not for them.  stop() ends them; orphaned, they end on their own."""
+    from urllib.parse import urlsplit
+
+    kind = "rsi" if target.startswith("rsi://") else "rtde" if target.startswith("rtde://") else "serial"
+    extra: tuple[str, ...] = ("--group", group) if group else ()
+    if kind == "rsi":
         from simulator import free_udp_port
         port = free_udp_port()
-        extra = ("--send-to", f"127.0.0.1:{port}")
-    process = subprocess.Popen(_simulator_command(rig.file, "rsi" if rsi else "serial", faults, *extra),
-                               stdout=subprocess.PIPE,
+        extra += ("--send-to", f"127.0.0.1:{port}")
+    process = subprocess.Popen(_simulator_command(rig_file, kind, faults, *extra), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                cwd=Path(__file__).resolve().parents[2], start_new_session=True)
     line = process.stdout.readline()
-    if "ready at" not in line and "sending to" not in line:
+    if not any(word in line for word in ("ready at", "sending to", "ready rtde://")):
         process.kill()
         raise HardwareError(f"the simulator did not start: {line.strip() or process.stderr.read().strip()}")
-    path = line.rsplit(" ", 1)[-1].strip()
 
     def stop() -> None:
         process.send_signal(signal.SIGTERM)
@@ -134,11 +147,45 @@ def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool =
             process.wait(5)
         except subprocess.TimeoutExpired:
             process.kill()
-    if rsi:
-        from urllib.parse import urlsplit
+    if kind == "rsi":
         query = urlsplit(target).query
         return stop, f"rsi://127.0.0.1:{port}" + (f"?{query}" if query else ""), None
-    return stop, f"serial://{path}?baud=1000000", None
+    if kind == "rtde":
+        return stop, line.split(" ready ", 1)[1].split(" ", 1)[0], None
+    return stop, f"serial://{line.rsplit(' ', 1)[-1].strip()}?baud=1000000", None
+
+
+def _start_group_simulators(rig, faults: list[str]):
+    """Real time, a rig on several controllers: each group's simulator as for a rig of its own (its own
+    process where its wire allows; CAN's virtual bus lives in this process).  A fault that names an axis
+    goes to that axis' controller."""
+    from dataclasses import replace
+    from urllib.parse import urlencode
+
+    import simulator
+    from simulator.faults import parse_fault
+
+    stops, urls = [], {}
+    try:
+        for group in rig.hardware.groups:
+            own = [f for f in faults if (parse_fault(f).axis is None or parse_fault(f).axis in group.address)]
+            if group.transport.startswith("can://"):
+                view = replace(rig, hardware=group)
+                device, urls[group.name] = simulator.launch(
+                    view, f"can://virtual/motionctl-sim-{os.getpid()}-{group.name}", _injector(own))
+                stops.append(device.stop)
+            else:
+                stop, urls[group.name], _ = _simulator_process(rig.file, group.transport, own, group.name)
+                stops.append(stop)
+    except BaseException:
+        for stop in stops:
+            stop()
+        raise
+
+    def stop_all() -> None:
+        for stop in stops:
+            stop()
+    return stop_all, f"{rig.hardware.transport}?{urlencode(urls)}", None
 
 
 def _host_stall(specs: list[str]) -> tuple[tuple[float, float] | None, list[str]]:

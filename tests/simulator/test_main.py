@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import RIGS
+from tests.conftest import RIGS, ROOT
 
 
 def test_a_simulator_whose_parent_is_already_gone_ends_by_itself():
@@ -23,3 +23,23 @@ def test_a_simulator_whose_parent_is_already_gone_ends_by_itself():
         simulator.kill()
     assert simulator.returncode == 0, err
     assert "CAN drives" in out
+
+
+def test_one_group_of_a_rig_on_several_controllers_is_simulated_on_its_own(tmp_path):
+    """``--group NAME``: the UR arm's controller of rigs/ur10e_rtde_track.toml in a process of its own (what
+    a real-time rehearsal of that rig starts), and an unknown group refused in words."""
+    import subprocess
+    import sys
+
+    rig = str(ROOT / "rigs" / "ur10e_rtde_track.toml")
+    process = subprocess.Popen([sys.executable, "-m", "simulator", "--rig", rig, "--group", "arm", "--transport",
+                                "rtde"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("simulator: UR controller ready rtde://127.0.0.1?rtde_port="), line
+    finally:
+        process.terminate()
+        process.wait(10)
+    refused = subprocess.run([sys.executable, "-m", "simulator", "--rig", rig, "--group", "crane", "--transport",
+                              "rtde"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert refused.returncode == 2 and 'no [[hardware.group]] named "crane" (it has arm, track, lens)' in refused.stderr
