@@ -446,21 +446,41 @@ def hw_info(args: argparse.Namespace) -> int:
     url = args.hw or (rig.hardware.transport if rig.hardware else None)
     if url is None:
         raise InputError(f'rig "{rig.name}" has no [hardware] section; give --hw URL')
+    print(f"rig {rig.name}: transport {url}")
+    for line in _link_report(rig, url):
+        print(f"  {line}")
+    return 0
+
+
+def _link_report(rig, url: str) -> list[str]:
+    """What the rig's wire carries, per servo rate, in words (each group's own for a rig on several)."""
+    from motionctl.hal.driver import axis_scales
     from motionctl.hal.registry import TransportUrl
     parsed = TransportUrl.parse(url)
-    print(f"rig {rig.name}: transport {url}")
+    names = ", ".join(s.name for s in axis_scales(rig))
+    if parsed.scheme == "group":
+        from dataclasses import replace
+        lines = []
+        for group in rig.hardware.groups:
+            lines.append(f"group {group.name}: {group.transport}")
+            lines += [f"  {line}" for line in _link_report(replace(rig, hardware=group), group.transport)]
+        return lines
     if parsed.scheme == "can":
         from motionctl.hal.canopen.driver import bus_load_report
-        for line in bus_load_report(rig):
-            print(f"  {line}")
-    else:
-        from motionctl.hal.serial import protocol as sp
-        from motionctl.hal.driver import axis_scales
-        count = len(axis_scales(rig))
-        baud = int(parsed.options.get("baud", 1_000_000))
-        for rate in (250, 500, 1000):
-            down = sp.wire_size(sp.MessageType.SETPOINT, count) * 10 * rate
-            up = sp.wire_size(sp.MessageType.FEEDBACK, count) * 10 * rate
-            print(f"  {count} axes at {rate} Hz: {down / 1000:.0f} kbit/s out, {up / 1000:.0f} kbit/s back: "
-                  f"{100 * max(down, up) / baud:.0f} % of {baud / 1e6:g} Mbit/s")
-    return 0
+        return list(bus_load_report(rig))
+    if parsed.scheme == "rsi":
+        return [f"KUKA RSI over UDP: the robot sends one datagram every 4 ms and motionctl answers each (250 Hz "
+                f"only); axes {names}"]
+    if parsed.scheme == "rtde":
+        return [f"Universal Robots RTDE over TCP: state and input registers every 2 ms (500 Hz only), the "
+                f"control program over the secondary interface; joints {names}"]
+    from motionctl.hal.serial import protocol as sp
+    count = len(axis_scales(rig))
+    baud = int(parsed.options.get("baud", 1_000_000))
+    lines = []
+    for rate in (250, 500, 1000):
+        down = sp.wire_size(sp.MessageType.SETPOINT, count) * 10 * rate
+        up = sp.wire_size(sp.MessageType.FEEDBACK, count) * 10 * rate
+        lines.append(f"{count} axes at {rate} Hz: {down / 1000:.0f} kbit/s out, {up / 1000:.0f} kbit/s back: "
+                     f"{100 * max(down, up) / baud:.0f} % of {baud / 1e6:g} Mbit/s")
+    return lines

@@ -53,3 +53,15 @@ def test_a_fault_on_any_controller_stops_the_whole_rig(fault, words, tmp_path):
     for name in [c for c in columns if c.startswith("cmd_")]:
         i = columns.index(name)
         assert len({float(row[i]) for row in faulted}) <= 1, name
+
+
+def test_hw_info_reports_each_groups_own_wire():
+    import subprocess
+    import sys
+
+    from tests.conftest import RIGS
+    out = subprocess.run([sys.executable, "-m", "motionctl", "hw", "info", "--rig", str(RIGS / "ur10e_rtde_track.toml")],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "group arm: rtde://192.168.1.20\n    Universal Robots RTDE over TCP" in out
+    assert "group track: can://socketcan/can0\n    1 axis at 500 Hz" in out
+    assert "group lens: serial:///dev/ttyUSB0?baud=1000000\n    3 axes at 250 Hz" in out

@@ -54,3 +54,13 @@ def test_a_host_stall_shorter_than_the_lookahead_is_ridden_through(tmp_path):
     result = dry_run(str(KUKA_MOVE), "--takes", str(tmp_path), "--fault", "host-stall@2+0.03")
     summary = json.loads(result.stdout)
     assert summary["state"] == "done" and not summary["faults"] and summary["link"]["dropped"] == {}
+
+
+def test_hw_info_says_what_rsi_carries():
+    import subprocess
+    import sys
+
+    from tests.conftest import RIGS
+    out = subprocess.run([sys.executable, "-m", "motionctl", "hw", "info", "--rig", str(RIGS / "kuka_kr_track.toml")],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "KUKA RSI over UDP: the robot sends one datagram every 4 ms" in out and "axes track, a1," in out
