@@ -95,7 +95,7 @@ def launch_groups(rig: Any, faults: FaultInjector | None = None, *, lockstep: bo
             wire = f"can://virtual/motionctl-sim-{os.getpid()}-{group.name}"
         elif wire.startswith("serial://"):
             wire = "serial://"
-        own = FaultInjector([f for f in (faults.faults if faults else []) if f.axis is None or f.axis in group.address],
+        own = FaultInjector([f for f in (faults.faults if faults else []) if f.concerns(group.address)],
                             seed=faults.seed if faults else 1)
         device, urls[group.name] = launch(view, wire, own, lockstep=lockstep, initial=initial)
         parts.append(device)

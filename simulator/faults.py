@@ -90,6 +90,11 @@ class Fault:
     value: float = 0.0                 # probability, delay in ms, or fault code
     target: int | None = None          # refuse: the object (index) whose writes are refused
 
+    def concerns(self, axes) -> bool:
+        """Whether this fault belongs to a controller driving ``axes``: one that names an axis goes to that
+        axis' controller, one that names none to every controller (a rig on several controllers)."""
+        return self.axis is None or self.axis in axes
+
     def active(self, t: float) -> bool:
         if t < self.at_s:
             return False

@@ -165,10 +165,11 @@ def _start_group_simulators(rig, faults: list[str]):
     import simulator
     from simulator.faults import parse_fault
 
+    parsed = [(spec, parse_fault(spec)) for spec in faults]
     stops, urls = [], {}
     try:
         for group in rig.hardware.groups:
-            own = [f for f in faults if (parse_fault(f).axis is None or parse_fault(f).axis in group.address)]
+            own = [spec for spec, fault in parsed if fault.concerns(group.address)]
             if group.transport.startswith("can://"):
                 view = replace(rig, hardware=group)
                 device, urls[group.name] = simulator.launch(
