@@ -55,8 +55,13 @@ BRAKE_FRACTION = 0.7
 #: speed such a clock stops in about a quarter of a second.
 CLOCK_A_CAP = 8.0
 CLOCK_J_CAP = 64.0
-#: A stop that finds no legal tick is rewound and braked more gently at most this many times.
-REWINDS = 6
+#: A stop that finds no legal tick is rewound and braked more gently at most this many times per attempt,
+#: then started again later (after running on as planned) at most ``DELAYS`` times.  Few rewinds: each
+#: halves the braking, and a stop rewound six times braked so gently that it lasted 5.5 s (stunt_cross at
+#: 1 kHz); running on and braking later at full strength ends sooner (3.4 s at worst over the shipped
+#: moves, docs/benchmarks.md).
+REWINDS = 2
+DELAYS = 7
 #: Window bounds are held this far inside the limits, so rounding in the last bit cannot cross them.
 _INSIDE = 1.0 - 1e-9
 _NEWTON = 4
@@ -366,8 +371,9 @@ class StopRun:
 
     tau: NDArray[np.float64]          # plan time of each tick
     values: NDArray[np.float64]       # (ticks, axes)
-    steps: int                        # governor steps taken, rewound ones included
+    steps: int                        # governor steps taken, rewound and abandoned ones included
     rewinds: int
+    coast: int = 0                    # ticks run on at the clock's rate before braking began
 
 
 def run_until_rest(governor: SpeedGovernor, max_s: float = MAX_STOP_S) -> StopRun:
@@ -376,34 +382,93 @@ def run_until_rest(governor: SpeedGovernor, max_s: float = MAX_STOP_S) -> StopRu
     Braking as hard as the limits allow now can leave no legal way on later (an axis that the plan brings
     to rest at its jerk limit cannot also take the stop's deceleration).  When a tick has no legal value,
     the stop is rewound a little and braked more gently from there: each rewind goes twice as far back
-    and halves the braking, at most :data:`REWINDS` times.  Bounded: at most ``(REWINDS + 1) * max_s``
-    seconds of ticks are stepped; it raises :class:`NoLegalTick` when the rewinds run out, or when the
-    stop has not come to rest within ``max_s``.
+    and halves the braking, at most :data:`REWINDS` times per attempt, until as far past the tick that
+    had no legal value as it went back before it; then it brakes as hard as at first again.
+
+    Where the plan itself brakes two axes at their acceleration limits at once, no slower clock keeps
+    both within them (each axis needs the clock's deceleration in its own ratio), however gently it
+    brakes: the only legal way on is the plan's own braking.  So when the rewinds run out, the stop
+    starts again from where it was asked, runs on at the clock's rate (the plan's checked samples, when
+    the clock runs as planned) for a while, and brakes from there: each such attempt runs on twice as
+    long, at most :data:`DELAYS` times.
+
+    Bounded: at most ``(DELAYS + 1) * (REWINDS + 1) * max_s`` seconds of ticks are stepped; it raises
+    :class:`NoLegalTick` when every attempt fails, or when the stop has not come to rest within ``max_s``.
     """
+    start = governor.snapshot()
+    speed = governor.speed
+    depth = max(4, governor.rate_hz // 20)
+    steps = 0
+    failure: NoLegalTick | None = None
+    for attempt in range(DELAYS + 1):
+        governor.restore(start)
+        try:
+            run = _brake(governor, max_s, depth, 0 if attempt == 0 else depth * 2 ** (attempt - 1), speed)
+        except _Failed as failed:
+            steps += failed.steps
+            failure = failed.cause
+            if failed.final:
+                break
+            continue
+        return StopRun(run.tau, run.values, steps + run.steps, run.rewinds, run.coast)
+    assert failure is not None
+    raise failure
+
+
+class _Failed(Exception):
+    """One attempt at a stop failed (``final``: no later attempt can do better)."""
+
+    def __init__(self, cause: NoLegalTick, steps: int, final: bool = False) -> None:
+        super().__init__(str(cause))
+        self.cause, self.steps, self.final = cause, steps, final
+
+
+def _brake(governor: SpeedGovernor, max_s: float, depth: int, coast: int, speed: float) -> StopRun:
+    """One attempt: run on ``coast`` ticks at ``speed``, then brake to rest, rewinding when stuck."""
     rate = governor.rate_hz
-    snaps = [governor.snapshot()]
     taus: list[float] = []
     rows: list[NDArray[np.float64]] = []
-    depth = max(4, rate // 20)
-    rewinds = steps = 0
+    steps = 0
+    for _ in range(coast):
+        if governor.at_end:
+            break
+        steps += 1
+        try:
+            rows.append(governor.step(speed))
+        except NoLegalTick as exc:       # the clock cannot even hold its rate: braking later cannot help
+            raise _Failed(exc, steps, final=True) from None
+        taus.append(governor.tau)
+    if len(rows) > max_s * rate:
+        raise _Failed(NoLegalTick(f"the stop did not come to rest within {max_s:g} s"), steps, final=True)
+    first = len(rows)                    # rewinds go no further back than where braking began
+    snaps = [governor.snapshot()]
+    rewinds = 0
+    full = governor.brake_fraction
+    recover = 0                          # braking is full again from this many ticks of braking on
     while not governor.at_rest:
         if len(rows) > max_s * rate or steps > (REWINDS + 1) * max_s * rate:
-            raise NoLegalTick(f"the stop did not come to rest within {max_s:g} s")
+            raise _Failed(NoLegalTick(f"the stop did not come to rest within {max_s:g} s"), steps, final=True)
+        if len(rows) - first == recover and governor.brake_fraction < full:
+            # Past the stretch that braking hard could not get through: brake as hard again (a stop that
+            # stayed gentle to its end lasted four times as long).
+            governor.brake_fraction = full
         steps += 1
         try:
             row = governor.step(0.0)
-        except NoLegalTick:
+        except NoLegalTick as exc:
             if rewinds == REWINDS:
-                raise
-            back = max(0, len(rows) - depth * 2 ** rewinds)
+                raise _Failed(exc, steps) from None
+            stuck = len(rows) - first
+            back = max(0, stuck - depth * 2 ** rewinds)
             fraction = governor.brake_fraction / 2
             rewinds += 1
-            del rows[back:], taus[back:], snaps[back + 1:]
+            del rows[first + back:], taus[first + back:], snaps[back + 1:]
             governor.restore(snaps[back])
             governor.brake_fraction = fraction
+            recover = stuck + (stuck - back)
             continue
         rows.append(row)
         taus.append(governor.tau)
         snaps.append(governor.snapshot())
     values = np.array(rows).reshape(len(rows), governor.timeline.values.shape[1])
-    return StopRun(np.array(taus), values, steps, rewinds)
+    return StopRun(np.array(taus), values, steps, rewinds, first)
