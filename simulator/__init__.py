@@ -77,13 +77,20 @@ class GroupDevices:
             part.stop()
 
 
+def virtual_can_url(group: str | None = None) -> str:
+    """The virtual CAN bus a simulated CAN rig (or one group of a rig) lives on: named after this process,
+    so two motionctl processes never share one, and after the group, so two groups never do."""
+    import os
+
+    return f"can://virtual/motionctl-sim-{os.getpid()}" + (f"-{group}" if group else "")
+
+
 def launch_groups(rig: Any, faults: FaultInjector | None = None, *, lockstep: bool = False,
                   initial: Any = None) -> tuple[Any, str]:
     """A simulated controller for each ``[[hardware.group]]`` (a CAN group on a virtual bus of its own, a
     serial group on a pty); returns them and a ``group://`` URL that names each one's wire.  A fault that
     names an axis goes to the controller of that axis; one that names none (``drop=``, ``unplug@``,
     ``protective@``...) to every controller, each acting on the kinds it has."""
-    import os
     from dataclasses import replace
     from urllib.parse import urlencode
 
@@ -92,7 +99,7 @@ def launch_groups(rig: Any, faults: FaultInjector | None = None, *, lockstep: bo
         view = replace(rig, hardware=group)
         wire = group.transport
         if wire.startswith("can://"):
-            wire = f"can://virtual/motionctl-sim-{os.getpid()}-{group.name}"
+            wire = virtual_can_url(group.name)
         elif wire.startswith("serial://"):
             wire = "serial://"
         own = FaultInjector([f for f in (faults.faults if faults else []) if f.concerns(group.address)],

@@ -173,7 +173,7 @@ def _start_group_simulators(rig, faults: list[str]):
             if group.transport.startswith("can://"):
                 view = replace(rig, hardware=group)
                 device, urls[group.name] = simulator.launch(
-                    view, f"can://virtual/motionctl-sim-{os.getpid()}-{group.name}", _injector(own))
+                    view, simulator.virtual_can_url(group.name), _injector(own))
                 stops.append(device.stop)
             else:
                 stop, urls[group.name], _ = _simulator_process(rig.file, group.transport, own, group.name)
@@ -238,7 +238,9 @@ def run_move(args: argparse.Namespace) -> int:
         if args.transport == "serial":
             wire = "serial://"
         elif args.transport == "can":
-            wire = args.hw if args.hw and args.hw.startswith("can://") else f"can://virtual/motionctl-sim-{os.getpid()}"
+            import simulator
+
+            wire = args.hw if args.hw and args.hw.startswith("can://") else simulator.virtual_can_url()
         stop_sim, url, device = start_simulator(scene.rig, wire, device_faults, lockstep=clock is not None)
     elif args.transport:
         raise InputError("--transport needs --sim (without it the rig's [hardware] or --hw names the wire)")

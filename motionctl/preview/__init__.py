@@ -18,7 +18,7 @@ import numpy as np
 from motionctl.errors import InputError, PlanningError
 from motionctl.planner import Plan
 from motionctl.planner.report import Violation, ViolationKind
-from motionctl.preview.scene import Approach, PreviewData, build, frame_samples, people_first
+from motionctl.preview.scene import Approach, PreviewData, build, closest_person_text, frame_samples, people_first
 
 MAX_FRAMES = 400
 
@@ -143,23 +143,8 @@ def write(data: PreviewData, rig, out_dir: Path, view: str = "side", subtitle: s
     return PreviewFiles(html_path, sheet, clearance, axes, movie, data.verdict)
 
 
-def approach_text(a: Approach) -> str:
-    """``actor_mark_a: 1555 mm from flange (needs 600), frame 105 (03:00:04:05)``."""
-    what = a.other if a.kind != "self" else f"{a.other} ({a.link})"
-    by = "" if a.kind == "self" else f" from {a.link}"
-    return (f"{what}: {a.min_m * 1000:.0f} mm{by} (needs {a.required_m * 1000:.0f}), frame {a.frame} "
-            f"({a.timecode})")
-
-
-def closest_person(data: PreviewData) -> Approach | None:
-    return next((a for a in data.approaches if a.kind == "keepout"), None)
-
-
 def describe(data: PreviewData) -> str:
-    tight = data.min_text
-    person = closest_person(data)
-    if person is not None:
-        tight = f"closest to people: {approach_text(person)}; {tight}"
+    tight = closest_person_text(data) + data.min_text
     speed = float(np.max(data.speed_mps)) if len(data.speed_mps) else 0.0
     return f"{data.verdict}: {tight}; peak camera-head speed {speed:.2f} m/s" + (
         f"; {len(data.violations)} violation(s), first: {data.violations[0]}" if data.violations else "")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motionctl.preview.scene import KIND_ORDER, SELF, PreviewData
+from motionctl.preview.scene import KIND_ORDER, SELF, PreviewData, closest_person_text
 from motionctl.spec.rig import Rig
 
 COLOURS = ("#2e7d32", "#f9a825", "#c62828")
@@ -154,20 +154,12 @@ def contact_sheet(data: PreviewData, path: Path, columns: int = 6) -> Path:
     fig.suptitle(f"{data.title}: {data.verdict}" + (f" - {data.violations[0]}" if data.violations else ""),
                  fontsize=10, color=COLOURS[2] if data.verdict == "ILLEGAL" else "black")
     fig.text(0.01, 0.005, "rig: green clear, amber close to a person's or the set's margin, red inside a margin; "
-             f"violet: people's keep-out zones; grey: the set.  {_closest_person_text(data)}{data.min_text}",
+             f"violet: people's keep-out zones; grey: the set.  {closest_person_text(data)}{data.min_text}",
              fontsize=8)
     fig.tight_layout(rect=(0, 0.02, 1, 0.96))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
-
-
-def _closest_person_text(data: PreviewData) -> str:
-    person = next((a for a in data.approaches if a.kind == "keepout"), None)
-    if person is None:
-        return ""
-    return (f"closest to a person: {person.other} {person.min_m * 1000:.0f} mm from {person.link} (needs "
-            f"{person.required_m * 1000:.0f}) at frame {person.frame}; ")
 
 
 def clearance_plot(data: PreviewData, path: Path) -> Path:
@@ -199,7 +191,7 @@ def clearance_plot(data: PreviewData, path: Path) -> Path:
                       if k == "keepout" and o in data.spare_by_other]
     top = max([600.0] + [1.15 * v for v in closest_people if v < 5000])
     ax.set_ylim(min(-20, ax.get_ylim()[0]), min(ax.get_ylim()[1], top))
-    ax.set_title("\n".join([f"{data.title}: {data.verdict}", _closest_person_text(data).rstrip("; "),
+    ax.set_title("\n".join([f"{data.title}: {data.verdict}", closest_person_text(data).rstrip("; "),
                              data.min_text]).replace("\n\n", "\n"), fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

@@ -60,6 +60,21 @@ def people_first(pairs: list[Approach]) -> list[Approach]:
     return sorted(best.values(), key=lambda a: (KIND_ORDER.get(a.kind, 1), a.spare_m))
 
 
+def approach_text(a: Approach) -> str:
+    """``actor_mark_a: 1555 mm from flange (needs 600), frame 105 (03:00:04:05)``."""
+    what = a.other if a.kind != "self" else f"{a.other} ({a.link})"
+    by = "" if a.kind == "self" else f" from {a.link}"
+    return (f"{what}: {a.min_m * 1000:.0f} mm{by} (needs {a.required_m * 1000:.0f}), frame {a.frame} "
+            f"({a.timecode})")
+
+
+def closest_person_text(data: PreviewData) -> str:
+    """``closest to people: <approach>; `` (empty without people): what leads the summary line, the
+    contact sheet's footer and the clearance plot's title, in the same words."""
+    person = next((a for a in data.approaches if a.kind == "keepout"), None)
+    return f"closest to people: {approach_text(person)}; " if person is not None else ""
+
+
 @dataclass(frozen=True)
 class Solid:
     """A zone drawn as polygons (boxes, cylinders, planes), a sphere, or a capsule."""
