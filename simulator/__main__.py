@@ -3,8 +3,9 @@
 Serial: opens a pseudo-terminal pair, prints ``simulator: serial device ready at /dev/pts/N`` and serves
 until interrupted; connect with ``--hw serial:///dev/pts/N``.  KUKA RSI: a robot controller that sends its
 datagrams to ``--send-to HOST:PORT`` (default: the rig's ``rsi://`` address), where motionctl listens.  CAN: serves on a python-can bus
-(``socketcan`` vcan across processes; the in-process ``virtual`` bus is only reachable from the same
-process, so ``motionctl run --sim`` starts it there).
+(``--can can://socketcan/vcan0`` across processes where the kernel has vcan), or ``--can socketcand``:
+the drives on a bus of this process, served over TCP on 127.0.0.1 as a socketcand daemon would serve a
+real bus (prints ``ready at can://socketcand/sim0?host=127.0.0.1&port=N``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--transport", choices=("serial", "can", "rsi", "rtde"), default="serial")
     parser.add_argument("--group", default=None, metavar="NAME",
                         help="for a rig on several controllers: simulate this [[hardware.group]]'s controller")
-    parser.add_argument("--can", default=None, help="CAN bus URL for --transport can, e.g. can://socketcan/vcan0")
+    parser.add_argument("--can", default=None, help="CAN bus URL for --transport can, e.g. can://socketcan/vcan0, "
+                        "or socketcand: serve the drives over TCP on 127.0.0.1")
     parser.add_argument("--send-to", default=None, metavar="HOST:PORT",
                         help="for --transport rsi: where motionctl listens (default: the rig's rsi:// address)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
@@ -85,13 +87,30 @@ def main(argv: list[str] | None = None) -> int:
             device = UrController(rig, faults, powered=True,
                                   log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True))
         else:
-            from simulator import launch_can
+            from simulator import launch_can, virtual_can_url
             url = args.can or (rig.hardware.transport if rig.hardware else "")
+            served = url == "socketcand"
+            if served:       # the drives on a bus of this process, served to motionctl over TCP
+                url = virtual_can_url(args.group)
             try:
                 device = launch_can(rig, url, faults)
+                if served:
+                    import can
+
+                    from simulator.canopen.socketcand import SocketcandServer
+                    bridge = can.Bus(interface="virtual", channel=url.split("/", 3)[3])
+                    server = SocketcandServer(bridge, "sim0").start()
+                    stop_drives = device.stop
+
+                    def stop_both() -> None:
+                        server.stop()
+                        bridge.shutdown()
+                        stop_drives()
+                    device.stop = stop_both
             except (OSError, ValueError, ImportError) as exc:    # python-can: no such interface or channel
                 raise InputError(f'cannot open the CAN bus "{url}": {exc}') from None
-            print(f"simulator: {len(device.drives)} CAN drives on {url}", flush=True)
+            where = f"ready at {server.url}" if served else f"on {url}"
+            print(f"simulator: {len(device.drives)} CAN drives {where}", flush=True)
     except MotionctlError as exc:
         print(f"simulator: error: {exc}", file=sys.stderr)
         return 2

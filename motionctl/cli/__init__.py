@@ -8,6 +8,7 @@ Without ``--debug`` no traceback is ever printed; ``--debug`` goes before or aft
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(tc_cmd.route(list(sys.argv[1:] if argv is None else argv)))
+    if not args.debug:
+        # python-can and canopen log an interface's failure (with python-can's traceback: a socketcand link
+        # that closed); the CAN driver says what failed in words, and --debug keeps the libraries' account.
+        for library in ("can", "canopen"):
+            logging.getLogger(library).addHandler(logging.NullHandler())
     try:
         return int(args.handler(args) or 0)
     except InputError as exc:

@@ -96,7 +96,8 @@ def _simulator_command(rig_file: str, transport: str, faults: list[str], *extra:
 def start_simulator(rig, url: str | None, faults: list[str], *, lockstep: bool = False):
     """A simulator next to the run: a separate process for serial rigs (on a pty), KUKA RSI rigs (a robot
     controller sending to 127.0.0.1) and UR rigs (a controller on 127.0.0.1), so that it keeps its own time;
-    the in-process bus for CAN; for a rig on several controllers, each group's as for a rig of its own.
+    the in-process bus for CAN; for a rig on several controllers, each group's in a process of its own
+    (a CAN group's drives served over TCP, as socketcand serves a bus).
     In simulated time (``lockstep``) all run in this process, on their wire, keeping the run's time.
 
     Returns (a function that stops it, the transport URL to open, the device when it is in this process).
@@ -127,8 +128,10 @@ def _simulator_process(rig_file: str, target: str, faults: list[str], group: str
     drives must live through -- not for them.  stop() ends them; orphaned, they end on their own."""
     from urllib.parse import urlsplit
 
-    kind = "rsi" if target.startswith("rsi://") else "rtde" if target.startswith("rtde://") else "serial"
+    kind = next((k for k in ("rsi", "rtde", "can") if target.startswith(f"{k}://")), "serial")
     extra: tuple[str, ...] = ("--group", group) if group else ()
+    if kind == "can":
+        extra += ("--can", "socketcand")        # its drives served over TCP on 127.0.0.1
     if kind == "rsi":
         from simulator import free_udp_port
         port = free_udp_port()
@@ -152,17 +155,17 @@ def _simulator_process(rig_file: str, target: str, faults: list[str], group: str
         return stop, f"rsi://127.0.0.1:{port}" + (f"?{query}" if query else ""), None
     if kind == "rtde":
         return stop, line.split(" ready ", 1)[1].split(" ", 1)[0], None
+    if kind == "can":
+        return stop, line.split(" ready at ", 1)[1].strip(), None
     return stop, f"serial://{line.rsplit(' ', 1)[-1].strip()}?baud=1000000", None
 
 
 def _start_group_simulators(rig, faults: list[str]):
-    """Real time, a rig on several controllers: each group's simulator as for a rig of its own (its own
-    process where its wire allows; CAN's virtual bus lives in this process).  A fault that names an axis
-    goes to that axis' controller."""
-    from dataclasses import replace
+    """Real time, a rig on several controllers: each group's simulated controller in a process of its own
+    (a CAN group's drives served over TCP as socketcand serves a bus: in this process, at 500 Hz, they
+    and the host starved each other).  A fault that names an axis goes to that axis' controller."""
     from urllib.parse import urlencode
 
-    import simulator
     from simulator.faults import parse_fault
 
     parsed = [(spec, parse_fault(spec)) for spec in faults]
@@ -170,14 +173,8 @@ def _start_group_simulators(rig, faults: list[str]):
     try:
         for group in rig.hardware.groups:
             own = [spec for spec, fault in parsed if fault.concerns(group.address)]
-            if group.transport.startswith("can://"):
-                view = replace(rig, hardware=group)
-                device, urls[group.name] = simulator.launch(
-                    view, simulator.virtual_can_url(group.name), _injector(own))
-                stops.append(device.stop)
-            else:
-                stop, urls[group.name], _ = _simulator_process(rig.file, group.transport, own, group.name)
-                stops.append(stop)
+            stop, urls[group.name], _ = _simulator_process(rig.file, group.transport, own, group.name)
+            stops.append(stop)
     except BaseException:
         for stop in stops:
             stop()

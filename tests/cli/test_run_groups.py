@@ -65,3 +65,32 @@ def test_hw_info_reports_each_groups_own_wire():
     assert "group arm: rtde://192.168.1.20\n    Universal Robots RTDE over TCP" in out
     assert "group track: can://socketcan/can0\n    1 axis at 500 Hz" in out
     assert "group lens: serial:///dev/ttyUSB0?baud=1000000\n    3 axes at 250 Hz" in out
+
+
+def test_in_real_time_each_group_has_a_simulator_process_and_the_can_group_is_served_over_tcp():
+    """What ``run --sim`` starts in real time: every group's controller in a process of its own, the CAN
+    track's drives served over TCP on 127.0.0.1 (socketcand): the track driver configures its drive
+    through it (every SDO write of opening) and closes; each process ends with stop()."""
+    from dataclasses import replace
+    from urllib.parse import parse_qs, urlsplit
+
+    from motionctl.cli.run import start_simulator
+    from motionctl.hal.canopen.driver import CanDriver
+    from motionctl.spec import load_scene
+
+    rig = load_scene(MOVE).rig
+    stop, url, device = start_simulator(rig, None, [])
+    try:
+        assert device is None                         # nothing of the simulator in this process
+        parts = {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+        assert set(parts) == {"arm", "track", "lens"}
+        assert parts["track"].startswith("can://socketcand/sim0?host=127.0.0.1&port=")
+        assert parts["arm"].startswith("rtde://127.0.0.1?") and parts["lens"].startswith("serial:///dev/pts/")
+        track = replace(rig, hardware=next(g for g in rig.hardware.groups if g.name == "track"))
+        driver = CanDriver(track, parts["track"] + "&sdo_timeout_s=10&boot_timeout_s=10")
+        with driver:
+            # Opening configured the drive: one SDO request per write of the golden configuration
+            # (tests/hal/canopen/test_driver.py: 41 for a drive), each answered, or open() had failed.
+            assert driver.wire_sent >= 41
+    finally:
+        stop()

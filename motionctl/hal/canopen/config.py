@@ -73,6 +73,8 @@ class CanOptions:
     boot_timeout_s: float = 3.0
     rate_hz: int = 0                      #: 0: the rig's servo rate
     eds: str = ""                         #: "": the rig's EDS, else :data:`DEFAULT_EDS`
+    host: str = "127.0.0.1"               #: socketcand: the daemon's address (the bus is the channel)
+    port: int = 29536                     #: socketcand: its TCP port (socketcand's own default)
 
     @classmethod
     def parse(cls, query: Mapping[str, str], overrides: Mapping[str, object]) -> CanOptions:

@@ -69,6 +69,12 @@ class _BusWatch(can.Listener):
         pass
 
 
+def _first_words(exc: BaseException) -> str:
+    """What an interface's exception says, without the traceback python-can puts in some messages."""
+    said = str(exc).split("  Traceback", 1)[0].strip().splitlines()
+    return said[0] if said else type(exc).__name__
+
+
 class CanDriver(Driver):
     """CiA 402 drives on one CAN bus: ``can://<python-can interface>/<channel>?bitrate=1000000``.
 
@@ -108,6 +114,7 @@ class CanDriver(Driver):
         self._heartbeat_task: canopen.network.PeriodicMessageTask | None = None
         self._walking = False
         self._estops = 0
+        self._quick_stop_failed = ""
 
     # -- public extras ------------------------------------------------------------------------------------
     def bus_load(self) -> list[str]:
@@ -133,7 +140,14 @@ class CanDriver(Driver):
         send = bus.send
 
         def counted(msg: can.Message, timeout: float | None = None) -> None:
-            send(msg, timeout)
+            try:
+                send(msg, timeout)
+            except OSError as exc:
+                # The interface's own link is gone (socketcand's TCP connection closed): said once, in
+                # words, by the next cycle (_send, _check_bus), not by a traceback from python-can's
+                # periodic heartbeat thread, which would die of it.
+                self._bus_problem = self._bus_problem or f"the link to the CAN interface closed ({exc})"
+                return
             with self._wire:
                 self.wire_sent += 1
 
@@ -159,7 +173,7 @@ class CanDriver(Driver):
             try:
                 self.network.check()
             except Exception as exc:   # the notifier re-raises whatever killed its thread
-                self._bus_problem = f"the CAN interface stopped receiving ({exc})"
+                self._bus_problem = f"the CAN interface stopped receiving ({_first_words(exc)})"
         if self._bus_problem:
             raise HardwareError(f"CAN bus {self.interface}/{self.channel}: {self._bus_problem}")
 
@@ -170,9 +184,11 @@ class CanDriver(Driver):
         try:
             network.send_message(cob_id, data)
         except (can.CanError, OSError, RuntimeError) as exc:
-            self._bus_problem = (f"the CAN interface refused a frame ({exc}): check that it is up, cabled "
+            self._bus_problem = (f"the CAN interface refused a frame ({_first_words(exc)}): check that it is up, cabled "
                                  "and terminated, and that some other node acknowledges frames")
             raise HardwareError(f"CAN bus {self.interface}/{self.channel}: {self._bus_problem}") from None
+        if self._bus_problem:
+            raise HardwareError(f"CAN bus {self.interface}/{self.channel}: {self._bus_problem}")
 
     def _on_error_frame(self, arbitration_id: int) -> None:
         bus_off, words = describe_error_frame(arbitration_id)
@@ -194,7 +210,11 @@ class CanDriver(Driver):
         network.NOTIFIER_CYCLE = 0.1          # how long close() waits for the receive thread
         network.listeners.append(_BusWatch(self))
         try:
-            network.connect(interface=self.interface, channel=self.channel, bitrate=opts.bitrate)
+            extra: dict[str, object] = {}
+            if self.interface == "socketcand":
+                # A CAN bus served over TCP (socketcand); low-latency TCP, or Nagle holds a SYNC back.
+                extra = {"host": opts.host, "port": opts.port, "tcp_tune": True}
+            network.connect(interface=self.interface, channel=self.channel, bitrate=opts.bitrate, **extra)
         except Exception as exc:              # python-can raises many kinds for a missing interface
             raise HardwareError(f"cannot open CAN interface '{self.interface}' channel '{self.channel}': "
                                 f"{exc}") from None
@@ -546,4 +566,6 @@ class CanDriver(Driver):
                 if locked:
                     self._cycle_lock.release()
         except Exception as exc:          # a dead bus must not stop the caller's own reaction
-            log.warning("quick stop could not be sent: %s", exc)
+            if str(exc) != self._quick_stop_failed:      # said once, not at every repeat of the E-stop
+                self._quick_stop_failed = str(exc)
+                log.warning("quick stop could not be sent: %s", exc)
