@@ -29,6 +29,8 @@ KUKA RSI robot controller only (``simulator.rsi.controller``)::
                               counted late (Delay grows) and the last correction is held (HOLDON)
     robotstop@3               a stop at the robot controller at t=3 s (enabling switch released, program
                               stopped): the arm brakes to rest and RSI ends
+    relative                  the robot's program says RSI_ON(#RELATIVE), not #ABSOLUTE: each answer's
+                              correction is added to the last (a misconfigured controller)
 
     The RSI controller also takes drop, corrupt, delay (datagrams to the host), stall (it sends nothing
     for a while; the cycles it withheld are not counted late) and unplug (from then on nothing reaches the
@@ -76,6 +78,7 @@ class FaultKind(Enum):
     REFUSE = "refuse"
     LATE = "late"
     ROBOTSTOP = "robotstop"
+    RELATIVE = "relative"
     PROTECTIVE = "protective"
     PROGRAMSTOP = "programstop"
     ESTOP = "estop"

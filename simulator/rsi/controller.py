@@ -368,6 +368,10 @@ class KukaRsiController:
         wanted[:6] = answer.ak
         if answer.ek is not None:
             wanted[6:] = answer.ek
+        if self.faults.active(FaultKind.RELATIVE, self.now()):
+            # RSI_ON(#RELATIVE): each answer is this cycle's correction, added to the total so far.
+            steps = list(answer.ak) + (list(answer.ek) if answer.ek is not None else [0.0] * (len(SLOTS) - 6))
+            wanted = [total + step for total, step in zip(self._correction, steps)]
         correction, command = list(self._correction), list(self._command)
         elapsed = self._since_command * self.period
         for slot, axis in enumerate(self._axis_of):

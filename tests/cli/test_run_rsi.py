@@ -40,6 +40,9 @@ def test_a_kuka_move_runs_over_rsi_and_two_runs_write_the_same_take(tmp_path):
     # motionctl's own servo thread freezes for longer than the lookahead (60 ms): the queue runs dry.
     ("host-stall@2+0.2", "setpoints stopped arriving (the host fell more than the lookahead behind): the driver "
                          "brought the arm to rest along its last direction"),
+    # The robot's program says RSI_ON(#RELATIVE): it adds each absolute correction to the last.
+    ("relative", "as RSI_ON(#RELATIVE) does: motionctl sends absolute corrections, so its program must say "
+                 "RSI_ON(#ABSOLUTE, #IPO_FAST)"),
 ])
 def test_rsi_faults_end_in_a_stop_explained_in_plain_words(fault, words, tmp_path):
     result = dry_run(str(KUKA_MOVE), "--takes", str(tmp_path), "--fault", fault)
@@ -48,6 +51,17 @@ def test_rsi_faults_end_in_a_stop_explained_in_plain_words(fault, words, tmp_pat
     assert summary["state"] == "faulted"
     assert any(words in f for f in summary["faults"]), summary["faults"]
     assert read_take(summary["take"]).meta["summary"]["state"] == "faulted"
+
+
+def test_a_robot_that_reads_corrections_as_relative_is_stopped_before_it_runs_away(tmp_path):
+    """Summed, the corrections of a move run the arm away faster and faster: it is told apart from an arm
+    that lags and stopped within about a millimetre or degree of the planned path."""
+    import re
+
+    result = dry_run(str(KUKA_MOVE), "--takes", str(tmp_path), "--fault", "relative")
+    fault = next(f for f in json.loads(result.stdout)["faults"] if "RSI_ON(#RELATIVE)" in f)
+    off = float(re.search(r"stopped with [AE]\d ([0-9.]+) (mm|deg) off the path", fault)[1])
+    assert 0.5 < off < 1.5
 
 
 def test_a_host_stall_shorter_than_the_lookahead_is_ridden_through(tmp_path):

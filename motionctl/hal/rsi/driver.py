@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import socket
+from collections import deque
 import threading
 import time
 
@@ -41,6 +42,12 @@ COUNTS_PER_WIRE_UNIT = 10_000
 #: No datagram for this long (on the run's clock) while RSI was running: the robot has ended RSI.
 SILENCE_S = 0.1
 DEFAULT_LOOKAHEAD_MS = 60.0          # as the serial queue's: rides through the stalls measured here
+#: A robot that reads the corrections as relative ones is told by the arm sitting where the summed
+#: corrections put it, more than 0.5 degree (or mm) from where they mean, for 3 cycles in a row, comparing
+#: with the last 4 answers (the arm follows a cycle or two behind).
+MISREAD_COUNTS = 0.5 * COUNTS_PER_WIRE_UNIT
+MISREAD_CYCLES = 3
+MISREAD_LAG_CYCLES = 4
 
 
 def wire_axis(address: int) -> str:
@@ -108,6 +115,11 @@ class RsiDriver(Driver):
         self._told_malformed = False
         self.robot_late_answers = 0
         self.events: list[str] = []
+        # The check that the robot reads the corrections as absolute ones (_corrections_misread).
+        self._summed = [0.0] * len(self.wire_names)
+        self._absolute_model: deque[list[float]] = deque(maxlen=MISREAD_LAG_CYCLES)
+        self._relative_model: deque[list[float]] = deque(maxlen=MISREAD_LAG_CYCLES)
+        self._misread_cycles = 0
 
     # -- receiving and answering (the receiver thread) ------------------------------------------------
     def _receive_loop(self) -> None:
@@ -143,7 +155,12 @@ class RsiDriver(Driver):
             if self._start != datagram.start:
                 self._new_session(datagram)
             actual = [datagram.actual[w] * COUNTS_PER_WIRE_UNIT for w in self.wire_names]
+            misread = self._corrections_misread(actual)
+            if misread and self._stop_asked is None:
+                self._stop_asked = self._fault = misread
+                self.events.append(misread)
             target, sequence = self._next_target(datagram.ipoc)
+            self._models(target)
             stop = self._stop_asked is not None
             correction = {w: (target[i] / COUNTS_PER_WIRE_UNIT - self._start[w])
                           for i, w in enumerate(self.wire_names)}
@@ -165,6 +182,41 @@ class RsiDriver(Driver):
         self.wire_sent += 1
         self._cycle_out()
 
+    def _models(self, target: list[float]) -> None:
+        """Where the robot heads after this answer if it reads it as motionctl means it (absolute: start +
+        correction) and if it adds it to the last (relative): the last few of each, for the check."""
+        start = [self._start[w] * COUNTS_PER_WIRE_UNIT for w in self.wire_names]
+        self._summed = [total + (t - s) for total, t, s in zip(self._summed, target, start)]
+        self._absolute_model.append(list(target))
+        self._relative_model.append([s + total for s, total in zip(start, self._summed)])
+
+    def _corrections_misread(self, actual: list[float]) -> str | None:
+        """Whether the robot adds each correction to the last (its program says RSI_ON(#RELATIVE)).
+
+        motionctl sends absolute corrections: the total from where RSI started.  A robot that reads them
+        as relative ones adds each to the last, and the arm runs away from the checked path faster and
+        faster.  Its signature: the arm is where the summed corrections put it, not where the answers put
+        it, cycle after cycle (each compared over the last few answers: the arm follows with a delay).
+        """
+        if len(self._absolute_model) < 2:
+            return None
+        def off(models: deque) -> list[float]:
+            """Per axis, how far the arm is from the nearest of ``models``' recent commands."""
+            return min(([abs(a - m) for a, m in zip(actual, model)] for model in models), key=max)
+        gaps = off(self._absolute_model)
+        absolute, relative = max(gaps), max(off(self._relative_model))
+        if absolute > MISREAD_COUNTS and relative < absolute / 4:
+            self._misread_cycles += 1
+        else:
+            self._misread_cycles = 0
+        if self._misread_cycles < MISREAD_CYCLES:
+            return None
+        worst = gaps.index(absolute)
+        unit = "mm" if self.scales[worst].counts_per_unit == COUNTS_PER_WIRE_UNIT * 1000.0 else "deg"
+        return ("the robot adds each correction to the last, as RSI_ON(#RELATIVE) does: motionctl sends absolute "
+                "corrections, so its program must say RSI_ON(#ABSOLUTE, #IPO_FAST) (docs/kuka-rsi.md). RSI "
+                f"stopped with {self.wire_names[worst]} {absolute / COUNTS_PER_WIRE_UNIT:.1f} {unit} off the path")
+
     def _new_session(self, datagram: datagrams.RobotDatagram) -> None:
         """The first datagram, or one with another start position: RSI (re)started on the robot."""
         if self._start is not None:
@@ -173,6 +225,10 @@ class RsiDriver(Driver):
         self._commanded = self._before = [datagram.start[w] * COUNTS_PER_WIRE_UNIT for w in self.wire_names]
         self._map, self._dry, self._ended, self._robot_delay = None, None, None, None
         self._previous_actual = None
+        self._summed = [0.0] * len(self.wire_names)
+        self._absolute_model.clear()
+        self._relative_model.clear()
+        self._misread_cycles = 0
 
     def _next_target(self, ipoc: int) -> tuple[list[float], int]:
         """The counts to answer the cycle stamped ``ipoc`` with, and the sequence they were streamed under."""
