@@ -379,6 +379,9 @@ def render_summary(result, plan) -> str:
                  + (f" ({', '.join(f'{k} {v}' for k, v in link['dropped'].items())})" if dropped else "")
                  + (f"; longest gap between cycles while enabled {link['longest_gap_ms']:.1f} ms"
                     if link.get("longest_gap_ms") else ""))
+    for name, group in link.get("groups", {}).items():
+        lines.append(f"    {name}: {group['sent']} sent, {group['received']} received; longest gap between "
+                     f"cycles while enabled {group['longest_gap_ms']:.1f} ms")
     rows = []
     for name, value in summary["max_following_error"].items():
         axis = next((a for a in rig.axes if a.name == name), None)

@@ -81,6 +81,7 @@ class CompositeDriver(Driver):
                 merged.drop(f"{name}: {reason}", count)
             if s.longest_gap_ns > merged.longest_gap_ns:
                 merged.longest_gap_ns, merged.longest_gap_at_ns = s.longest_gap_ns, s.longest_gap_at_ns
+            merged.groups[name] = s
         return merged
 
     @stats.setter

@@ -83,6 +83,8 @@ class LinkStats:
     longest_gap_ns: int = 0
     longest_gap_at_ns: int = 0
     last_cycle_ns: int = 0
+    #: A rig on several controllers: each group's own counters (the live ones), by group name.
+    groups: dict[str, LinkStats] = field(default_factory=dict)
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count

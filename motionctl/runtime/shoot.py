@@ -36,6 +36,7 @@ class TakeBook:
         self.summary = RunSummary()
         self.summaries: list[tuple[str, dict]] = []     # (take path, summary) of takes ended here
         self._baseline: tuple[int, int, dict[str, int]] = (0, 0, {})
+        self._group_baseline: dict[str, tuple[int, int]] = {}
         if take is not None:
             take.use_clock(clock)
 
@@ -54,7 +55,9 @@ class TakeBook:
             self.clock.stats = JitterStats()
             stats = self.driver.stats
             self._baseline = (stats.sent, stats.received, dict(stats.dropped))
-            stats.longest_gap_ns = 0
+            self._group_baseline = {name: (g.sent, g.received) for name, g in stats.groups.items()}
+            for each in (stats, *stats.groups.values()):
+                each.longest_gap_ns = 0
 
     def record(self, tick: int, tau: float, state, late_ns: int, commanded: NDArray[np.float64], feedback,
                plan: Plan) -> None:
@@ -100,9 +103,17 @@ class TakeBook:
         """The link's counters since the take (or the stream) began."""
         sent, received, dropped = self._baseline
         now = self.driver.stats
-        return {"sent": now.sent - sent, "received": now.received - received,
-                "dropped": {k: v - dropped.get(k, 0) for k, v in now.dropped.items() if v - dropped.get(k, 0)},
-                "longest_gap_ms": now.longest_gap_ns / 1e6}
+        link: dict[str, object] = {
+            "sent": now.sent - sent, "received": now.received - received,
+            "dropped": {k: v - dropped.get(k, 0) for k, v in now.dropped.items() if v - dropped.get(k, 0)},
+            "longest_gap_ms": now.longest_gap_ns / 1e6}
+        if now.groups:
+            # Each controller's own timing: its cycles (a robot's own, on RSI) and their longest gap.
+            base = self._group_baseline
+            link["groups"] = {name: {"sent": g.sent - base.get(name, (0, 0))[0],
+                                     "received": g.received - base.get(name, (0, 0))[1],
+                                     "longest_gap_ms": g.longest_gap_ns / 1e6} for name, g in now.groups.items()}
+        return link
 
 
 class JogControl:

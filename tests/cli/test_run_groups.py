@@ -26,6 +26,12 @@ def test_a_rig_on_three_controllers_runs_and_two_runs_write_the_same_take(tmp_pa
         assert take.complete and take.meta["transport"].startswith("group://arm,track,lens?")
         # Every group's link is in the statistics, named after its group.
         assert set(summary["link"]["dropped"]) <= {"lens: missing feedback"}
+        # ... and each group's own timing: its cycles, and the longest gap between them (one servo period,
+        # 2 ms at 500 Hz, in simulated time), in the summary and the take.
+        groups = summary["link"]["groups"]
+        assert list(groups) == ["arm", "track", "lens"]
+        assert all(g["sent"] > 3000 and g["longest_gap_ms"] == 2.0 for g in groups.values()), groups
+        assert take.meta["summary"]["link"]["groups"] == groups
         takes.append(Path(summary["take"]))
     for name in ("samples.csv", "events.jsonl"):
         assert (takes[0] / name).read_bytes() == (takes[1] / name).read_bytes(), name
