@@ -39,8 +39,14 @@ def lock_step(clock: SimClock, device: LockStepDevice, driver: Driver) -> None:
             lock_step(clock, group_device, group_driver)
         return
 
+    # A controller with a cycle of its own longer than the tick (KUKA RSI's 4 ms in a 500 Hz rig) runs one
+    # cycle every k-th tick.
+    k = getattr(driver, "ticks_per_cycle", 1)
+
     def finish_tick(tick: int) -> None:
-        sent = device.lockstep_tick(tick, driver.wire_sent)
+        if tick % k:
+            return
+        sent = device.lockstep_tick(tick // k, driver.wire_sent)
         # A device that does not answer in wall time (it crashed) leaves the driver without feedback: the
         # runtime's own watchdogs then see a silent drive, in simulated time.
         driver.wait_received(sent)

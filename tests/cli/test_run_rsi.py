@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from motionctl.runtime.takes import read_take
-from tests.conftest import MOVES, dry_run
+from tests.conftest import MOVES, RIGS, dry_run
 
 KUKA_MOVE = MOVES / "kuka_product_push.toml"
 
@@ -78,3 +78,46 @@ def test_hw_info_says_what_rsi_carries():
     out = subprocess.run([sys.executable, "-m", "motionctl", "hw", "info", "--rig", str(RIGS / "kuka_kr_track.toml")],
                          capture_output=True, text=True, timeout=120).stdout
     assert "KUKA RSI over UDP: the robot sends one datagram every 4 ms" in out and "axes track, a1," in out
+
+
+def _kuka_with_lens_at_500_hz(tmp_path: Path) -> Path:
+    """The KUKA rig with its lens motors on a serial controller of their own, the rig at 500 Hz: the KUKA
+    controller plays every other tick (its 4 ms cycle), the lens controller every tick."""
+    rig_text = (RIGS / "kuka_kr_track.toml").read_text()
+    head = rig_text[: rig_text.index("[hardware]")].replace('urdf = "urdf/', f'urdf = "{RIGS}/urdf/')
+    rig = tmp_path / "kuka_lens_500.toml"
+    rig.write_text(head + """[hardware]
+servo_rate_hz = 500
+
+[[hardware.group]]
+name = "arm"
+transport = "rsi://127.0.0.1:49152"
+address = { track = 7, a1 = 1, a2 = 2, a3 = 3, a4 = 4, a5 = 5, a6 = 6 }
+
+[[hardware.group]]
+name = "lens"
+transport = "serial:///dev/ttyUSB0?baud=1000000"
+address = { focus = 8, iris = 9, zoom = 10 }
+counts = { focus = 65536, iris = 65536, zoom = 65536 }
+""")
+    move_text = KUKA_MOVE.read_text()
+    move = tmp_path / "kuka_lens_500_move.toml"
+    move.write_text(move_text.replace('rig = "../rigs/kuka_kr_track.toml"', f'rig = "{rig}"')
+                    .replace('stage = "../rigs/', f'stage = "{RIGS}/'))
+    return move
+
+
+def test_a_rig_at_500_hz_plays_every_other_tick_on_the_kuka_controller(tmp_path):
+    """Each controller at the rate it needs in one servo tick: RSI's 4 ms cycle in a 500 Hz rig whose lens
+    controller takes every tick; the arm plays the same path as the 250 Hz rig's."""
+    move = _kuka_with_lens_at_500_hz(tmp_path)
+    result = dry_run(str(move), "--takes", str(tmp_path / "mixed"))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "done" and not summary["faults"], summary["faults"]
+    groups = summary["link"]["groups"]
+    # The robot's cycles every 4 ms, the lens controller's every 2 ms; each group's longest gap its own.
+    assert groups["arm"]["longest_gap_ms"] == 4.0 and groups["lens"]["longest_gap_ms"] == 2.0, groups
+    assert 0.49 < groups["arm"]["received"] / groups["lens"]["sent"] < 0.51, groups
+    alone = json.loads(dry_run(str(KUKA_MOVE), "--takes", str(tmp_path / "alone")).stdout)
+    assert summary["max_following_error"]["a1"] == pytest.approx(alone["max_following_error"]["a1"], rel=0.05)

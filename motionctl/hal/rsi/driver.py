@@ -6,9 +6,9 @@ the cycle; it counts late or missing answers and ends RSI past its limit.  So th
 unasked, and it answers from its receiver thread the moment a datagram arrives, never waiting for the servo
 loop.  The servo loop keeps its own clock and streams setpoints ``lookahead_ticks`` ahead, tagged with the
 tick they are for, into a queue here (the same contract as serial protocol 1.1's device queue): the answer
-to the robot's cycle ``r`` carries the setpoint of host tick ``tick(r) + 1``, the cycle in which the robot
-applies it.  ``tick(r)`` is fixed when streaming starts (the host's current tick, ``lookahead`` behind the
-newest setpoint) and re-fixed whenever the rig holds still, so the two clocks may drift apart between moves.
+to the robot's cycle ``r`` carries the setpoint of host tick ``tick(r) + k``, the cycle in which the robot
+applies it (``k`` ticks per 4 ms cycle: 1 at 250 Hz, 2 in a 500 Hz rig).  ``tick(r)`` is fixed when
+streaming starts (the host's current tick, ``lookahead`` behind the newest setpoint) and re-fixed whenever the rig holds still, so the two clocks may drift apart between moves.
 
 A host that falls behind by more than the lookahead leaves the queue dry.  A real controller given the same
 correction twice stops dead, which at speed is a jump its own monitoring punishes; instead this driver
@@ -34,7 +34,8 @@ from motionctl.hal.rsi import datagrams
 from motionctl.hal.driver import AxisScale, AxisState, Driver, DriveStatus, RigState
 from motionctl.hal.registry import TransportUrl
 
-#: One interpolation cycle of ``#IPO_FAST``: the only cycle motionctl supports (one per servo tick at 250 Hz).
+#: One interpolation cycle of ``#IPO_FAST``: the only cycle motionctl supports (one per servo tick at 250 Hz,
+#: one per k ticks in a rig at k x 250 Hz).
 IPO_MS = 4
 RATE_HZ = 1000 // IPO_MS
 #: Wire resolution: 0.0001 degree (rotary) or 0.0001 mm (linear) per count.
@@ -66,11 +67,14 @@ class RsiDriver(Driver):
         parsed = TransportUrl.parse(url)
         self.bind_address = (parsed.host, int(parsed.path))
         rate = int(options.get("rate_hz") or (rig.hardware.servo_rate_hz if rig.hardware else RATE_HZ))
-        if rate != RATE_HZ:
-            raise InputError(f"KUKA RSI answers one {IPO_MS} ms interpolation cycle per servo tick: run this rig "
-                             f"at {RATE_HZ} Hz, not {rate} Hz")
+        if rate % RATE_HZ:
+            raise InputError(f"KUKA RSI answers one {IPO_MS} ms interpolation cycle every {RATE_HZ} Hz tick: run "
+                             f"this rig at {RATE_HZ} Hz or a multiple of it (500, 1000), not {rate} Hz")
+        #: Servo ticks per robot cycle: a rig faster than 250 Hz (its UR arm or CAN drives need 500 Hz)
+        #: plays every k-th tick on the KUKA controller.
+        self.ticks_per_cycle = rate // RATE_HZ
         lookahead_ms = float(parsed.options.get("lookahead_ms", options.get("lookahead_ms", DEFAULT_LOOKAHEAD_MS)))
-        self.lookahead_ticks = max(1, int(round(lookahead_ms * RATE_HZ / 1000.0)))
+        self.lookahead_ticks = max(self.ticks_per_cycle, int(round(lookahead_ms * rate / 1000.0)))
         address = rig.hardware.address
         self.wire_names = tuple(wire_axis(address[s.name]) for s in self.scales)
         if len(set(self.wire_names)) != len(self.wire_names):
@@ -239,11 +243,12 @@ class RsiDriver(Driver):
             return self._dry_step(), -1
         if self._map is None:
             self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
-        tick = self._map[1] + (ipoc - self._map[0]) // IPO_MS + 1
+        k = self.ticks_per_cycle
+        tick = self._map[1] + k * ((ipoc - self._map[0]) // IPO_MS + 1)
         if len(self._queue) > 2 * self.lookahead_ticks and self._at_rest(held):
             # The host's clock ran ahead of the robot's while the rig holds still: tie them again.
             self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
-            tick = self._map[1] + 1
+            tick = self._map[1] + k
         for stale in [t for t in self._queue if t < tick]:
             del self._queue[stale]
         entry = self._queue.get(tick)
@@ -255,7 +260,7 @@ class RsiDriver(Driver):
             # streamed: on towards the next one queued, a step of the way per cycle (holding would jerk).
             after = min(later)
             sequence, counts = self._queue[after]
-            share = 1.0 / (after - tick + 1)
+            share = k / (after - tick + k)          # a step of the way per robot cycle
             return [h + (c - h) * share for h, c in zip(held, counts)], sequence
         if self._at_rest(held):
             # The robot's clock ran ahead of the host's while the rig holds still: tie them again.

@@ -224,9 +224,10 @@ def test_open_waits_for_the_robot_and_says_what_to_do_when_it_does_not_come():
     assert not driver.is_open
 
 
-def test_a_rig_not_at_250_hz_and_a_bad_binding_are_refused_in_words():
-    with pytest.raises(InputError, match="250 Hz"):
-        open_driver(rsi_rig(rate=500))
+def test_a_rig_not_at_a_multiple_of_250_hz_and_a_bad_binding_are_refused_in_words():
+    with pytest.raises(InputError, match="250 Hz or a multiple of it"):
+        open_driver(rsi_rig(rate=400))
+    assert open_driver(rsi_rig(rate=500)).ticks_per_cycle == 2      # every other tick to the robot
     rig = rsi_rig()
     bad = replace(rig, hardware=replace(rig.hardware, address=MappingProxyType({**ADDRESS, "track": 13})))
     with pytest.raises(InputError, match="1-6 are A1-A6"):
