@@ -39,11 +39,10 @@ def lock_step(clock: SimClock, device: LockStepDevice, driver: Driver) -> None:
             lock_step(clock, group_device, group_driver)
         return
 
-    # A controller with a cycle of its own longer than the tick (KUKA RSI's 4 ms in a 500 Hz rig) runs one
-    # cycle every k-th tick.
-    k = getattr(driver, "ticks_per_cycle", 1)
-
     def finish_tick(tick: int) -> None:
+        # A controller with a cycle of its own longer than the tick (KUKA RSI's 4 ms, a UR CB3's 8 ms, in a
+        # 500 Hz rig) runs one cycle every k-th tick (k known once the driver is open: a UR says its series).
+        k = getattr(driver, "ticks_per_cycle", 1)
         if tick % k:
             return
         sent = device.lockstep_tick(tick // k, driver.wire_sent)

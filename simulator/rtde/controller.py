@@ -49,8 +49,13 @@ class UrPorts(NamedTuple):
 
 class UrController(UrRobot):
     def __init__(self, rig: Rig, faults: FaultInjector | None = None, *, lockstep: bool = False,
-                 initial: Sequence[float] | None = None, frequency_hz: float = 500,
-                 log: Callable[[str], None] | None = None, powered: bool = False) -> None:
+                 initial: Sequence[float] | None = None, frequency_hz: float | None = None,
+                 log: Callable[[str], None] | None = None, powered: bool = False,
+                 version: tuple[int, int, int, int] = w.CONTROLLER_VERSION) -> None:
+        # A CB3 (software 3.x) runs its control loop at 125 Hz, an e-Series (5.x) at 500 Hz.
+        self.version = version
+        if frequency_hz is None:
+            frequency_hz = w.CB3_FREQUENCY_HZ if version[0] < 5 else w.MAX_FREQUENCY_HZ
         if not 0 < frequency_hz <= w.MAX_FREQUENCY_HZ:
             raise InputError(f"frequency_hz must be within 0..{w.MAX_FREQUENCY_HZ:g}, not {frequency_hz}")
         self.rig = rig

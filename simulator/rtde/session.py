@@ -118,7 +118,7 @@ class RtdeSession:
         elif kind == w.GET_URCONTROL_VERSION:
             if payload:
                 raise w.WireError("controller version request has no payload")
-            self.send(w.controller_version_reply())
+            self.send(w.controller_version_reply(self.owner.version))
         elif kind == w.TEXT_MESSAGE:
             message, source, level = w.parse_text_message(payload)
             self.log(f"rtde: message from {source} (level {level}): {message}")

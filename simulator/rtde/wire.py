@@ -14,7 +14,8 @@ from typing import Iterator
 HEADER = struct.Struct(">HB")
 HEADER_SIZE = HEADER.size
 PROTOCOL_VERSION = 2
-MAX_FREQUENCY_HZ = 500.0          # e-Series control loop; CB3 would be 125
+MAX_FREQUENCY_HZ = 500.0          # e-Series control loop
+CB3_FREQUENCY_HZ = 125.0          # CB3 (software 3.x) control loop
 CONTROLLER_VERSION = (5, 15, 0, 0)
 
 REQUEST_PROTOCOL_VERSION = ord("V")    # 86

@@ -30,8 +30,10 @@ from motionctl.hal.rtde import wire as w
 from motionctl.hal.driver import AxisScale, AxisState, Driver, DriveStatus, RigState
 from motionctl.hal.registry import TransportUrl
 
-#: e-Series controllers publish at 500 Hz: one RTDE cycle per servo tick.
+#: e-Series controllers publish at 500 Hz: one RTDE cycle per servo tick; CB3 controllers (software 3.x)
+#: at 125 Hz: one cycle every 4th tick of a 500 Hz rig.
 RATE_HZ = 500
+CB3_RATE_HZ = 125
 OUTPUTS = ("timestamp", "actual_q", "actual_qd", "target_q", "robot_mode", "safety_mode", "runtime_state",
            "output_int_register_24", "output_int_register_25")
 INPUTS = ("input_int_register_24", "input_int_register_25") + tuple(f"input_double_register_{24 + i}"
@@ -47,10 +49,11 @@ PROGRAM_HEADER = "# motionctl servo program 1"
 COUNTS_PER_RAD = 1e9
 
 
-def servo_program(decel_rad_s2: float) -> str:
-    """The URScript program, with the rig's smallest joint deceleration for its stops."""
+def servo_program(decel_rad_s2: float, cycle_s: float = 1.0 / RATE_HZ) -> str:
+    """The URScript program, with the rig's smallest joint deceleration for its stops and the controller's
+    cycle (servoj's time)."""
     text = resources.files("motionctl.hal.rtde").joinpath("ur_servo.script").read_text()
-    return text.replace("{decel}", f"{decel_rad_s2:.4f}")
+    return text.replace("{decel}", f"{decel_rad_s2:.4f}").replace("{dt}", f"{cycle_s:.3f}")
 
 
 class RtdeDriver(Driver):
@@ -63,9 +66,13 @@ class RtdeDriver(Driver):
         self.rtde_port = int(parsed.options.get("rtde_port", 30004))
         self.script_port = int(parsed.options.get("script_port", 30002))
         rate = int(options.get("rate_hz") or (rig.hardware.servo_rate_hz if rig.hardware else RATE_HZ))
-        if rate != RATE_HZ:
-            raise InputError(f"a UR e-Series controller runs RTDE at {RATE_HZ} Hz: run this rig at {RATE_HZ} Hz, "
-                             f"not {rate} Hz")
+        if rate % RATE_HZ:
+            raise InputError(f"a UR e-Series controller runs RTDE at {RATE_HZ} Hz (a CB3 at {CB3_RATE_HZ} Hz): run "
+                             f"this rig at {RATE_HZ} Hz or a multiple of it, not {rate} Hz")
+        self.rate_hz = rate
+        #: Servo ticks per controller cycle: known once open (the controller says whether it is a CB3).
+        self.ticks_per_cycle = rate // RATE_HZ
+        self.controller_hz = RATE_HZ
         self.lockstep = bool(options.get("lockstep", False))
         address = rig.hardware.address
         self.joint_index = tuple(address[s.name] - 1 for s in self.scales)
@@ -215,11 +222,14 @@ class RtdeDriver(Driver):
                 raise ProtocolError(f"the UR controller at {self.host} refused RTDE protocol version 2")
             major, minor, bugfix, build = struct.unpack(">IIII", self._request(w.GET_URCONTROL_VERSION, b"")[:16])
             self.controller_version = f"{major}.{minor}.{bugfix}.{build}"
-            if major < 5:
-                raise ProtocolError(f"controller software {self.controller_version} is a CB-series controller "
-                                    f"(125 Hz RTDE): motionctl drives e-Series arms (5.x, {RATE_HZ} Hz)")
-            self._outputs = w.recipe_from_reply(self._request(w.SETUP_OUTPUTS, w.setup_outputs(RATE_HZ, OUTPUTS)[3:]),
-                                                OUTPUTS, "outputs")
+            if (major, minor) < (3, 4):
+                raise ProtocolError(f"controller software {self.controller_version} has no RTDE (3.4 or later)")
+            # A CB3 (software 3.x) runs its control loop, and RTDE, at 125 Hz: it plays every 4th tick of a
+            # 500 Hz rig; servoj's time is its 8 ms cycle.
+            self.controller_hz = CB3_RATE_HZ if major < 5 else RATE_HZ
+            self.ticks_per_cycle = self.rate_hz // self.controller_hz
+            self._outputs = w.recipe_from_reply(
+                self._request(w.SETUP_OUTPUTS, w.setup_outputs(self.controller_hz, OUTPUTS)[3:]), OUTPUTS, "outputs")
             self._inputs = w.recipe_from_reply(self._request(w.SETUP_INPUTS, w.setup_inputs(INPUTS)[3:]),
                                                INPUTS, "input registers 24-29")
             if self._request(w.START, b"") != b"\x01":
@@ -284,7 +294,7 @@ class RtdeDriver(Driver):
                 self._fresh.wait(remaining)
 
     def _send_program(self) -> None:
-        program = servo_program(self.decel)
+        program = servo_program(self.decel, 1.0 / self.controller_hz)
         try:
             with socket.create_connection((self.host, self.script_port), timeout=2.0) as script:
                 script.sendall(program.encode("utf-8"))

@@ -195,11 +195,55 @@ def test_a_powered_off_robot_is_not_enabled_and_the_operator_is_told_why():
 def test_the_program_carries_the_rigs_deceleration_and_the_rate_and_binding_are_checked():
     text = servo_program(4.1888)
     assert text.startswith(PROGRAM_HEADER) and "DECEL = 4.1888" in text and "{decel}" not in text
-    with pytest.raises(InputError, match="500 Hz"):
+    with pytest.raises(InputError, match="500 Hz or a multiple of it"):
         open_driver(arm_binding(rate=250))
+    assert "DT = 0.002" in text and "{dt}" not in text
     rig = arm_binding()
     bad = replace(rig, hardware=replace(rig.hardware, address=MappingProxyType(
         {**{n: i + 1 for i, n in enumerate(JOINTS)}, "wrist_3": 7})))
     with pytest.raises(InputError, match="addresses 1-6"):
         open_driver(bad)
     assert math.isfinite(rig.axes[1].amax)
+
+
+def test_a_cb3_controller_runs_at_125_hz_and_plays_every_fourth_tick():
+    """A CB3 (software 3.x): RTDE outputs at 125 Hz, servoj over its 8 ms cycle; in a 500 Hz rig the arm
+    follows the stream sampled every 4th tick."""
+    rig = arm_binding()
+    robot = UrController(rig, FaultInjector(), lockstep=True, powered=True, version=(3, 15, 7, 0)).start()
+    ports = robot.ports
+    driver = open_driver(rig, f"rtde://127.0.0.1?rtde_port={ports.rtde}&script_port={ports.secondary}",
+                         rate_hz=500, lockstep=True).open()
+    try:
+        assert driver.controller_version == "3.15.7.0"
+        assert (driver.controller_hz, driver.ticks_per_cycle) == (125, 4)
+        tick = 0
+
+        def step(targets=None):
+            nonlocal tick
+            if targets is not None:
+                driver.write_setpoints(np.asarray(targets), tick=tick)
+            tick += 1
+            if tick % 4 == 0:                     # what runtime.simtime does for a driver of k ticks per cycle
+                assert driver.wait_received(robot.lockstep_tick(tick // 4, driver.wire_sent), 10.0)
+            return driver.read_state(0.0)
+
+        state = None
+        while state is None:
+            state = step()
+        here = state.positions.copy()
+        driver.enable()
+        for _ in range(8):
+            step(here)
+        assert "DT = 0.008" in robot.program_text
+        target = here.copy()
+        for k in range(800):                       # 1.6 s at 500 Hz: 0.8 s at 0.25 rad/s, then holding
+            if k < 400:
+                target[0] += 0.25 * 0.002
+            state = step(target) or state
+        assert all(a.status is DriveStatus.ENABLED for a in state.axes)
+        assert state.positions[0] == pytest.approx(target[0], abs=1e-3)
+        assert robot.cycles < tick // 4 + 3               # one controller cycle per four ticks
+    finally:
+        driver.close()
+        robot.stop()
