@@ -34,6 +34,15 @@ def free_udp_port() -> int:
         return probe.getsockname()[1]
 
 
+def rsi_cycle_ms(url: str) -> int:
+    """The simulated KUKA controller's cycle: the URL's ``ipo_ms`` (4 unless it says 12), standing for what
+    the robot's KRL program says (``#IPO_FAST`` or ``#IPO``)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    values = parse_qs(urlsplit(url).query).get("ipo_ms")
+    return int(values[-1]) if values and values[-1].isdigit() else 4
+
+
 def launch_rsi(rig: Any, url: str, faults: FaultInjector | None = None, *, lockstep: bool = False,
                initial: Any = None) -> tuple[Any, str]:
     """A simulated KUKA controller sending RSI datagrams to motionctl on 127.0.0.1.
@@ -49,7 +58,7 @@ def launch_rsi(rig: Any, url: str, faults: FaultInjector | None = None, *, locks
     port = free_udp_port()
     query = urlsplit(url).query
     controller = KukaRsiController(rig, ("127.0.0.1", port), faults or FaultInjector(), lockstep=lockstep,
-                                   initial=initial)
+                                   initial=initial, ipo_ms=rsi_cycle_ms(url))
     controller.start()
     return controller, f"rsi://127.0.0.1:{port}" + (f"?{query}" if query else "")
 

@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or socketcand: serve the drives over TCP on 127.0.0.1")
     parser.add_argument("--send-to", default=None, metavar="HOST:PORT",
                         help="for --transport rsi: where motionctl listens (default: the rig's rsi:// address)")
+    parser.add_argument("--ipo-ms", type=int, choices=(4, 12), default=None,
+                        help="for --transport rsi: the robot's cycle, 4 (#IPO_FAST) or 12 ms (#IPO); default: the "
+                        "rig's rsi:// URL's ipo_ms, else 4")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
                         help="inject a fault (repeatable), e.g. drop=0.02, stall@3+0.5, drive:wrist_1@2=0x0010, "
                         "following:track@4, heartbeat@5, unplug@6, busoff@6")
@@ -78,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             from simulator.rsi.controller import KukaRsiController
             target = urlsplit(f"//{args.send_to}" if args.send_to else
                               (rig.hardware.transport if rig.hardware else "rsi://127.0.0.1:49152"))
+            from simulator import rsi_cycle_ms
             device = KukaRsiController(rig, (target.hostname or "127.0.0.1", target.port or 49152), faults,
-                                       log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True))
+                                       log=lambda m: print(f"simulator: {m}", file=sys.stderr, flush=True),
+                                       ipo_ms=args.ipo_ms or rsi_cycle_ms(rig.hardware.transport if rig.hardware
+                                                                           else ""))
             print(f"simulator: KUKA RSI controller sending to {device.host_address[0]}:{device.host_address[1]}",
                   flush=True)
         elif args.transport == "rtde":

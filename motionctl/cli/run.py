@@ -133,9 +133,9 @@ def _simulator_process(rig_file: str, target: str, faults: list[str], group: str
     if kind == "can":
         extra += ("--can", "socketcand")        # its drives served over TCP on 127.0.0.1
     if kind == "rsi":
-        from simulator import free_udp_port
+        from simulator import free_udp_port, rsi_cycle_ms
         port = free_udp_port()
-        extra += ("--send-to", f"127.0.0.1:{port}")
+        extra += ("--send-to", f"127.0.0.1:{port}", "--ipo-ms", str(rsi_cycle_ms(target)))
     process = subprocess.Popen(_simulator_command(rig_file, kind, faults, *extra), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                cwd=Path(__file__).resolve().parents[2], start_new_session=True)

@@ -121,3 +121,15 @@ def test_a_rig_at_500_hz_plays_every_other_tick_on_the_kuka_controller(tmp_path)
     assert 0.49 < groups["arm"]["received"] / groups["lens"]["sent"] < 0.51, groups
     alone = json.loads(dry_run(str(KUKA_MOVE), "--takes", str(tmp_path / "alone")).stdout)
     assert summary["max_following_error"]["a1"] == pytest.approx(alone["max_following_error"]["a1"], rel=0.05)
+
+
+def test_the_12_ms_ipo_cycle_plays_every_third_tick_of_a_250_hz_rig(tmp_path):
+    """RSI's slower cycle (RSI_ON(..., #IPO), 12 ms), named by the URL as the KRL program says it: the robot
+    answers once per three ticks and still follows the move."""
+    result = dry_run(str(KUKA_MOVE), "--takes", str(tmp_path), "--hw", "rsi://127.0.0.1:49152?ipo_ms=12")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "done" and not summary["faults"], summary["faults"]
+    assert summary["link"]["longest_gap_ms"] == 12.0
+    assert 0.32 < summary["link"]["received"] / summary["link"]["sent"] < 0.35
+    assert summary["max_following_error"]["track"] < 0.01        # m: it follows, three ticks at a time

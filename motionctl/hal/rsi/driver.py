@@ -38,6 +38,8 @@ from motionctl.hal.registry import TransportUrl
 #: one per k ticks in a rig at k x 250 Hz).
 IPO_MS = 4
 RATE_HZ = 1000 // IPO_MS
+#: The cycles RSI has: #IPO_FAST and #IPO.
+IPO_CYCLES_MS = (4, 12)
 #: Wire resolution: 0.0001 degree (rotary) or 0.0001 mm (linear) per count.
 COUNTS_PER_WIRE_UNIT = 10_000
 #: No datagram for this long (on the run's clock) while RSI was running: the robot has ended RSI.
@@ -67,12 +69,20 @@ class RsiDriver(Driver):
         parsed = TransportUrl.parse(url)
         self.bind_address = (parsed.host, int(parsed.path))
         rate = int(options.get("rate_hz") or (rig.hardware.servo_rate_hz if rig.hardware else RATE_HZ))
-        if rate % RATE_HZ:
-            raise InputError(f"KUKA RSI answers one {IPO_MS} ms interpolation cycle every {RATE_HZ} Hz tick: run "
-                             f"this rig at {RATE_HZ} Hz or a multiple of it (500, 1000), not {rate} Hz")
-        #: Servo ticks per robot cycle: a rig faster than 250 Hz (its UR arm or CAN drives need 500 Hz)
-        #: plays every k-th tick on the KUKA controller.
-        self.ticks_per_cycle = rate // RATE_HZ
+        try:
+            #: The robot's cycle: 4 ms (RSI_ON(..., #IPO_FAST)) or 12 ms (#IPO), as its KRL program says.
+            self.ipo_ms = int(parsed.options.get("ipo_ms", options.get("ipo_ms", IPO_MS)))
+        except ValueError:
+            raise InputError("ipo_ms must be 4 (#IPO_FAST) or 12 (#IPO)") from None
+        if self.ipo_ms not in IPO_CYCLES_MS:
+            raise InputError(f"ipo_ms must be 4 (#IPO_FAST) or 12 (#IPO), not {self.ipo_ms}")
+        if rate * self.ipo_ms % 1000:
+            raise InputError(f"KUKA RSI answers one {self.ipo_ms} ms interpolation cycle every "
+                             f"{1000 // self.ipo_ms if self.ipo_ms == 4 else '83.3'} Hz: run this rig at 250, 500 or "
+                             f"1000 Hz (a whole number of ticks per cycle), not {rate} Hz")
+        #: Servo ticks per robot cycle: 1 at 250 Hz with #IPO_FAST; a faster rig (its UR arm or CAN drives
+        #: need 500 Hz), or the 12 ms #IPO cycle, plays every k-th tick on the KUKA controller.
+        self.ticks_per_cycle = rate * self.ipo_ms // 1000
         lookahead_ms = float(parsed.options.get("lookahead_ms", options.get("lookahead_ms", DEFAULT_LOOKAHEAD_MS)))
         self.lookahead_ticks = max(self.ticks_per_cycle, int(round(lookahead_ms * rate / 1000.0)))
         address = rig.hardware.address
@@ -90,7 +100,7 @@ class RsiDriver(Driver):
         self.start_timeout_s = float(parsed.options.get("wait_s", options.get("wait_s", 60.0)))
         limits = {a.name: a for a in rig.axes}
         #: Each axis' acceleration limit in counts per cycle^2 (the dry-queue stop's deceleration).
-        dt = IPO_MS / 1000.0
+        dt = self.ipo_ms / 1000.0
         self._amax_counts = [limits[s.name].amax * s.counts_per_unit * dt * dt if s.name in limits else 0.0
                              for s in self.scales]
         self._sock: socket.socket | None = None
@@ -244,7 +254,7 @@ class RsiDriver(Driver):
         if self._map is None:
             self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
         k = self.ticks_per_cycle
-        tick = self._map[1] + k * ((ipoc - self._map[0]) // IPO_MS + 1)
+        tick = self._map[1] + k * ((ipoc - self._map[0]) // self.ipo_ms + 1)
         if len(self._queue) > 2 * self.lookahead_ticks and self._at_rest(held):
             # The host's clock ran ahead of the robot's while the rig holds still: tie them again.
             self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
@@ -297,7 +307,7 @@ class RsiDriver(Driver):
 
     def _state(self, now_ns: int, datagram: datagrams.RobotDatagram, actual: list[float],
                applied: list[float] | None, sequence: int) -> RigState:
-        dt = IPO_MS / 1000.0
+        dt = self.ipo_ms / 1000.0
         if self._fault or self._stop_asked:
             status, text = (DriveStatus.FAULT, self._fault) if self._fault else (DriveStatus.QUICK_STOP,
                                                                                  self._stop_asked)
@@ -346,7 +356,7 @@ class RsiDriver(Driver):
             # End RSI on the robot in an orderly way: the next answer says <Stop>1</Stop>.
             self._stop_asked = "motionctl closed the connection"
             answered = self.wire_sent
-            deadline = time.monotonic() + 5 * IPO_MS / 1000.0
+            deadline = time.monotonic() + 5 * self.ipo_ms / 1000.0
             while self.wire_sent == answered and time.monotonic() < deadline:
                 time.sleep(0.001)
         self._quit.set()

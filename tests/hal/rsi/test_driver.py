@@ -225,9 +225,12 @@ def test_open_waits_for_the_robot_and_says_what_to_do_when_it_does_not_come():
 
 
 def test_a_rig_not_at_a_multiple_of_250_hz_and_a_bad_binding_are_refused_in_words():
-    with pytest.raises(InputError, match="250 Hz or a multiple of it"):
+    with pytest.raises(InputError, match="run this rig at 250, 500 or 1000 Hz"):
         open_driver(rsi_rig(rate=400))
     assert open_driver(rsi_rig(rate=500)).ticks_per_cycle == 2      # every other tick to the robot
+    assert open_driver(rsi_rig("rsi://127.0.0.1:0?ipo_ms=12")).ticks_per_cycle == 3   # #IPO: 12 ms
+    with pytest.raises(InputError, match="ipo_ms must be 4"):
+        open_driver(rsi_rig("rsi://127.0.0.1:0?ipo_ms=8"))
     rig = rsi_rig()
     bad = replace(rig, hardware=replace(rig.hardware, address=MappingProxyType({**ADDRESS, "track": 13})))
     with pytest.raises(InputError, match="1-6 are A1-A6"):
