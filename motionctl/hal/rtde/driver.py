@@ -27,6 +27,7 @@ from importlib import resources
 
 from motionctl.errors import HardwareError, InputError, ProtocolError
 from motionctl.hal.rtde import wire as w
+from motionctl.hal.rtde.cycles import CycleQueue
 from motionctl.hal.driver import AxisScale, AxisState, Driver, DriveStatus, RigState
 from motionctl.hal.registry import TransportUrl
 
@@ -39,6 +40,8 @@ OUTPUTS = ("timestamp", "actual_q", "actual_qd", "target_q", "robot_mode", "safe
 INPUTS = ("input_int_register_24", "input_int_register_25") + tuple(f"input_double_register_{24 + i}"
                                                                      for i in range(6))
 HOLD, FOLLOW, STOP, END = 0, 1, 2, 3
+#: How far ahead of the controller the servo loop streams (as for KUKA RSI and the serial queue).
+DEFAULT_LOOKAHEAD_MS = 60.0
 #: The program's states (output_int_register_24).
 NOT_RUNNING, HOLDING, FOLLOWING, STOPPED, ENDED_STALE, ENDED_ASKED = range(6)
 PROGRAM_STATES = {NOT_RUNNING: "not running", HOLDING: "holding", FOLLOWING: "following", STOPPED: "stopped",
@@ -82,6 +85,13 @@ class RtdeDriver(Driver):
         self.scales = tuple(AxisScale(s.name, COUNTS_PER_RAD) for s in self.scales)
         limits = {a.name: a for a in rig.axes}
         self.decel = min(limits[s.name].amax for s in self.scales if s.name in limits)
+        self._amax = [0.0] * 6                       # rad/s^2, in joint order
+        for k, s in enumerate(self.scales):
+            self._amax[self.joint_index[k]] = limits[s.name].amax if s.name in limits else self.decel
+        lookahead_ms = float(parsed.options.get("lookahead_ms", options.get("lookahead_ms", DEFAULT_LOOKAHEAD_MS)))
+        self.lookahead_ticks = max(self.ticks_per_cycle, int(round(lookahead_ms * rate / 1000.0)))
+        self._cycles = CycleQueue(self.lookahead_ticks, self.ticks_per_cycle, self._amax_per_cycle())
+        self._fault: str | None = None
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._quit = threading.Event()
@@ -185,6 +195,25 @@ class RtdeDriver(Driver):
             self._values = values
             self._latest = state
             self._fresh.notify_all()
+        self._answer(float(values["timestamp"]))
+
+    def _answer(self, timestamp_s: float) -> None:
+        """This cycle's inputs, at once: from the queue while following (see :mod:`.cycles`)."""
+        with self._fresh:
+            if self.enabled and self._command == FOLLOW:
+                self._targets, alive = self._cycles.answer(int(round(timestamp_s * self.controller_hz)))
+                if self._cycles.fault and self._fault is None:
+                    self._fault = self._cycles.fault
+                    self.events.append(self._fault)
+            else:
+                alive = True
+            if alive:
+                self._counter = (self._counter + 1) & 0x7FFFFFFF
+            try:
+                self._send_inputs()
+            except HardwareError:
+                return                      # said by the next read or write (self._error)
+        self._cycle_out()
 
     def _judge(self, values: dict[str, object]) -> tuple[DriveStatus, str]:
         """What the robot's modes and the program's state mean for every joint, in words."""
@@ -197,6 +226,8 @@ class RtdeDriver(Driver):
                 f"the robot is {w.ROBOT_MODES.get(robot, f'in robot mode {robot}')}"
         if not self.enabled:
             return DriveStatus.READY, ""
+        if self._fault:
+            return DriveStatus.FAULT, self._fault
         if program in (ENDED_STALE,):
             return DriveStatus.FAULT, f"the control program {PROGRAM_STATES[program]}"
         if runtime != w.RUNTIME_PLAYING and program in (HOLDING, FOLLOWING, STOPPED):
@@ -228,6 +259,8 @@ class RtdeDriver(Driver):
             # 500 Hz rig; servoj's time is its 8 ms cycle.
             self.controller_hz = CB3_RATE_HZ if major < 5 else RATE_HZ
             self.ticks_per_cycle = self.rate_hz // self.controller_hz
+            self._cycles = CycleQueue(max(self.lookahead_ticks, self.ticks_per_cycle), self.ticks_per_cycle,
+                                      self._amax_per_cycle())
             self._outputs = w.recipe_from_reply(
                 self._request(w.SETUP_OUTPUTS, w.setup_outputs(self.controller_hz, OUTPUTS)[3:]), OUTPUTS, "outputs")
             self._inputs = w.recipe_from_reply(self._request(w.SETUP_INPUTS, w.setup_inputs(INPUTS)[3:]),
@@ -278,8 +311,11 @@ class RtdeDriver(Driver):
             raise HardwareError(f"the robot is {w.ROBOT_MODES.get(robot, f'in robot mode {robot}')}: power it on "
                                 "and release the brakes on the pendant, then enable again")
         # Hold where the arm is until the servo loop streams: the program starts holding there.
-        self._targets = [float(values["actual_q"][j]) for j in range(6)]
-        self._command = HOLD
+        with self._fresh:
+            self._targets = [float(values["actual_q"][j]) for j in range(6)]
+            self._cycles.start(self._targets)
+            self._command = HOLD
+            self._fault = None
         self._send_program()
         if self.lockstep:
             return                   # in simulated time the program's first cycles come with the ticks
@@ -315,9 +351,14 @@ class RtdeDriver(Driver):
         except HardwareError:
             pass                # a dead link: the program stops the arm itself when its registers go stale
 
+    def _amax_per_cycle(self) -> list[float]:
+        cycle = 1.0 / self.controller_hz
+        return [a * cycle * cycle for a in self._amax]
+
     def _do_fault_reset(self) -> None:
         with self._fresh:
             values = dict(self._values)
+            self._fault = None
         safety = int(values.get("safety_mode", w.SAFETY_NORMAL))
         if safety not in (w.SAFETY_NORMAL, w.SAFETY_REDUCED):
             raise HardwareError(f"the robot is in {w.SAFETY_MODES.get(safety, 'a safety stop')}: inspect the cause, "
@@ -328,15 +369,16 @@ class RtdeDriver(Driver):
         """Nothing to send: the controller publishes its state every cycle on its own."""
 
     def _do_write(self, sequence: int, counts: list[int], tick: int) -> None:
+        """Queue tick ``tick``'s targets; the receiver thread answers the controller's cycles from them."""
         if self._error:
             raise HardwareError(self._error)
+        targets = [0.0] * 6
         for k, c in enumerate(counts):
-            self._targets[self.joint_index[k]] = c / COUNTS_PER_RAD
-        if self.enabled and self._command == HOLD:
-            self._command = FOLLOW
-        self._counter = (self._counter + 1) & 0x7FFFFFFF
-        self._send_inputs()
-        self._cycle_out()
+            targets[self.joint_index[k]] = c / COUNTS_PER_RAD
+        with self._fresh:
+            self._cycles.put(tick, targets)
+            if self.enabled and self._command == HOLD:
+                self._command = FOLLOW
 
     def _do_read(self, timeout_s: float) -> RigState | None:
         with self._fresh:

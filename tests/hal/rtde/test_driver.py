@@ -159,10 +159,36 @@ def test_when_the_stream_stops_the_program_stops_the_arm_and_ends_in_words(ur):
     ur.driver.enable()
     for _ in range(20):
         ur.step(here)
-    for _ in range(30):                        # the servo loop stops writing: the counter stands still
-        state = ur.step()
+    # The servo loop stops writing.  For the lookahead (30 cycles) the driver still answers, as for a host
+    # stall it rides through; then the counter stands still, and 10 cycles later the program ends.
+    states = [ur.step() for _ in range(50)]
+    assert not any(a.status is DriveStatus.FAULT for a in states[35].axes)
+    state = states[-1]
     assert all(a.status is DriveStatus.FAULT for a in state.axes)
     assert "registers went stale" in state.axes[0].fault_text
+
+
+def test_a_stall_shorter_than_the_lookahead_changes_nothing_and_a_longer_one_stops_along_the_path(ur):
+    """The controller is answered from the queue: a servo loop that stops writing while the arm moves is
+    ridden through for the lookahead (60 ms); past it the arm is brought to rest along its direction
+    within its acceleration limit, and the fault says why."""
+    here = ur.step().positions.copy()
+    ur.driver.enable()
+    target = here.copy()
+    for k in range(150):                       # 0.3 s at 0.25 rad/s on the base joint, streamed ahead
+        target[0] += 0.25 * 0.002
+        ur.step(target)
+    before = ur.robot.arm.joints[0].q
+    for _ in range(20):                        # 40 ms without a write: the queue still has 60 ms
+        state = ur.step()
+    assert not any(a.status is DriveStatus.FAULT for a in state.axes)
+    assert ur.robot.arm.joints[0].q - before == pytest.approx(20 * 0.25 * 0.002, rel=0.05)    # on as planned
+    states = [ur.step() for _ in range(200)]
+    faulted = next(s for s in states if s.axes[0].status is DriveStatus.FAULT)
+    assert "setpoints stopped arriving" in faulted.axes[0].fault_text
+    speeds = [abs(s.axes[0].velocity) for s in states]
+    assert speeds[-1] < 1e-6                   # at rest
+    assert max(abs(a - b) / 0.002 for a, b in zip(speeds, speeds[1:])) <= ur.driver._amax[0] * 1.1
 
 
 def test_a_protective_stop_is_a_fault_in_plain_words_and_reset_needs_the_pendant():
