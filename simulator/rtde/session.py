@@ -98,6 +98,12 @@ class RtdeSession:
         self.closed = True
         self.started = False
         try:
+            # shutdown first: close() alone sends the FIN only once no other thread is inside a call on the
+            # socket (this session's reader may be), and the client must see the connection end now.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass

@@ -31,6 +31,7 @@ import time
 
 from motionctl.errors import HardwareError, InputError, ProtocolError
 from motionctl.hal.rsi import datagrams
+from motionctl.hal.cycles import CycleQueue
 from motionctl.hal.driver import AxisScale, AxisState, Driver, DriveStatus, RigState
 from motionctl.hal.registry import TransportUrl
 
@@ -108,14 +109,10 @@ class RsiDriver(Driver):
         self._quit = threading.Event()
         self._mutex = threading.Lock()
         self._fresh = threading.Condition(self._mutex)
-        # What the servo loop streamed: tick -> (sequence, counts).
-        self._queue: dict[int, tuple[int, list[int]]] = {}
-        self._newest_tick: int | None = None
-        self._map: tuple[int, int] | None = None      # (IPOC, host tick) of the cycle the mapping was fixed at
+        # What the servo loop streamed, and what each robot cycle is answered from it (counts).
+        self._cycles = CycleQueue(self.lookahead_ticks, self.ticks_per_cycle, self._amax_counts)
         self._commanded: list[float] | None = None    # counts answered last (what the robot now heads for)
-        self._before: list[float] | None = None       # counts answered the cycle before
         self._commanded_seq = -1
-        self._dry: tuple[list[float], int, int] | None = None    # (velocity in counts/cycle, cycles, done)
         self._start: dict[str, float] | None = None   # ASPos/ESPos of the session
         self._previous_actual: list[float] | None = None
         self._latest: RigState | None = None
@@ -180,7 +177,7 @@ class RsiDriver(Driver):
                           for i, w in enumerate(self.wire_names)}
             answer = datagrams.format_answer(datagram.ipoc, correction, externals=self._externals, stop=stop)
             applied, applied_seq = self._commanded, self._commanded_seq
-            self._before, self._commanded, self._commanded_seq = self._commanded, target, sequence
+            self._commanded, self._commanded_seq = target, sequence
             self._count_robot_delay(datagram.delay)
             self._alive_ns = now_ns
             self._session_live = True
@@ -236,8 +233,9 @@ class RsiDriver(Driver):
         if self._start is not None:
             self.events.append("RSI restarted on the robot (a new start position)")
         self._start = dict(datagram.start)
-        self._commanded = self._before = [datagram.start[w] * COUNTS_PER_WIRE_UNIT for w in self.wire_names]
-        self._map, self._dry, self._ended, self._robot_delay = None, None, None, None
+        self._commanded = [datagram.start[w] * COUNTS_PER_WIRE_UNIT for w in self.wire_names]
+        self._cycles.start(self._commanded)
+        self._ended, self._robot_delay = None, None
         self._previous_actual = None
         self._summed = [0.0] * len(self.wire_names)
         self._absolute_model.clear()
@@ -245,58 +243,15 @@ class RsiDriver(Driver):
         self._misread_cycles = 0
 
     def _next_target(self, ipoc: int) -> tuple[list[float], int]:
-        """The counts to answer the cycle stamped ``ipoc`` with, and the sequence they were streamed under."""
-        held = self._commanded
-        if self._stop_asked is not None or not self.enabled or self._newest_tick is None:
-            return held, self._commanded_seq
-        if self._dry is not None:
-            return self._dry_step(), -1
-        if self._map is None:
-            self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
-        k = self.ticks_per_cycle
-        tick = self._map[1] + k * ((ipoc - self._map[0]) // self.ipo_ms + 1)
-        if len(self._queue) > 2 * self.lookahead_ticks and self._at_rest(held):
-            # The host's clock ran ahead of the robot's while the rig holds still: tie them again.
-            self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
-            tick = self._map[1] + k
-        for stale in [t for t in self._queue if t < tick]:
-            del self._queue[stale]
-        entry = self._queue.get(tick)
-        if entry is not None:
-            return [float(c) for c in entry[1]], entry[0]
-        later = [t for t in self._queue if t > tick]
-        if later:
-            # A tick the loop skipped (a missed deadline) or, just after streaming began, one it never
-            # streamed: on towards the next one queued, a step of the way per cycle (holding would jerk).
-            after = min(later)
-            sequence, counts = self._queue[after]
-            share = k / (after - tick + k)          # a step of the way per robot cycle
-            return [h + (c - h) * share for h, c in zip(held, counts)], sequence
-        if self._at_rest(held):
-            # The robot's clock ran ahead of the host's while the rig holds still: tie them again.
-            self._map = (ipoc, self._newest_tick - self.lookahead_ticks)
-            return held, self._commanded_seq
-        return self._begin_dry_stop(), -1
-
-    def _at_rest(self, held: list[float]) -> bool:
-        """The robot was not moving and nothing queued moves it (so re-tying the clocks changes nothing)."""
-        return held == self._before and all(counts == held for _, counts in self._queue.values())
-
-    def _begin_dry_stop(self) -> list[float]:
-        velocity = [c - b for c, b in zip(self._commanded, self._before)]
-        cycles = max([math.ceil(abs(v) / a) if a > 0 else 0 for v, a in zip(velocity, self._amax_counts)] + [1])
-        self._dry = (velocity, cycles, 0)
-        self._fault = ("setpoints stopped arriving (the host fell more than the lookahead behind): the driver "
-                       "brought the arm to rest along its last direction")
-        self.events.append(self._fault)
-        return self._dry_step()
-
-    def _dry_step(self) -> list[float]:
-        velocity, cycles, done = self._dry
-        done += 1
-        self._dry = (velocity, cycles, done)
-        scale = max(0.0, 1.0 - done / cycles)
-        return [c + v * scale for c, v in zip(self._commanded, velocity)]
+        """The counts to answer the cycle stamped ``ipoc`` with, and the sequence they were streamed under
+        (the queue's rules: :mod:`motionctl.hal.cycles`)."""
+        if self._stop_asked is not None or not self.enabled:
+            return self._commanded, self._commanded_seq
+        counts, _ = self._cycles.answer(ipoc // self.ipo_ms)
+        if self._cycles.fault and self._fault is None:
+            self._fault = self._cycles.fault
+            self.events.append(self._fault)
+        return counts, self._cycles.sequence
 
     def _count_robot_delay(self, delay: int) -> None:
         if self._robot_delay is not None and delay > self._robot_delay:
@@ -389,7 +344,7 @@ class RsiDriver(Driver):
                                     "the motionctl program on the KUKA pendant (docs/kuka-rsi.md)")
             if self._stop_asked or self._fault:
                 raise HardwareError(f"reset first: {self._stop_asked or self._fault}")
-            self._map = None
+            self._cycles.retie()
 
     def _do_disable(self) -> None:
         """The robot holds where it was last sent (RSI itself stays on: the KRL program owns it)."""
@@ -405,7 +360,8 @@ class RsiDriver(Driver):
             if self._stop_asked is not None or self._session_error():
                 raise HardwareError("RSI has ended on the robot: restart the motionctl program on the KUKA "
                                     "pendant, then reset")
-            self._fault, self._dry = None, None
+            self._fault = None
+            self._cycles.clear_fault()
 
     def _do_probe(self) -> None:
         """Nothing to send: the robot's datagrams come on its own clock (RSI never answers the host)."""
@@ -414,12 +370,7 @@ class RsiDriver(Driver):
         if self._session_error() and self._stop_asked is None:
             raise HardwareError(self._ended)
         with self._fresh:
-            self._queue[tick] = (sequence, list(counts))
-            if self._newest_tick is None or tick > self._newest_tick:
-                self._newest_tick = tick
-            if len(self._queue) > 8 * self.lookahead_ticks:     # nothing plays them while disabled
-                for old in [t for t in self._queue if t < self._newest_tick - 4 * self.lookahead_ticks]:
-                    del self._queue[old]
+            self._cycles.put(tick, [float(c) for c in counts], sequence)
 
     def _do_read(self, timeout_s: float) -> RigState | None:
         with self._fresh:

@@ -19,6 +19,7 @@ joints by ``[hardware] address``: 1-6 are base, shoulder, elbow, wrist 1, wrist 
 from __future__ import annotations
 
 import math
+import select
 import socket
 import struct
 import threading
@@ -27,7 +28,7 @@ from importlib import resources
 
 from motionctl.errors import HardwareError, InputError, ProtocolError
 from motionctl.hal.rtde import wire as w
-from motionctl.hal.rtde.cycles import CycleQueue
+from motionctl.hal.cycles import CycleQueue
 from motionctl.hal.driver import AxisScale, AxisState, Driver, DriveStatus, RigState
 from motionctl.hal.registry import TransportUrl
 
@@ -160,8 +161,7 @@ class RtdeDriver(Driver):
                 self._error = self._error or f"RTDE to the UR controller at {self.host} failed: {exc}"
                 break
             if not chunk:
-                self._error = self._error or (f"the UR controller at {self.host} closed the RTDE connection"
-                                              + (f" ({self.events[-1]})" if self.events else ""))
+                self._closed()
                 break
             buffer += chunk
             try:
@@ -179,6 +179,27 @@ class RtdeDriver(Driver):
             self._fresh.notify_all()
         with self._wire:
             self._wire.notify_all()
+
+    def _closed(self) -> None:
+        self._error = self._error or (f"the UR controller at {self.host} closed the RTDE connection"
+                                      + (f" ({self.events[-1]})" if self.events else ""))
+
+    def _check_connection(self) -> None:
+        """Whether the controller has closed RTDE, asked of the socket now (a peek), not left to the receiver
+        thread: the servo loop writes no package of its own any more, and in simulated time a closed
+        connection must be seen at the same tick on every run."""
+        sock = self._sock
+        if sock is None or self._error:
+            return
+        try:
+            # select first: the socket has a timeout, and its recv would wait that long for data.
+            readable, _, _ = select.select([sock], [], [], 0.0)
+            if readable and sock.recv(1, socket.MSG_PEEK) == b"":
+                self._closed()
+        except (BlockingIOError, InterruptedError, TimeoutError):
+            pass                            # open (the receiver thread took what was waiting)
+        except (OSError, ValueError):
+            self._closed()                  # reset by the peer, or closed here
 
     def _take(self, values: dict[str, object]) -> None:
         now_ns = self.now_ns()
@@ -198,7 +219,7 @@ class RtdeDriver(Driver):
         self._answer(float(values["timestamp"]))
 
     def _answer(self, timestamp_s: float) -> None:
-        """This cycle's inputs, at once: from the queue while following (see :mod:`.cycles`)."""
+        """This cycle's inputs, at once: from the queue while following (:mod:`motionctl.hal.cycles`)."""
         with self._fresh:
             if self.enabled and self._command == FOLLOW:
                 self._targets, alive = self._cycles.answer(int(round(timestamp_s * self.controller_hz)))
@@ -370,6 +391,7 @@ class RtdeDriver(Driver):
 
     def _do_write(self, sequence: int, counts: list[int], tick: int) -> None:
         """Queue tick ``tick``'s targets; the receiver thread answers the controller's cycles from them."""
+        self._check_connection()
         if self._error:
             raise HardwareError(self._error)
         targets = [0.0] * 6

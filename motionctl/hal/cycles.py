@@ -1,36 +1,43 @@
-"""What a UR controller is answered every cycle: the servo loop's setpoints, queued ahead (pure logic).
+"""What a robot controller that keeps its own clock is answered every cycle: the servo loop's setpoints,
+queued ahead (pure logic, shared by the KUKA RSI and UR RTDE backends).
 
-The controller is the clock: it publishes its state every cycle (2 ms; 8 ms on a CB3) and its control
-program reads the input registers once per cycle.  Written from the servo loop, one scheduling hiccup of
-the host longer than ten cycles (20 ms, the program's stale limit) ended the program, and a busy host
-does that (measured: 1 real-time rehearsal in 4-6 of ``ur_rtde_push_in`` on a two-core machine).  So, as
-for KUKA RSI, the servo loop streams setpoints ``lookahead_ticks`` ahead into this queue, tagged with the
-tick they are for, and the driver's receiver thread answers every controller cycle from it the moment
-the cycle's state arrives.  A host stall shorter than the lookahead changes nothing.
+Such a controller is the clock: it sends its state every cycle (KUKA RSI 4 or 12 ms, UR 2 ms, a UR CB3
+8 ms) and expects an answer within the cycle.  Answered from the servo loop, one scheduling hiccup of the
+host ends the session (a UR program whose registers go stale after 10 cycles, a KUKA counting late
+answers; measured: 1 real-time rehearsal in 4-6 of ``ur_rtde_push_in`` on a two-core machine).  So the
+servo loop streams setpoints ``lookahead_ticks`` ahead into this queue, tagged with the tick they are
+for, and the driver's receiver thread answers every controller cycle from it the moment the cycle
+arrives (the same contract as serial protocol 1.1's device queue).  A host stall shorter than the
+lookahead changes nothing.  Controller cycles are tied to servo ticks when streaming starts, and again
+whenever the arm holds still (the two clocks drift apart between moves); a controller whose cycle is k
+ticks long plays every k-th tick.
 
-A longer one leaves the queue dry: the arm is brought to rest along its last direction within its
-acceleration limits (holding the last target would stop it dead), a fault says so, and then the counter
-stops: the program sees its registers go stale and ends, as it does when motionctl is gone.
+A longer stall leaves the queue dry: the arm is brought to rest along its last direction within its
+acceleration limits (a controller given the same target twice stops dead, which at speed is a jump its
+own monitoring punishes), a fault says so, and then the answers say motionctl is gone (``alive`` false:
+a UR program's counter stops and the program ends on its own).
 """
 
 from __future__ import annotations
 
 import math
 
+#: The dry stop's fault, in words.
 DRY = ("setpoints stopped arriving (the host fell more than the lookahead behind): the driver brought the arm "
        "to rest along its last direction")
 
 
 class CycleQueue:
-    """Setpoints by servo tick in; one answer per controller cycle out (joint targets, and whether the
-    counter advances, i.e. whether motionctl is still there)."""
+    """Setpoints by servo tick in; one answer per controller cycle out: the values, and whether motionctl
+    is still there (``alive``); :attr:`sequence` is the answered setpoint's (-1 for none)."""
 
     def __init__(self, lookahead_ticks: int, ticks_per_cycle: int, amax_per_cycle: list[float]) -> None:
         self.lookahead = lookahead_ticks
         self.k = ticks_per_cycle
-        #: Each joint's acceleration limit in rad per cycle^2 (the dry stop's deceleration).
+        #: Each axis' acceleration limit in its units per cycle^2 (the dry stop's deceleration).
         self.amax = amax_per_cycle
-        self._queue: dict[int, list[float]] = {}
+        self._queue: dict[int, tuple[int, list[float]]] = {}
+        self.sequence = -1
         self._newest: int | None = None
         self._map: tuple[int, int] | None = None      # (controller cycle, servo tick) tied together
         self._held: list[float] = []
@@ -39,14 +46,27 @@ class CycleQueue:
         self._quiet = 0                                # cycles answered since the servo loop last wrote
         self.fault: str | None = None
 
+    @property
+    def held(self) -> list[float]:
+        """What was answered last (where the controller now heads)."""
+        return self._held
+
     def start(self, here: list[float]) -> None:
-        """Streaming (re)starts with the arm at ``here``: hold it until the queue has ticks to play."""
+        """A session (re)starts with the arm at ``here``: hold it until the queue has ticks to play."""
         self._held, self._before = list(here), list(here)
         self._queue.clear()
-        self._newest, self._map, self._dry, self.fault, self._quiet = None, None, None, None, 0
+        self._newest, self._map, self._dry, self.fault, self._quiet, self.sequence = None, None, None, None, 0, -1
 
-    def put(self, tick: int, targets: list[float]) -> None:
-        self._queue[tick] = list(targets)
+    def retie(self) -> None:
+        """Tie the next cycle to the servo loop's clock afresh (on enable)."""
+        self._map = None
+
+    def clear_fault(self) -> None:
+        """After a reset: a dry stop is over and forgotten."""
+        self._dry, self.fault = None, None
+
+    def put(self, tick: int, targets: list[float], sequence: int = -1) -> None:
+        self._queue[tick] = (sequence, list(targets))
         if self._newest is None or tick > self._newest:
             self._newest = tick
         self._quiet = 0
@@ -71,14 +91,16 @@ class CycleQueue:
         for stale in [t for t in self._queue if t < tick]:
             del self._queue[stale]
         if tick in self._queue:
-            return self._go(self._queue[tick]), True
+            self.sequence, targets = self._queue[tick]
+            return self._go(targets), True
         later = [t for t in self._queue if t > tick]
         if later:
             # A tick the loop skipped (a missed deadline), or one it never streamed just after streaming
             # began: on towards the next one queued, a step of the way per cycle (holding would jerk).
             after = min(later)
             share = self.k / (after - tick + self.k)
-            return self._go([h + (c - h) * share for h, c in zip(self._held, self._queue[after])]), True
+            self.sequence, targets = self._queue[after]
+            return self._go([h + (c - h) * share for h, c in zip(self._held, targets)]), True
         if self._at_rest():
             # The controller's clock ran ahead of the host's while the arm holds still: tie them again; the
             # counter advances only while the servo loop is still writing.
@@ -91,9 +113,11 @@ class CycleQueue:
         return self._held
 
     def _at_rest(self) -> bool:
-        return self._held == self._before and all(t == self._held for t in self._queue.values())
+        """The arm was not moving and nothing queued moves it (so re-tying the clocks changes nothing)."""
+        return self._held == self._before and all(t == self._held for _, t in self._queue.values())
 
     def _begin_dry_stop(self) -> tuple[list[float], bool]:
+        self.sequence = -1
         velocity = [h - b for h, b in zip(self._held, self._before)]
         cycles = max([math.ceil(abs(v) / a) if a > 0 else 0 for v, a in zip(velocity, self.amax)] + [1])
         self._dry = (velocity, cycles, 0)
