@@ -18,8 +18,8 @@ Written from the protocol document, the subset a raw-mode client uses:
 * ``< send <id> <dlc> <bytes>* >`` puts a frame on the bus (``< sendrtr <id> <dlc> >`` a remote frame);
   ``< echo >`` is answered ``< echo >``.  Identifiers are hex; more than three digits is an extended one.
 
-One client at a time (a second waits until the first has gone), as one motionctl owns one rig's bus.  No discovery beacon: it is a UDP broadcast,
-and this project sends nothing but to the address it is given.
+One client at a time (a second waits until the first has gone), as one motionctl owns one rig's bus.  No
+discovery beacon: it is a UDP broadcast, and this project sends nothing but to the address it is given.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ loop.  The servo loop keeps its own clock and streams setpoints ``lookahead_tick
 tick they are for, into a queue here (the same contract as serial protocol 1.1's device queue): the answer
 to the robot's cycle ``r`` carries the setpoint of host tick ``tick(r) + k``, the cycle in which the robot
 applies it (``k`` ticks per 4 ms cycle: 1 at 250 Hz, 2 in a 500 Hz rig).  ``tick(r)`` is fixed when
-streaming starts (the host's current tick, ``lookahead`` behind the newest setpoint) and re-fixed whenever the rig holds still, so the two clocks may drift apart between moves.
+streaming starts (the host's current tick, ``lookahead`` behind the newest setpoint) and re-fixed whenever
+the rig holds still, so the two clocks may drift apart between moves (:mod:`motionctl.hal.cycles`).
 
 A host that falls behind by more than the lookahead leaves the queue dry.  A real controller given the same
 correction twice stops dead, which at speed is a jump its own monitoring punishes; instead this driver
