@@ -127,6 +127,9 @@ class Service(Enum):
     """Communication objects whose availability depends on the NMT state (7.3, table "states and
     communication objects")."""
 
+    #: Hashed by identity, in C (see cia402_device.DriveState): asked several times per drive and SYNC.
+    __hash__ = object.__hash__
+
     PDO = "PDO"
     SDO = "SDO"
     SYNC = "SYNC"

@@ -65,6 +65,10 @@ class DriveState(Enum):
     FAULT_REACTION_ACTIVE = "fault reaction active"
     FAULT = "fault"
 
+    #: Members are singletons compared by identity: hash them by identity, in C.  Enum's own hash is a
+    #: Python call (``hash(self._name_)``), and the drive model hashes states ~10 times per drive and SYNC.
+    __hash__ = object.__hash__
+
 
 class Command(Enum):
     """Device control commands, as (mask, value) over controlword bits 7, 3, 2, 1, 0 (table "command
@@ -95,6 +99,8 @@ class Command(Enum):
     ENABLE_OPERATION = (0x8F, 0x0F)
     FAULT_RESET = (0x80, 0x80)            #: and bit 7 was 0 in the previous controlword
 
+    __hash__ = object.__hash__            # by identity, in C (see DriveState)
+
     @property
     def mask(self) -> int:
         return self.value[0]
@@ -107,6 +113,7 @@ class Command(Enum):
 FAULT_RESET_BIT = 0x80
 _LEVEL_COMMANDS = (Command.DISABLE_VOLTAGE, Command.QUICK_STOP, Command.SHUTDOWN, Command.SWITCH_ON,
                    Command.ENABLE_OPERATION)
+_LEVEL_CODES = tuple((command, command.mask, command.bits) for command in _LEVEL_COMMANDS)   # once, not per word
 
 
 def decode_controlword(word: int, previous: int) -> Command | None:
@@ -118,8 +125,8 @@ def decode_controlword(word: int, previous: int) -> Command | None:
     """
     if word & FAULT_RESET_BIT and not previous & FAULT_RESET_BIT:
         return Command.FAULT_RESET
-    for command in _LEVEL_COMMANDS:
-        if word & command.mask == command.bits:
+    for command, mask, bits in _LEVEL_CODES:
+        if word & mask == bits:
             return command
     return None
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from motionctl.errors import InputError
+from motionctl.virtual_can import open_bus
 from motionctl.spec.rig import Rig
 from simulator.axis import AxisModel, driven_axes
 from simulator.canopen.drive import SimulatedDrive
@@ -146,6 +147,7 @@ class SimulatedCanRig:
         self.frames_out = 0
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
+        self._waiting = 0        # threads in wait_until: most changes (every SYNC of every drive) have none
         nodes = [(hw.address[m.name], m) for m in models]
         self.drives = [SimulatedDrive(self, node, m, canopen.import_od(self.eds, node)) for node, m in nodes]
         self.warnings: dict[str, int] = {}        # drive -> the warning code it is showing (fault injection)
@@ -171,7 +173,8 @@ class SimulatedCanRig:
         network = _SimNetwork()
         network.NOTIFIER_CYCLE = 0.1
         network.listeners.append(_Counter(self))
-        network.connect(interface=self.interface, channel=self.channel, bitrate=self.bitrate)
+        network.bus = open_bus(self.interface, self.channel, bitrate=self.bitrate)
+        network.connect()
         send = network.bus.send
 
         def counted(msg: can.Message, timeout: float | None = None) -> None:
@@ -269,16 +272,21 @@ class SimulatedCanRig:
     def counted_in(self) -> None:
         """A frame was taken in (called by the network, with the lock)."""
         self.frames_in += 1
-        self._changed.notify_all()
+        self.changed()
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Block until ``predicate()`` (evaluated under the rig's lock) holds, or ``timeout`` s pass."""
         with self._changed:
-            return self._changed.wait_for(predicate, timeout)
+            self._waiting += 1
+            try:
+                return self._changed.wait_for(predicate, timeout)
+            finally:
+                self._waiting -= 1
 
     # -- services for the drives (called with the lock held) ----------------------------------------------
     def changed(self) -> None:
-        self._changed.notify_all()
+        if self._waiting:
+            self._changed.notify_all()
 
     def first_setpoint(self) -> None:
         if self._t0 is None:

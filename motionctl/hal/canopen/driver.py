@@ -31,6 +31,7 @@ from motionctl.hal.canopen.feedback import Feedback
 from motionctl.hal.canopen.cia402 import Command, DriveState
 from motionctl.hal.driver import Driver, RigState
 from motionctl.hal.canopen.emcy import Emcy
+from motionctl.virtual_can import open_bus
 from motionctl.hal.registry import TransportUrl
 from motionctl.spec.rig import Rig
 
@@ -214,7 +215,8 @@ class CanDriver(Driver):
             if self.interface == "socketcand":
                 # A CAN bus served over TCP (socketcand); low-latency TCP, or Nagle holds a SYNC back.
                 extra = {"host": opts.host, "port": opts.port, "tcp_tune": True}
-            network.connect(interface=self.interface, channel=self.channel, bitrate=opts.bitrate, **extra)
+            network.bus = open_bus(self.interface, self.channel, bitrate=opts.bitrate, **extra)
+            network.connect()
         except Exception as exc:              # python-can raises many kinds for a missing interface
             raise HardwareError(f"cannot open CAN interface '{self.interface}' channel '{self.channel}': "
                                 f"{exc}") from None

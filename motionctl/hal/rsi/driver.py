@@ -53,6 +53,8 @@ DEFAULT_LOOKAHEAD_MS = 60.0          # as the serial queue's: rides through the 
 MISREAD_COUNTS = 0.5 * COUNTS_PER_WIRE_UNIT
 MISREAD_CYCLES = 3
 MISREAD_LAG_CYCLES = 4
+#: Datagrams in a row whose IPOC steps say the robot's cycle is not the rig's ``ipo_ms``.
+CYCLE_MISMATCH_DATAGRAMS = 3
 
 
 def wire_axis(address: int) -> str:
@@ -132,6 +134,9 @@ class RsiDriver(Driver):
         self._absolute_model: deque[list[float]] = deque(maxlen=MISREAD_LAG_CYCLES)
         self._relative_model: deque[list[float]] = deque(maxlen=MISREAD_LAG_CYCLES)
         self._misread_cycles = 0
+        # The check that the robot's cycle is the rig's ipo_ms (_cycle_mismatch).
+        self._last_ipoc: int | None = None
+        self._mismatched = 0
 
     # -- receiving and answering (the receiver thread) ------------------------------------------------
     def _receive_loop(self) -> None:
@@ -167,7 +172,7 @@ class RsiDriver(Driver):
             if self._start != datagram.start:
                 self._new_session(datagram)
             actual = [datagram.actual[w] * COUNTS_PER_WIRE_UNIT for w in self.wire_names]
-            misread = self._corrections_misread(actual)
+            misread = self._cycle_mismatch(datagram.ipoc) or self._corrections_misread(actual)
             if misread and self._stop_asked is None:
                 self._stop_asked = self._fault = misread
                 self.events.append(misread)
@@ -228,6 +233,28 @@ class RsiDriver(Driver):
         return ("the robot adds each correction to the last, as RSI_ON(#RELATIVE) does: motionctl sends absolute "
                 "corrections, so its program must say RSI_ON(#ABSOLUTE, #IPO_FAST) (docs/kuka-rsi.md). RSI "
                 f"stopped with {self.wire_names[worst]} {absolute / COUNTS_PER_WIRE_UNIT:.1f} {unit} off the path")
+
+    def _cycle_mismatch(self, ipoc: int) -> str | None:
+        """Whether the robot's interpolation cycle is not the one the rig's URL names (``ipo_ms``).
+
+        IPOC counts milliseconds and steps by the robot's cycle (a lost datagram makes one step a multiple
+        of it).  Answered as if its cycle were another, every answer would stand for the wrong stretch of
+        the plan and the dry-queue stop would brake at the wrong rate.  A 12 ms robot steps by 12 every
+        datagram; a 4 ms robot by 4 or 8, never a multiple of 12 several times in a row.  Seen before any
+        motion (the robot sends from the moment RSI starts), so the stop ends the session at rest.
+        """
+        last, self._last_ipoc = self._last_ipoc, ipoc
+        if last is None or ipoc <= last:
+            return None
+        step = ipoc - last
+        robot_ms = 12 if self.ipo_ms == 4 and step == 12 else 4 if self.ipo_ms == 12 and step % 12 else None
+        self._mismatched = self._mismatched + 1 if robot_ms else 0
+        if self._mismatched < CYCLE_MISMATCH_DATAGRAMS:
+            return None
+        mode = "#IPO_FAST" if robot_ms == 4 else "#IPO"
+        return (f"the robot's interpolation cycle is {robot_ms} ms (its IPOC steps by {step} ms; RSI_ON(..., "
+                f"{mode})), but the rig says {self.ipo_ms} ms: set ?ipo_ms={robot_ms} in the rig's [hardware] "
+                "URL, or change the robot's program (docs/kuka-rsi.md). motionctl stopped RSI before any motion")
 
     def _new_session(self, datagram: datagrams.RobotDatagram) -> None:
         """The first datagram, or one with another start position: RSI (re)started on the robot."""

@@ -217,6 +217,42 @@ def test_silence_after_a_session_is_the_robot_ending_rsi_in_plain_words(link):
         driver.read_state(0.0)
 
 
+@pytest.mark.parametrize(("url", "step", "robot_ms"), [("rsi://127.0.0.1:0", 12, 12),
+                                                      ("rsi://127.0.0.1:0?ipo_ms=12", 4, 4)])
+def test_a_robot_on_another_cycle_than_the_url_says_is_stopped_at_rest_in_words(url, step, robot_ms):
+    driver = open_driver(rsi_rig(url), rate_hz=250, lockstep=True).open()
+    robot = Robot(driver)
+    try:
+        answers = [robot.cycle(rob(1000 + step * k)) for k in range(5)]
+        # Three steps in a row on the other cycle: the fourth datagram is answered Stop, and every one after.
+        assert ["<Stop>1</Stop>" in a for a in answers] == [False, False, False, True, True]
+        assert all(ak(a) == [0.0] * 7 for a in answers)                 # it never moved
+        state = driver.read_state(1.0)
+        assert all(a.status is DriveStatus.FAULT for a in state.axes)
+        assert f"interpolation cycle is {robot_ms} ms" in state.axes[0].fault_text
+        assert f"set ?ipo_ms={robot_ms}" in state.axes[0].fault_text
+    finally:
+        robot.close()
+        driver.close()
+
+
+def test_lost_datagrams_are_not_taken_for_another_cycle():
+    """A 4 ms robot whose datagrams are lost now and then steps by 8 or 12 once in a while: no stop."""
+    for url, steps in (("rsi://127.0.0.1:0", (4, 12, 4, 12, 8, 12, 4)),
+                       ("rsi://127.0.0.1:0?ipo_ms=12", (12, 24, 12, 36, 12))):
+        driver = open_driver(rsi_rig(url), rate_hz=250, lockstep=True).open()
+        robot = Robot(driver)
+        try:
+            ipoc, answers = 5000, [robot.cycle(rob(5000))]
+            for step in steps:
+                ipoc += step
+                answers.append(robot.cycle(rob(ipoc)))
+            assert not any("<Stop>1</Stop>" in a for a in answers)
+        finally:
+            robot.close()
+            driver.close()
+
+
 def test_open_waits_for_the_robot_and_says_what_to_do_when_it_does_not_come():
     driver = open_driver(rsi_rig("rsi://127.0.0.1:0?wait_s=0.2"), rate_hz=250)
     with pytest.raises(HardwareError, match="start the motionctl program on the pendant"):
