@@ -17,6 +17,7 @@ from motionctl.cli import check as check_cmd
 from motionctl.cli import plan as plan_cmd
 from motionctl.cli import preview as preview_cmd
 from motionctl.cli import run as run_cmd
+from motionctl.cli import stage as stage_cmd
 from motionctl.cli import tc as tc_cmd
 from motionctl.cli import tui as tui_cmd
 from motionctl.cli import vcam as vcam_cmd
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (check_cmd, plan_cmd, preview_cmd, run_cmd, tc_cmd, vcam_cmd, tui_cmd):
+    for module in (check_cmd, plan_cmd, preview_cmd, run_cmd, tc_cmd, vcam_cmd, tui_cmd, stage_cmd):
         module.register(sub)
     for command in set(sub.choices.values()):
         # also after the sub-command; SUPPRESS keeps a --debug given before it

@@ -62,6 +62,7 @@ class RigController:
         self.timecode_mode = "manual"
         self.frame_cursor = 0                       # the frame a taught key goes to
         self.log: deque[tuple[str, str]] = deque(maxlen=2000)      # (level, text), drained by the UI
+        self.said = 0                               # entries ever logged (the deque keeps the last 2000)
         self._events_seen = 0
         self._last_refusal = ""
         self._take_open = False
@@ -74,17 +75,27 @@ class RigController:
     # -- plumbing -----------------------------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:
         self.log.append((level, text))
+        self.said += 1
+
+    def said_since(self, count: int) -> list[tuple[str, str]]:
+        """The entries logged after the first ``count`` ever (as many as the log still keeps)."""
+        entries = list(self.log)
+        new = self.said - count
+        return entries[len(entries) - min(new, len(entries)):] if new > 0 else []
 
     def submit(self, what: str, fn, *args) -> Future:
-        """Run ``fn`` on the worker; errors end up in the log in plain words, never as tracebacks."""
+        """Run ``fn`` on the worker; errors end up in the log in plain words, never as tracebacks, and in
+        the returned Future for a caller that answers for them (the stage daemon)."""
         def job():
             self.busy = what
             try:
                 return fn(*args)
             except MotionctlError as exc:
                 self.say(f"{what}: {exc}", "error")
+                raise
             except Exception as exc:            # a bug: say so, keep the UI alive
                 self.say(f"{what}: internal error {type(exc).__name__}: {exc}", "error")
+                raise
             finally:
                 self.busy = ""
         return self._work.submit(job)

@@ -1,0 +1,180 @@
+"""``motionctl serve`` (a rig daemon) and ``motionctl stage`` (an operator station, for scripts)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from motionctl.cli.exits import EXIT_FAULT, EXIT_OK
+from motionctl.errors import InputError
+
+FINAL = ("done", "stopped", "faulted", "e-stopped")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run one rig as a daemon on the stage network (Zenoh)",
+                       description="Own one rig (drives, planning, takes) and show it on the stage network: status "
+                       "at 20 Hz, events, and commands from operator stations (docs/stage-network.md).")
+    p.add_argument("--stage-net", required=True, metavar="FILE", help="the stage network file")
+    p.add_argument("--rig", required=True, metavar="NAME", help="which [[rig]] of the file this daemon is")
+    p.add_argument("--move", metavar="MOVE", help="a move to load at once")
+    p.add_argument("--sim", action="store_true", help="drive simulated drives over a real wire (the default "
+                   "unless --hw names hardware)")
+    p.add_argument("--transport", choices=("serial", "can"), default=None, help="with --sim: the wire")
+    p.add_argument("--clock", choices=("wall", "sim"), default="wall",
+                   help="with --sim: wall (real time) or sim (simulated lock-step time paced to the wall)")
+    p.add_argument("--hw", metavar="URL", help="transport URL of real drives (overrides the rig's)")
+    p.add_argument("--takes", default="takes", help="directory for takes (default: ./takes)")
+    p.add_argument("--insecure", action="store_true",
+                   help="accept commands that move the rig without [security] (a closed test network only)")
+    p.set_defaults(handler=run_serve)
+
+    p = sub.add_parser("stage", help="an operator station for scripts: status, load, go, run, stop, estop",
+                       description="Ask the rigs of a stage network for things, as the station named by --as. "
+                       "Commands that move a rig wait until it is at rest again: a rig stops in a controlled "
+                       "way when the station that moved it leaves.")
+    p.add_argument("--net", required=True, metavar="FILE", help="the stage network file")
+    p.add_argument("--as", dest="station", metavar="STATION", help="the [[station]] to join as (default: the first)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--timeout", type=float, default=600.0, help="longest wait for a rig to come to rest (s)")
+    p.add_argument("--renew", action="store_true", help="certs: issue every node's certificate again")
+    p.add_argument("verb", choices=("status", "load", "go", "run", "stop", "estop", "reset", "certs"),
+                   help="certs makes the stage's CA and a certificate for every node of the file ([security])")
+    p.add_argument("rigs", nargs="*", metavar="RIG", help="the rigs (default: every rig of the file); for "
+                   "load: RIG MOVE")
+    p.set_defaults(handler=run_stage)
+
+
+def _load_net(path: str):
+    from motionctl.stage.netfile import load_stage_net
+    return load_stage_net(path)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from motionctl.stage.daemon import RigDaemon
+    from motionctl.tui.controller import Settings
+
+    net = _load_net(args.stage_net)
+    try:
+        net.rig(args.rig)
+    except KeyError as exc:
+        raise InputError(f"--rig: {exc.args[0]}") from None
+    sim = args.sim or args.hw is None
+    if args.clock == "sim" and not sim:
+        raise InputError("--clock sim needs --sim (simulated time needs simulated drives)")
+    move = Path(args.move) if args.move else None
+    if move is not None and not move.is_file():
+        raise InputError(f"--move {move}: no such move file")
+    settings = Settings(sim=sim, transport=(args.transport or "serial") if sim else None, hw=args.hw,
+                        takes_dir=Path(args.takes), clock=args.clock)
+    daemon = RigDaemon(net, args.rig, settings, insecure=args.insecure, move=move).start()
+    print(f"motionctl serve: {args.rig} on stage {net.stage} at {net.endpoint(net.rig(args.rig))}", flush=True)
+
+    def leave(signum, frame) -> None:
+        threading.Thread(target=daemon.close, daemon=True).start()
+    signal.signal(signal.SIGTERM, leave)
+    try:
+        daemon.serve()
+    except KeyboardInterrupt:
+        daemon.close()
+    return EXIT_OK
+
+
+def run_stage(args: argparse.Namespace) -> int:
+    from motionctl.stage.messages import Verb
+    from motionctl.stage.station import Station
+
+    net = _load_net(args.net)
+    if args.verb == "certs":
+        from motionctl.stage.certs import stage_certs
+        written = stage_certs(net, renew=args.renew)
+        print("\n".join(written) if written else "every certificate is there already (--renew to issue them again)")
+        return EXIT_OK
+    verb = Verb(args.verb)
+    names = [r.name for r in net.rigs]
+    move = ""
+    rigs = list(args.rigs)
+    if verb is Verb.LOAD:
+        if len(rigs) != 2:
+            raise InputError("stage load takes RIG MOVE")
+        rigs, move = rigs[:1], str(Path(rigs[1]).resolve())
+    for rig in rigs:
+        if rig not in names:
+            raise InputError(f'no rig named "{rig}" in {args.net} (its rigs: {", ".join(names)})')
+    rigs = rigs or names
+    try:
+        station = Station(net, args.station)
+    except KeyError as exc:
+        raise InputError(f"--as: {exc.args[0]}") from None
+    watched = verb.moves                     # only a station that moves a rig is watched (its token)
+    with station.open(on_event=None if args.json or not watched else _print_event, token=watched):
+        reachable = station.join(rigs)
+        if verb is Verb.STATUS:
+            return _status(station, rigs, reachable, args.json)
+        replies = {rig: station.ask(rig, verb, move=move) for rig in rigs}
+        ok = all(r.accepted for r in replies.values())
+        if ok and verb in (Verb.GO, Verb.RUN):
+            ok = _wait_for_rest(station, replies, verb, args.timeout)
+        _report(replies, station, args.json)
+        return EXIT_OK if ok else EXIT_FAULT
+
+
+def _wait_for_rest(station, replies: dict, verb, timeout: float) -> bool:
+    """Keep the station (and so the rigs' owner) on the stage until every rig is at rest again (a status
+    newer than the rig's reply: the stream may still carry statuses from before the command)."""
+    wanted = ("at start",) if verb.value == "go" else ("done",)
+    rest = FINAL + ("at start", "idle")
+    ok = True
+    rigs = list(replies)
+    try:
+        for rig in rigs:
+            after = int(replies[rig].status.get("seq", 0))
+            status = station.wait_for(rig, lambda s: s.seq > after and s.state in rest and not s.busy, timeout)
+            ok = ok and status is not None and status.state in wanted
+    except KeyboardInterrupt:
+        from motionctl.stage.messages import Verb
+        for rig in rigs:
+            station.ask(rig, Verb.STOP, timeout=5.0)
+        raise
+    return ok
+
+
+def _status(station, rigs: list[str], reachable: set[str], as_json: bool) -> int:
+    rows = []
+    for rig in rigs:
+        status = station.wait_for(rig, lambda s: True, 1.0) if rig in reachable else None
+        rows.append({"rig": rig, "reachable": rig in reachable,
+                     **({} if status is None else {k: v for k, v in status.__dict__.items() if k != "rig"})})
+    if as_json:
+        print(json.dumps({"stage": station.net.stage, "rigs": rows}, indent=2))
+    else:
+        for row in rows:
+            if not row["reachable"]:
+                print(f"{row['rig']:<16} not on the stage network")
+                continue
+            line = f"{row['rig']:<16} {row.get('state', '?'):<16} {row.get('move', '') or '-':<24}"
+            extra = [f"owner {row['owner']}" if row.get("owner") else "", row.get("verdict", "") if
+                     row.get("verdict") not in ("legal", "") else "", f"FAULT: {row['fault']}" if row.get("fault") else ""]
+            print(line + "  ".join(e for e in extra if e))
+    return EXIT_OK if all(r["reachable"] for r in rows) else EXIT_FAULT
+
+
+def _report(replies: dict, station, as_json: bool) -> None:
+    if as_json:
+        out = {rig: {"accepted": r.accepted, "reason": r.reason,
+                     "state": (station.latest.get(rig).state if station.latest.get(rig) else r.status.get("state", ""))}
+               for rig, r in replies.items()}
+        print(json.dumps(out, indent=2))
+        return
+    for rig, reply in replies.items():
+        state = station.latest.get(rig)
+        where = f" ({state.state})" if state is not None else ""
+        print(f"{rig}: {reply.verb} " + ("accepted" if reply.accepted else f"refused: {reply.reason}") + where)
+
+
+def _print_event(event) -> None:
+    print(f"{event.rig}: {event.message}", file=sys.stderr, flush=True)
