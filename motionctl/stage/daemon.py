@@ -54,7 +54,8 @@ class RigDaemon:
         self.controller = RigController(settings, Library([], settings.rate_hz))
         self._first_move = move
         self.owner = ""
-        self.stations: set[str] = set()
+        self._owner_session = ""
+        self.stations: set[tuple[str, str]] = set()     # (station, session) with a live token
         self._lock = threading.Lock()
         self._quit = threading.Event()
         self._session = None
@@ -168,14 +169,14 @@ class RigDaemon:
     def _on_station(self, sample) -> None:
         import zenoh
 
-        station = self.keys.station_of(str(sample.key_expr))
+        station, session = self.keys.station_of(str(sample.key_expr))
         if sample.kind == zenoh.SampleKind.PUT:
             with self._lock:
-                self.stations.add(station)
+                self.stations.add((station, session))
             return
         with self._lock:
-            self.stations.discard(station)
-            owned = station == self.owner
+            self.stations.discard((station, session))
+            owned = (station, session) == (self.owner, self._owner_session)
         state = self.controller.state
         if owned and state in _OWNED:
             self._event("network", f"operator station {station} left the stage network while the rig was "
@@ -212,7 +213,8 @@ class RigDaemon:
                 if refusal:
                     query.reply_err(refusal)
                     continue
-                command = Command(self.keys.sender_of(str(query.key_expr)), command.move, command.override_pct)
+                command = Command(self.keys.sender_of(str(query.key_expr)), command.move, command.override_pct,
+                                  command.session)
                 accepted, reason = self._motion(verb, command)
                 query.reply(query.key_expr, Reply(self.name, verb.value, accepted, reason,
                                                   _plain(self.status())).encode())
@@ -233,9 +235,7 @@ class RigDaemon:
         if self.net.security is None and not self.insecure:
             return False, ("this daemon has no [security]: commands that move the rig need mutual TLS "
                            "(docs/stage-network.md), or --insecure on a closed test network")
-        with self._lock:
-            present = command.operator in self.stations
-        if not present:
+        if not self._present(command):
             return False, (f"station {command.operator} is not on the stage network (no liveliness token): the rig "
                            "could not be stopped if it went away")
         controller = self.controller
@@ -244,13 +244,13 @@ class RigDaemon:
                 return self._load(Path(command.move))
             since = controller.said
             if verb is Verb.GO:
-                self._own(command.operator)
+                self._own(command)
                 _wait(controller.go_to_start())
                 return self._outcome({RunState.GOING_TO_START, RunState.AT_START}, "go to start", since)
             if verb is Verb.RUN:
                 if controller.state is not RunState.AT_START:
                     return False, f"the rig is {_state(controller)}: go to the start first"
-                self._own(command.operator)
+                self._own(command)
                 controller.arm()
                 armed = self._outcome({RunState.ARMED}, "arm", since)
                 if not armed[0] or controller.streamer.lock is not None:
@@ -269,6 +269,22 @@ class RigDaemon:
             return False, f"internal error {type(exc).__name__}: {exc}"
         return False, f"{verb.value} is not a motion command"
 
+    def _present(self, command: Command) -> bool:
+        """Whether the station's session holds its token now.  Asked of the network when the token has not
+        reached the subscriber yet (a station declares it and asks at once)."""
+        key = (command.operator, command.session)
+        with self._lock:
+            if key in self.stations:
+                return True
+        if not command.session:
+            return False
+        token = self.keys.station_alive(*key)
+        if any(r.ok is not None for r in self._session.liveliness().get(token, timeout=1.0)):
+            with self._lock:
+                self.stations.add(key)
+            return True
+        return False
+
     def _load(self, path: Path) -> tuple[bool, str]:
         """Load a move file of this host; only a move written for this daemon's rig (another rig's would
         connect this daemon to that rig's drives)."""
@@ -284,9 +300,9 @@ class RigDaemon:
             return False, self._refusal_since(since) or f"{path} was not loaded"
         return True, ""
 
-    def _own(self, operator: str) -> None:
+    def _own(self, command: Command) -> None:
         with self._lock:
-            self.owner = operator
+            self.owner, self._owner_session = command.operator, command.session
 
     def _outcome(self, wanted: set[RunState], what: str, since: int) -> tuple[bool, str]:
         """Whether the streamer took the command (it acts on its next tick): the state it leads to, or a

@@ -8,7 +8,7 @@ Key space (``<stage>``, ``<rig>`` and ``<station>`` are the names of the stage n
     motionctl/v1/<stage>/rig/<rig>/cmd/safe/<verb>      queryable: status, stop, estop (anyone on the stage)
     motionctl/v1/<stage>/rig/<rig>/cmd/motion/<station>/<verb>
                                                         queryable: load, go, run, reset, override (operators)
-    motionctl/v1/<stage>/station/<station>/alive        liveliness token of an operator station
+    motionctl/v1/<stage>/station/<station>/<session>    liveliness token of an operator station's session
 
 Why the command keys look like this: access control works on keys, and a query carries nothing else that
 says who sent it (its payload and source info are whatever the sender wrote).  Under ``[security]`` only
@@ -80,12 +80,14 @@ class Keys:
     def motion(self, rig: str, station: str) -> str:
         return f"{self.rig(rig)}/cmd/motion/{station}"
 
-    def station_alive(self, station: str) -> str:
-        return f"{ROOT}/{self.stage}/station/{station}/alive"
+    def station_alive(self, station: str, session: str) -> str:
+        """One per session: several processes may act as one station (a script's ``stage`` commands), and
+        the one that moved a rig is the one whose leaving stops it."""
+        return f"{ROOT}/{self.stage}/station/{station}/{session}"
 
     @property
     def stations_alive(self) -> str:
-        return f"{ROOT}/{self.stage}/station/*/alive"
+        return f"{ROOT}/{self.stage}/station/*/*"
 
     @property
     def rigs_alive(self) -> str:
@@ -95,9 +97,10 @@ class Keys:
     def all_states(self) -> str:
         return f"{ROOT}/{self.stage}/rig/*/state"
 
-    def station_of(self, key: str) -> str:
-        """The station's name in its liveliness key."""
-        return key.split("/")[-2]
+    def station_of(self, key: str) -> tuple[str, str]:
+        """The station's name and session in its liveliness key."""
+        parts = key.split("/")
+        return parts[-2], parts[-1]
 
     def rig_of(self, key: str) -> str:
         """The rig's name in any of its keys."""
@@ -140,6 +143,7 @@ class Command:
     operator: str
     move: str = ""            # load: a move file on the rig's host
     override_pct: int = 100   # override
+    session: str = ""         # the station's session (its liveliness token), for commands that move
 
     def encode(self) -> bytes:
         return _encode(self)
@@ -150,11 +154,12 @@ class Command:
         operator = data.get("operator")
         if not isinstance(operator, str) or not operator:
             raise MessageError("the command names no operator")
-        move = data.get("move", "")
+        move, session = data.get("move", ""), data.get("session", "")
         pct = data.get("override_pct", 100)
-        if not isinstance(move, str) or isinstance(pct, bool) or not isinstance(pct, int):
-            raise MessageError("the command's move must be a string and override_pct a whole number")
-        return cls(operator, move, pct)
+        if not isinstance(move, str) or not isinstance(session, str) or isinstance(pct, bool) \
+                or not isinstance(pct, int):
+            raise MessageError("the command's move and session must be strings and override_pct a whole number")
+        return cls(operator, move, pct, session)
 
 
 @dataclass(frozen=True)

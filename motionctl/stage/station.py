@@ -34,6 +34,7 @@ class Station:
         self.events: list[Event] = []
         self._changed = threading.Condition()
         self._session = None
+        self.session_id = ""
         self._declared: list = []
 
     def open(self, on_event: Callable[[Event], None] | None = None, *, token: bool = True) -> Station:
@@ -70,8 +71,10 @@ class Station:
             session.declare_subscriber(self.keys.all_states, on_state),
             session.declare_subscriber(f"{self.keys.rig('*')}/event", on_event_sample),
         ]
+        self.session_id = str(session.info.zid())
         if token:
-            self._declared.append(session.liveliness().declare_token(self.keys.station_alive(self.name)))
+            key = self.keys.station_alive(self.name, self.session_id)
+            self._declared.append(session.liveliness().declare_token(key))
         return self
 
     def close(self) -> None:
@@ -122,7 +125,7 @@ class Station:
     def ask(self, rig: str, verb: Verb, *, move: str = "", override_pct: int = 100,
             timeout: float = ANSWER_S) -> Reply:
         """One command to one rig, and its reply; no answer at all is a refusal that says why it may be."""
-        payload = Command(self.name, move, override_pct).encode()
+        payload = Command(self.name, move, override_pct, self.session_id).encode()
         key = self.keys.command(rig, verb, self.name)
         replies = list(self._session.get(key, payload=payload, timeout=timeout))
         for reply in replies:
