@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_MOVE ?= moves/push_in.toml
 TEST_JOBS ?= 2
 
-.PHONY: demo test venv clean bench
+.PHONY: demo test venv clean bench stage-demo
 
 venv: $(STAMP)
 
@@ -26,6 +26,10 @@ demo: $(STAMP)
 	$(BIN)/motionctl check $(DEMO_MOVE)
 	$(BIN)/motionctl preview $(DEMO_MOVE) --out out/preview
 	$(BIN)/motionctl run $(DEMO_MOVE) --sim --clock sim --transport serial --takes takes
+
+# Two simulated rig daemons and an operator station on 127.0.0.1, mutual TLS, their moves run together.
+stage-demo: $(STAMP)
+	$(BIN)/motionctl stage --net rigs/stage_net/demo.toml demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) -m "not wall_clock"

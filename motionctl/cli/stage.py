@@ -6,7 +6,6 @@ import argparse
 import json
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from motionctl.cli.exits import EXIT_FAULT, EXIT_OK
@@ -21,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "at 20 Hz, events, and commands from operator stations (docs/stage-network.md).")
     p.add_argument("--stage-net", required=True, metavar="FILE", help="the stage network file")
     p.add_argument("--rig", required=True, metavar="NAME", help="which [[rig]] of the file this daemon is")
-    p.add_argument("--move", metavar="MOVE", help="a move to load at once")
+    p.add_argument("--move", metavar="MOVE", help="a move to load at once (default: the rig's move in the file)")
     p.add_argument("--sim", action="store_true", help="drive simulated drives over a real wire (the default "
                    "unless --hw names hardware)")
     p.add_argument("--transport", choices=("serial", "can"), default=None, help="with --sim: the wire")
@@ -42,8 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--timeout", type=float, default=600.0, help="longest wait for a rig to come to rest (s)")
     p.add_argument("--renew", action="store_true", help="certs: issue every node's certificate again")
-    p.add_argument("verb", choices=("status", "load", "go", "run", "stop", "estop", "reset", "certs"),
-                   help="certs makes the stage's CA and a certificate for every node of the file ([security])")
+    p.add_argument("verb", choices=("status", "load", "go", "run", "stop", "estop", "reset", "certs", "demo"),
+                   help="certs makes the stage's CA and a certificate for every node of the file ([security]); "
+                   "demo starts every rig of the file as a simulated daemon, runs their moves together from "
+                   "this station, and ends them")
     p.add_argument("rigs", nargs="*", metavar="RIG", help="the rigs (default: every rig of the file); for "
                    "load: RIG MOVE")
     p.set_defaults(handler=run_stage)
@@ -66,7 +67,7 @@ def run_serve(args: argparse.Namespace) -> int:
     sim = args.sim or args.hw is None
     if args.clock == "sim" and not sim:
         raise InputError("--clock sim needs --sim (simulated time needs simulated drives)")
-    move = Path(args.move) if args.move else None
+    move = Path(args.move) if args.move else net.rig(args.rig).move
     if move is not None and not move.is_file():
         raise InputError(f"--move {move}: no such move file")
     settings = Settings(sim=sim, transport=(args.transport or "serial") if sim else None, hw=args.hw,
@@ -74,13 +75,9 @@ def run_serve(args: argparse.Namespace) -> int:
     daemon = RigDaemon(net, args.rig, settings, insecure=args.insecure, move=move).start()
     print(f"motionctl serve: {args.rig} on stage {net.stage} at {net.endpoint(net.rig(args.rig))}", flush=True)
 
-    def leave(signum, frame) -> None:
-        threading.Thread(target=daemon.close, daemon=True).start()
-    signal.signal(signal.SIGTERM, leave)
-    try:
-        daemon.serve()
-    except KeyboardInterrupt:
-        daemon.close()
+    signal.signal(signal.SIGTERM, lambda signum, frame: daemon.leave())
+    signal.signal(signal.SIGINT, lambda signum, frame: daemon.leave())
+    daemon.serve()            # until a signal; then a controlled stop if the rig moves, and off the stage
     return EXIT_OK
 
 
@@ -94,6 +91,8 @@ def run_stage(args: argparse.Namespace) -> int:
         written = stage_certs(net, renew=args.renew)
         print("\n".join(written) if written else "every certificate is there already (--renew to issue them again)")
         return EXIT_OK
+    if args.verb == "demo":
+        return _demo(args, net)
     verb = Verb(args.verb)
     names = [r.name for r in net.rigs]
     move = ""
@@ -178,3 +177,52 @@ def _report(replies: dict, station, as_json: bool) -> None:
 
 def _print_event(event) -> None:
     print(f"{event.rig}: {event.message}", file=sys.stderr, flush=True)
+
+
+def _demo(args: argparse.Namespace, net) -> int:
+    """Every rig of the file as a simulated daemon (a process each), then go to start and run from here."""
+    import subprocess
+    import time
+
+    from motionctl.errors import HardwareError
+
+    if net.security is not None:
+        from motionctl.stage.certs import stage_certs
+        for line in stage_certs(net):
+            print(f"made {line}")
+    daemons = []
+    try:
+        for rig in net.rigs:
+            if rig.move is None:
+                raise InputError(f"{net.file}: rig {rig.name} has no move to run (its move key)")
+            daemons.append(subprocess.Popen(
+                [sys.executable, "-m", "motionctl", "serve", "--stage-net", str(args.net), "--rig", rig.name, "--sim",
+                 "--clock", "sim", "--takes", f"takes/{rig.name}"], stdout=subprocess.PIPE, text=True))
+            line = daemons[-1].stdout.readline().strip()
+            if not line:
+                raise HardwareError(f"the daemon of {rig.name} did not start")
+            print(line)
+        names = [r.name for r in net.rigs]
+        from motionctl.stage.station import Station
+        with Station(net, args.station).open(on_event=_print_event) as station:
+            deadline = time.monotonic() + 60
+            while not all(station.wait_for(n, lambda s: s.state == "idle", 0.5) for n in names):
+                if time.monotonic() > deadline:
+                    raise HardwareError("the rigs did not come up within 60 s")
+            from motionctl.stage.messages import Verb
+            for verb in (Verb.GO, Verb.RUN):
+                replies = {rig: station.ask(rig, verb) for rig in names}
+                _report(replies, station, False)
+                if not all(r.accepted for r in replies.values()) or not _wait_for_rest(station, replies, verb,
+                                                                                       args.timeout):
+                    return EXIT_FAULT
+            _status(station, names, set(names), False)
+        return EXIT_OK
+    finally:
+        for daemon in daemons:
+            daemon.terminate()
+        for daemon in daemons:
+            try:
+                daemon.wait(15)
+            except subprocess.TimeoutExpired:
+                daemon.kill()

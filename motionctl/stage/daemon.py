@@ -58,6 +58,7 @@ class RigDaemon:
         self.stations: set[tuple[str, str]] = set()     # (station, session) with a live token
         self._lock = threading.Lock()
         self._quit = threading.Event()
+        self._leave = threading.Event()
         self._session = None
         self._declared: list = []
         self._motion_queue: queue.Queue = queue.Queue()        # motion commands, one at a time, in order
@@ -102,9 +103,16 @@ class RigDaemon:
         return self
 
     def serve(self) -> None:
-        """Until :meth:`close` (from a signal handler, say)."""
-        while not self._quit.wait(0.2):
-            pass
+        """Until :meth:`leave` (from a signal handler, say), then :meth:`close` on this thread."""
+        try:
+            while not self._leave.wait(0.2):
+                pass
+        finally:
+            self.close()
+
+    def leave(self) -> None:
+        """Ask :meth:`serve` to close the daemon (safe from a signal handler: it only sets a flag)."""
+        self._leave.set()
 
     def close(self) -> None:
         """Leave the stage: a controlled stop if the rig moves, then disconnect."""

@@ -16,6 +16,7 @@ every node (``motionctl serve --stage-net FILE --rig NAME`` and ``motionctl stag
     name = "arm-a"
     rig = "../ur10e_track.toml"              # relative to this file
     listen = "tcp/127.0.0.1:7448"
+    move = "../../moves/push_in.toml"        # optional: loaded when the daemon starts
 
     [security]                               # optional: mutual TLS and access control
     ca = "certs/ca.pem"                      # the stage's certificate authority
@@ -46,6 +47,7 @@ class Node:
     name: str
     endpoint: str = ""               # a rig's, as written (tcp/HOST:PORT; [security] makes it tls/)
     rig_file: Path | None = None     # a rig daemon's rig
+    move: Path | None = None         # the move a rig daemon loads when it starts
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,11 @@ def load_stage_net(path: Path | str) -> StageNet:
         rig_file = base / table.string("rig", required=True)
         if not rig_file.is_file():
             raise table.error("rig", f'rig file "{rig_file}" not found')
+        move = table.string("move")
+        if move is not None and not (base / move).is_file():
+            raise table.error("move", f'move file "{base / move}" not found')
         table.finish()
-        return Node(name, endpoint, rig_file)
+        return Node(name, endpoint, rig_file, base / move if move is not None else None)
 
     stations = tuple(node(t, "station") for t in top.tables("station"))
     rigs = tuple(node(t, "rig") for t in top.tables("rig"))

@@ -134,7 +134,8 @@ class Station:
                     return Reply.decode(reply.ok.payload.to_bytes())
                 except MessageError as exc:
                     return Reply(rig, verb.value, False, f"unreadable reply: {exc}")
-            return Reply(rig, verb.value, False, reply.err.payload.to_string())
+            text = reply.err.payload.to_string()
+            return Reply(rig, verb.value, False, f"no answer within {timeout:g} s" if text == "Timeout" else text)
         why = ("not on the stage network" if rig not in self.rigs_alive(0.5) else
                "no answer: this station may not send that command to it (under [security] only the operators "
                "of the stage network file may move a rig)")
