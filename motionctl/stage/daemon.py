@@ -59,6 +59,7 @@ class RigDaemon:
         self._lock = threading.Lock()
         self._quit = threading.Event()
         self._leave = threading.Event()
+        self._closing = False
         self._session = None
         self._declared: list = []
         self._motion_queue: queue.Queue = queue.Queue()        # motion commands, one at a time, in order
@@ -98,9 +99,18 @@ class RigDaemon:
             thread.start()
             self._threads.append(thread)
         if self._first_move is not None:
-            self._event("note", f"loading {self._first_move}")
-            self.controller.select_move(self._first_move)
+            threading.Thread(target=self._load_first, args=(self._first_move,), name="motionctl-stage-load",
+                             daemon=True).start()
         return self
+
+    def _load_first(self, path: Path) -> None:
+        """The move named at start, checked as a station's ``load`` would be (this rig's, legal)."""
+        try:
+            accepted, why = self._load(path)
+        except MotionctlError as exc:
+            accepted, why = False, str(exc)
+        if not accepted:
+            self._event("refused", f"not loaded: {why}")
 
     def serve(self) -> None:
         """Until :meth:`leave` (from a signal handler, say), then :meth:`close` on this thread."""
@@ -116,12 +126,13 @@ class RigDaemon:
 
     def close(self) -> None:
         """Leave the stage: a controlled stop if the rig moves, then disconnect."""
-        if self._quit.is_set():
+        if self._closing:
             return
-        self._quit.set()
+        self._closing = True          # motion commands are refused from now on
         try:
-            self.controller.close()
+            self.controller.close()   # the status keeps coming while the rig stops
         finally:
+            self._quit.set()
             for declared in reversed(self._declared):
                 try:
                     declared.undeclare()
@@ -240,6 +251,8 @@ class RigDaemon:
 
     def _motion(self, verb: Verb, command: Command) -> tuple[bool, str]:
         """Carry out a command that moves the rig (or changes what it will move); (accepted, why not)."""
+        if self._closing:
+            return False, f"{self.name} is leaving the stage network"
         if self.net.security is None and not self.insecure:
             return False, ("this daemon has no [security]: commands that move the rig need mutual TLS "
                            "(docs/stage-network.md), or --insecure on a closed test network")
