@@ -17,7 +17,10 @@ import json
 import sys
 
 from motionctl.cli.progress import progress_bar
-from motionctl.cli.render import render_check
+from dataclasses import asdict
+from pathlib import Path
+
+from motionctl.cli.render import render_check, render_together
 from motionctl.errors import InputError, PlanningError
 
 
@@ -31,17 +34,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Plan the move at the servo rate and check every tick against position, "
                        "velocity, acceleration and jerk limits and clearance to the set, the keep-out zones and "
                        "the rig itself.  Exit 0 legal, 1 illegal, 2 bad input.")
-    p.add_argument("moves", nargs="+", metavar="MOVE", help="move file(s) (.toml)")
+    p.add_argument("moves", nargs="*", metavar="MOVE", help="move file(s) (.toml)")
+    p.add_argument("--stage-net", metavar="FILE", help="check the moves of a stage network file's rigs (each "
+                   "[[rig]]'s move) on their own and together: clearance between the rigs' links at every tick "
+                   "of one timeline (by their start timecodes), against the file's margin")
     add_plan_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable report (one JSON object per move)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.stage_net:
+        return _together(args)
+    if not args.moves:
+        raise InputError("name a move to check (or --stage-net FILE)")
+    worst, _ = _each(args, args.moves)
+    return worst
+
+
+def _each(args: argparse.Namespace, moves: list[str]) -> tuple[int, list]:
+    """Check each move on its own; (the worst exit code, the plans of the moves that could be planned)."""
     from motionctl.planner import plan_scene
     from motionctl.spec import load_scene
-    worst = 0
-    for index, path in enumerate(args.moves):
+    worst, plans = 0, []
+    for index, path in enumerate(moves):
         try:
             scene = load_scene(path)
             with progress_bar(f"checking {path}") as update:
@@ -61,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             worst = max(worst, 1)
             continue
         report = result.report
+        plans.append(result)
         if args.json:
             print(json.dumps(report.to_dict(), allow_nan=False))
         else:
@@ -69,4 +86,34 @@ def run(args: argparse.Namespace) -> int:
             print(render_check(report))
         if not result.ok:
             worst = max(worst, 1)
-    return worst
+    return worst, plans
+
+
+def _together(args: argparse.Namespace) -> int:
+    """The stage network file's rigs: each move on its own, then all of them together."""
+    from motionctl.planner.together import check_together
+    from motionctl.stage.netfile import load_stage_net
+
+    if args.moves:
+        raise InputError("--stage-net takes the moves from the file: name no MOVE")
+    net = load_stage_net(args.stage_net)
+    missing = [r.name for r in net.rigs if r.move is None]
+    if missing:
+        raise InputError(f"{net.file}: rig {missing[0]} names no move to check (its move key)")
+    worst, plans = _each(args, [str(r.move) for r in net.rigs])
+    if worst == 2 or len(plans) != len(net.rigs):
+        return max(worst, 1)
+    for rig, plan in zip(net.rigs, plans):
+        if plan.rig.file and Path(plan.rig.file).resolve() != rig.rig_file.resolve():
+            raise InputError(f"{net.file}: rig {rig.name}'s move {rig.move} is for {plan.rig.file}, not {rig.rig_file}")
+    if not all(p.trajectory is not None for p in plans):
+        return 1
+    report = check_together({r.name: p for r, p in zip(net.rigs, plans)}, net.margin_m)
+    if args.json:
+        print(json.dumps({"together": True, "ok": report.ok, "margin_m": report.margin_m, "rate_hz": report.rate_hz,
+                          "offsets_ticks": report.offsets, "violations": report.violations(),
+                          "pairs": [asdict(p) for p in report.pairs]}, allow_nan=False))
+    else:
+        print()
+        print(render_together(report))
+    return max(worst, 0 if report.ok else 1)

@@ -112,3 +112,15 @@ def render_check(report: CheckReport) -> str:
     else:
         out.append("LEGAL: every key is reachable within the rig's limits")
     return "\n".join(out)
+
+
+def render_together(report) -> str:
+    """The rigs of a stage network checked together: the closest approach of each pair, and the verdict."""
+    verdict = "LEGAL together" if report.ok else "NOT LEGAL together"
+    lines = [f"Together ({', '.join(f'{n} from tick {t}' for n, t in report.offsets.items())}; "
+             f"{report.ticks} ticks at {report.rate_hz} Hz; margin {report.margin_m * 1000:.0f} mm): {verdict}"]
+    rows = [[f"{p.rig_a} {p.link_a}", f"{p.rig_b} {p.link_b}", f"{p.min_m * 1000:.0f}", p.timecode,
+             str(p.ticks_inside_margin)] for p in report.pairs]
+    lines += _indent(table(["link", "other rig's link", "closest mm", "at", "ticks inside margin"], rows, {2, 4}))
+    lines += [f"  VIOLATION: {v}" for v in report.violations()]
+    return "\n".join(lines)

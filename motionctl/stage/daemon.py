@@ -156,7 +156,7 @@ class RigDaemon:
         return RigStatus(rig=self.name, state=state, move=telemetry.move, verdict=verdict,
                          timecode=telemetry.timecode, tau_s=round(telemetry.fraction * _duration(controller), 3),
                          fault=telemetry.fault, owner=self.owner, take=take[0] if take else "", busy=telemetry.busy,
-                         seq=seq)
+                         seq=seq, sent_unix_ns=time.time_ns())
 
     def _publish(self) -> None:
         period = 1.0 / STATUS_HZ

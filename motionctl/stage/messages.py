@@ -177,6 +177,7 @@ class RigStatus:
     take: str = ""                 # the last take's directory name
     busy: str = ""                 # what the daemon is doing (planning a go-to-start, loading)
     seq: int = 0                   # counts the daemon's statuses: a reply's status orders the stream's
+    sent_unix_ns: int = 0          # the daemon's wall clock when made: for latency and display, never control
 
     def encode(self) -> bytes:
         return _encode(self)

@@ -8,6 +8,7 @@ the stage's network.  So the file is the whole truth of who talks to whom, and t
 every node (``motionctl serve --stage-net FILE --rig NAME`` and ``motionctl stage --net FILE ...``).
 
     stage = "demo"                           # the key space's name for this stage
+    margin = 0.05                            # metres two rigs' links keep apart (motionctl check --stage-net)
 
     [[station]]                              # an operator station (several are allowed); it only
     name = "operator-1"                      # connects out, to every rig
@@ -72,6 +73,7 @@ class StageNet:
     stations: tuple[Node, ...]
     rigs: tuple[Node, ...]
     security: Security | None
+    margin_m: float = 0.05
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -101,6 +103,7 @@ def load_stage_net(path: Path | str) -> StageNet:
     top = Table(doc, source)
     base = Path(path).parent
     stage = _name(top, "stage")
+    margin = top.number("margin", 0.05, minimum=0.0)
     seen: set[str] = set()
     endpoints: set[str] = set()
 
@@ -146,7 +149,7 @@ def load_stage_net(path: Path | str) -> StageNet:
         table.finish()
         security = Security(ca, certs, operators)
     top.finish()
-    return StageNet(source.file, stage, stations, rigs, security)
+    return StageNet(source.file, stage, stations, rigs, security, margin)
 
 
 def _name(table: Table, key: str) -> str:

@@ -37,7 +37,8 @@ class Station:
         self.session_id = ""
         self._declared: list = []
 
-    def open(self, on_event: Callable[[Event], None] | None = None, *, token: bool = True) -> Station:
+    def open(self, on_event: Callable[[Event], None] | None = None, *, token: bool = True,
+             on_status: Callable[[RigStatus], None] | None = None) -> Station:
         """Join the stage; with ``token`` this station is watched (a rig it moves stops when it leaves),
         without it, it only looks and stops (``status``, ``stop``, ``estop``)."""
         import zenoh
@@ -57,6 +58,8 @@ class Station:
             with self._changed:
                 self.latest[status.rig] = status
                 self._changed.notify_all()
+            if on_status is not None:
+                on_status(status)
 
         def on_event_sample(sample) -> None:
             try:

@@ -4,7 +4,9 @@ simulated time paced to the wall clock) and operator stations run as ``motionctl
 One scenario, in the order an evening on set would go: the rigs show up; an untrusted station and a
 station from another CA cannot move them; the operator brings both to their starts and runs them; the
 operator's station dies in the middle of the next run (kill -9) and both rigs stop in a controlled way;
-a daemon dies and the station shows it; a second daemon under a name already on the stage is refused.
+then the network fails under the next run (the station freezes) and both stop again after the lease; a
+daemon dies and the station shows it, then it comes back; a second daemon under a name already on the
+stage is refused.
 """
 
 from __future__ import annotations
@@ -134,11 +136,28 @@ def test_an_evening_on_the_stage_network(stage):
     assert rows["crane"]["state"] == "stopped" and rows["crane"]["fault"] == ""
     assert rows["arm-a"]["state"] in ("stopped", "done")       # a 3 s move may have ended before the kill
 
+    # The network between the station and the rigs fails mid-run (the station freezes, SIGSTOP: its link
+    # stays open and says nothing): both rigs stop once the 1 s lease has run out.
+    assert stage.station("go").returncode == 0
+    frozen = subprocess.Popen([sys.executable, "-m", "motionctl", "stage", "--net", str(stage.net), "run"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stage.until(lambda r: r["crane"]["state"] == "running", timeout=60)
+        os.kill(frozen.pid, signal.SIGSTOP)
+        rows = stage.until(lambda r: r["crane"]["state"] in final and r["arm-a"]["state"] in final, timeout=60)
+        assert rows["crane"]["state"] == "stopped" and rows["crane"]["fault"] == ""
+    finally:
+        frozen.kill()
+        frozen.wait(10)
+
     # A daemon dies (kill -9): the station shows it gone, the other rig stays.
     stage.daemons["arm-a"].kill()
     stage.daemons["arm-a"].wait(10)
     rows = stage.until(lambda r: not r["arm-a"]["reachable"], timeout=30)
     assert rows["crane"]["reachable"]
+    # ... and comes back (a late joiner): the station and the other daemon find it at its endpoint again.
+    stage.serve("arm-a", MOVES / "product_shot.toml")
+    stage.until(lambda r: r["arm-a"]["reachable"] and r["arm-a"]["state"] == "idle", timeout=60)
 
     # A second daemon for a rig already on the stage is refused, in words.
     twin = subprocess.run([sys.executable, "-m", "motionctl", "serve", "--stage-net", str(stage.net), "--rig",
