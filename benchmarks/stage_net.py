@@ -10,7 +10,12 @@ control as ``[security]`` makes them) and a station in this process:
 * **telemetry**: for every status received over ``--seconds``, the age at arrival (the daemon's
   ``sent_unix_ns`` against this host's wall clock: the same clock on one machine), and the rate.
 
-Start-time agreement of two rigs armed on one timecode is not measured yet (issue 17 item 3 is not built).
+* **start agreement**: ``--takes`` times, both rigs go to their starts and run on the stage's timecode
+  (this station its master, as ``motionctl stage run --timecode``): each rig's start against the timecode
+  as its own lock saw it (ticks), and the spread between the two rigs' starts on the host's wall clock
+  (each daemon stamps the tick its run started).  The daemons keep simulated time paced to the wall clock
+  (``--clock sim``), as the demo does.
+
 Run: ``.venv/bin/python benchmarks/stage_net.py``.  Prints markdown; asserts nothing.
 """
 
@@ -54,12 +59,12 @@ name = "operator-1"
 name = "arm-a"
 rig = "{ROOT / "rigs" / "ur10e_track.toml"}"
 listen = "tcp/127.0.0.1:{_port()}"
-move = "{ROOT / "moves" / "product_shot.toml"}"
+move = "{ROOT / "moves" / "orbit.toml"}"
 [[rig]]
 name = "crane"
 rig = "{ROOT / "rigs" / "moco_crane.toml"}"
 listen = "tcp/127.0.0.1:{_port()}"
-move = "{ROOT / "moves" / "crane_reveal.toml"}"
+move = "{ROOT / "moves" / "crane_reveal_25.toml"}"
 [security]
 ca = "certs/ca.pem"
 certs = "certs"
@@ -73,10 +78,37 @@ def _ms(values: list[float]) -> str:
     return f"{np.percentile(a, 50):.2f} | {np.percentile(a, 99):.2f} | {a.max():.2f}"
 
 
+def _start_on_timecode(station):
+    """Both rigs to their starts on timecode, armed, then this station as master until both are done."""
+    from motionctl.timecode import FrameRate, Timecode
+
+    rigs = ("arm-a", "crane")
+    for rig in rigs:
+        station.ask(rig, Verb.GO, timecode=True)
+    for rig in rigs:
+        station.wait_for(rig, lambda s: s.state == "at start", 60)
+    replies = {rig: station.ask(rig, Verb.RUN) for rig in rigs}
+    if not all(r.accepted for r in replies.values()):
+        return None
+    rate = FrameRate.parse(replies["arm-a"].status["fps"])
+    first = min(Timecode.parse(r.status["start"], rate) for r in replies.values())
+    master = station.timecode_master(rate, first - 50)
+    try:
+        done = [station.wait_for(rig, lambda s: s.state in ("done", "stopped", "faulted"), 120) for rig in rigs]
+    finally:
+        master.stop()
+    if not all(s is not None and s.state == "done" for s in done):
+        return None
+    stamps = [s.run_started_unix_ns for s in done]
+    return {s.rig: s.start_error_ticks for s in done}, (max(stamps) - min(stamps)) / 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--takes", type=int, default=3)
+    parser.add_argument("--clock", choices=("sim", "wall"), default="sim", help="the daemons' clock (--sim either way)")
     args = parser.parse_args()
     print(f"{machine_line()}; Python {platform.python_version()}")
     print()
@@ -85,7 +117,7 @@ def main() -> None:
         net = load_stage_net(path)
         stage_certs(net)
         daemons = [subprocess.Popen([sys.executable, "-m", "motionctl", "serve", "--stage-net", str(path), "--rig",
-                                     rig.name, "--sim", "--clock", "sim", "--takes", str(Path(folder) / "takes")],
+                                     rig.name, "--sim", "--clock", args.clock, "--takes", str(Path(folder) / "takes")],
                                     cwd=ROOT, stdout=subprocess.PIPE, text=True) for rig in net.rigs]
         try:
             for daemon in daemons:
@@ -115,6 +147,7 @@ def main() -> None:
                 timing.set()
                 time.sleep(args.seconds)
                 timing.clear()
+                starts = [_start_on_timecode(station) for _ in range(args.takes)]
             print("| command round trip, station -> daemon -> station | n | p50 ms | p99 ms | max ms |")
             print("|---|---|---|---|---|")
             for label, took in rows:
@@ -124,6 +157,17 @@ def main() -> None:
             print("| telemetry (two rigs, 20 Hz each) | statuses | rate Hz | p50 ms | p99 ms | max ms |")
             print("|---|---|---|---|---|---|")
             print(f"| age at arrival | {len(ages)} | {rate:.1f} | {_ms(ages)} |")
+            print()
+            print("| take on the stage's timecode | arm-a start error ticks | crane start error ticks | "
+                  "spread between the rigs ms (ticks at 250 Hz) |")
+            print("|---|---|---|---|")
+            for n, start in enumerate(starts, 1):
+                if start is None:
+                    print(f"| {n} | - | - | did not run to the end |")
+                    continue
+                errors, spread_ms = start
+                print(f"| {n} | {errors['arm-a']:+.2f} | {errors['crane']:+.2f} | {spread_ms:.2f} "
+                      f"({spread_ms / 4.0:.2f}) |")
         finally:
             for daemon in daemons:
                 daemon.terminate()

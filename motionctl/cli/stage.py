@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from motionctl.cli.exits import EXIT_FAULT, EXIT_OK
@@ -41,6 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--timeout", type=float, default=600.0, help="longest wait for a rig to come to rest (s)")
     p.add_argument("--renew", action="store_true", help="certs: issue every node's certificate again")
+    p.add_argument("--timecode", action="store_true",
+                   help="go: the moves will run on the stage's timecode; run: arm them, and be the stage's "
+                   "timecode master (from 2 s before the earliest start timecode) until they are done: each rig "
+                   "starts its frame 0 on its start timecode")
+    p.add_argument("--preroll", type=float, default=2.0, help="run --timecode: seconds of timecode before the "
+                   "earliest start (default 2)")
     p.add_argument("verb", choices=("status", "load", "go", "run", "stop", "estop", "reset", "certs", "demo"),
                    help="certs makes the stage's CA and a certificate for every node of the file ([security]); "
                    "demo starts every rig of the file as a simulated daemon, runs their moves together from "
@@ -114,11 +121,25 @@ def run_stage(args: argparse.Namespace) -> int:
         reachable = station.join(rigs)
         if verb is Verb.STATUS:
             return _status(station, rigs, reachable, args.json)
-        replies = {rig: station.ask(rig, verb, move=move) for rig in rigs}
+        replies = {rig: station.ask(rig, verb, move=move, timecode=args.timecode) for rig in rigs}
         ok = all(r.accepted for r in replies.values())
-        if ok and verb in (Verb.GO, Verb.RUN):
-            ok = _wait_for_rest(station, replies, verb, args.timeout)
+        master = None
+        if ok and verb is Verb.RUN and args.timecode:
+            master, why = _master(station, replies, args.preroll)
+            if master is None:
+                for rig in rigs:
+                    station.ask(rig, Verb.STOP, timeout=5.0)         # disarm: nothing starts without a master
+                replies = {rig: replace(r, accepted=False, reason=why) for rig, r in replies.items()}
+                ok = False
+        try:
+            if ok and verb in (Verb.GO, Verb.RUN):
+                ok = _wait_for_rest(station, replies, verb, args.timeout)
+        finally:
+            if master is not None:
+                master.stop()
         _report(replies, station, args.json)
+        if master is not None and not args.json:
+            _start_agreement(station, rigs)
         return EXIT_OK if ok else EXIT_FAULT
 
 
@@ -140,6 +161,34 @@ def _wait_for_rest(station, replies: dict, verb, timeout: float) -> bool:
             station.ask(rig, Verb.STOP, timeout=5.0)
         raise
     return ok
+
+
+def _master(station, replies: dict, preroll_s: float):
+    """Armed on timecode, every rig: be the stage's timecode master (None and why, when they disagree)."""
+    from motionctl.timecode import FrameRate, Timecode
+
+    statuses = [r.status for r in replies.values()]
+    if not all(s.get("on_timecode") and s.get("state") == "armed" for s in statuses):
+        return None, "not every rig is armed on the stage's timecode: go --timecode first, then run --timecode"
+    rates = {s.get("fps") for s in statuses}
+    if len(rates) != 1:
+        return None, f"the moves are at different frame rates ({', '.join(sorted(rates))}): one timecode needs one"
+    rate = FrameRate.parse(rates.pop())
+    first = min(Timecode.parse(s["start"], rate) for s in statuses)
+    start = first - min(int(round(preroll_s * float(rate.fps))), first.frame)
+    return station.timecode_master(rate, start), ""
+
+
+def _start_agreement(station, rigs: list[str]) -> None:
+    """Each rig's start against the timecode (its own lock), and how far apart the rigs started (wall)."""
+    statuses = [station.latest.get(rig) for rig in rigs]
+    started = [s for s in statuses if s is not None and s.run_started_unix_ns]
+    for s in started:
+        error = f"{s.start_error_ticks:+.2f} ticks" if s.start_error_ticks is not None else "?"
+        print(f"{s.rig}: started on {s.start} ({error} against the timecode)")
+    if len(started) > 1:
+        times = [s.run_started_unix_ns for s in started]
+        print(f"start spread between the rigs: {(max(times) - min(times)) / 1e6:.2f} ms (their wall clocks)")
 
 
 def _status(station, rigs: list[str], reachable: set[str], as_json: bool) -> int:

@@ -25,13 +25,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from motionctl.errors import HardwareError, MotionctlError
 from motionctl.runtime.states import RunState
-from motionctl.stage.messages import Command, Event, Keys, MessageError, Reply, RigStatus, Verb
+from motionctl.stage.messages import Command, Event, Keys, MessageError, Reply, RigStatus, TimecodeFrame, Verb
 from motionctl.stage.netfile import StageNet
+from motionctl.stage.timecode import StageTimecode
 from motionctl.stage.zconfig import node_config, to_json5
 from motionctl.tui.controller import RigController, Settings
 from motionctl.tui.library import Library
@@ -52,6 +53,8 @@ class RigDaemon:
         self.keys = Keys(net.stage)
         self.insecure = insecure
         self.controller = RigController(settings, Library([], settings.rate_hz))
+        self.controller.stage_timecode = self._timecode_source
+        self._timecode: StageTimecode | None = None       # the source of the move in the streamer, if on timecode
         self._first_move = move
         self.owner = ""
         self._owner_session = ""
@@ -92,8 +95,9 @@ class RigDaemon:
                   for station in movers]
         self._status_pub = session.declare_publisher(self.keys.state(self.name))
         self._event_pub = session.declare_publisher(self.keys.event(self.name))
+        timecode = session.declare_subscriber(self.keys.timecode, self._on_timecode)
         token = session.liveliness().declare_token(self.keys.rig_alive(self.name))
-        self._declared = [watch, safe, *motion, self._status_pub, self._event_pub, token]
+        self._declared = [watch, safe, *motion, self._status_pub, self._event_pub, timecode, token]
         for target, name in ((self._serve_motion, "motion"), (self._publish, "status")):
             thread = threading.Thread(target=target, name=f"motionctl-stage-{name}", daemon=True)
             thread.start()
@@ -153,10 +157,16 @@ class RigDaemon:
         with self._lock:
             self._seq += 1
             seq = self._seq
+        plan = controller.active_plan()
+        streamer = controller.streamer
+        chase = streamer.chase if streamer is not None else None
         return RigStatus(rig=self.name, state=state, move=telemetry.move, verdict=verdict,
                          timecode=telemetry.timecode, tau_s=round(telemetry.fraction * _duration(controller), 3),
                          fault=telemetry.fault, owner=self.owner, take=take[0] if take else "", busy=telemetry.busy,
-                         seq=seq, sent_unix_ns=time.time_ns())
+                         seq=seq, sent_unix_ns=time.time_ns(), fps=plan.move.rate.label if plan else "",
+                         start=plan.move.start.label if plan else "", on_timecode=controller.timecode_mode == "stage",
+                         start_error_ticks=chase.start_error_ticks if chase is not None else None,
+                         run_started_unix_ns=controller.run_started_unix_ns)
 
     def _publish(self) -> None:
         period = 1.0 / STATUS_HZ
@@ -183,6 +193,23 @@ class RigDaemon:
             self._event_pub.put(Event(self.name, kind, message).encode())
         except Exception:                   # noqa: BLE001 - closing
             pass
+
+    # -- timecode ---------------------------------------------------------------------------------------
+    def _timecode_source(self, plan, clock) -> StageTimecode:
+        """The controller's source for the mode "stage": fed from the master's frames (:meth:`_on_timecode`)."""
+        source = StageTimecode(plan.move.rate, clock=clock or time.monotonic_ns)
+        self._timecode = source
+        return source
+
+    def _on_timecode(self, sample) -> None:
+        source = self._timecode
+        if source is None:
+            return
+        try:
+            frame = TimecodeFrame.decode(sample.payload.to_bytes())
+        except MessageError:
+            return
+        source.offer(frame.frame, frame.fps)
 
     # -- stations ---------------------------------------------------------------------------------------
     def _on_station(self, sample) -> None:
@@ -232,8 +259,7 @@ class RigDaemon:
                 if refusal:
                     query.reply_err(refusal)
                     continue
-                command = Command(self.keys.sender_of(str(query.key_expr)), command.move, command.override_pct,
-                                  command.session)
+                command = replace(command, operator=self.keys.sender_of(str(query.key_expr)))   # the key's, vouched
                 accepted, reason = self._motion(verb, command)
                 query.reply(query.key_expr, Reply(self.name, verb.value, accepted, reason,
                                                   _plain(self.status())).encode())
@@ -266,6 +292,9 @@ class RigDaemon:
             since = controller.said
             if verb is Verb.GO:
                 self._own(command)
+                if not controller.at_rest:
+                    return False, f"the rig is {_state(controller)}: stop it first"
+                controller.timecode_mode = "stage" if command.timecode else "manual"
                 _wait(controller.go_to_start())
                 return self._outcome({RunState.GOING_TO_START, RunState.AT_START}, "go to start", since)
             if verb is Verb.RUN:

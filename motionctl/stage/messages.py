@@ -9,6 +9,7 @@ Key space (``<stage>``, ``<rig>`` and ``<station>`` are the names of the stage n
     motionctl/v1/<stage>/rig/<rig>/cmd/motion/<station>/<verb>
                                                         queryable: load, go, run, reset, override (operators)
     motionctl/v1/<stage>/station/<station>/<session>    liveliness token of an operator station's session
+    motionctl/v1/<stage>/timecode                       TimecodeFrame, one per frame, from the stage's master
 
 Why the command keys look like this: access control works on keys, and a query carries nothing else that
 says who sent it (its payload and source info are whatever the sender wrote).  Under ``[security]`` only
@@ -86,6 +87,10 @@ class Keys:
         return f"{ROOT}/{self.stage}/station/{station}/{session}"
 
     @property
+    def timecode(self) -> str:
+        return f"{ROOT}/{self.stage}/timecode"
+
+    @property
     def stations_alive(self) -> str:
         return f"{ROOT}/{self.stage}/station/*/*"
 
@@ -144,6 +149,7 @@ class Command:
     move: str = ""            # load: a move file on the rig's host
     override_pct: int = 100   # override
     session: str = ""         # the station's session (its liveliness token), for commands that move
+    timecode: bool = False    # go: run this move on the stage's timecode (armed, it starts on its start frame)
 
     def encode(self) -> bytes:
         return _encode(self)
@@ -155,11 +161,12 @@ class Command:
         if not isinstance(operator, str) or not operator:
             raise MessageError("the command names no operator")
         move, session = data.get("move", ""), data.get("session", "")
-        pct = data.get("override_pct", 100)
+        pct, timecode = data.get("override_pct", 100), data.get("timecode", False)
         if not isinstance(move, str) or not isinstance(session, str) or isinstance(pct, bool) \
-                or not isinstance(pct, int):
-            raise MessageError("the command's move and session must be strings and override_pct a whole number")
-        return cls(operator, move, pct, session)
+                or not isinstance(pct, int) or not isinstance(timecode, bool):
+            raise MessageError("the command's move and session must be strings, override_pct a whole number and "
+                               "timecode true or false")
+        return cls(operator, move, pct, session, timecode)
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,11 @@ class RigStatus:
     busy: str = ""                 # what the daemon is doing (planning a go-to-start, loading)
     seq: int = 0                   # counts the daemon's statuses: a reply's status orders the stream's
     sent_unix_ns: int = 0          # the daemon's wall clock when made: for latency and display, never control
+    fps: str = ""                  # the loaded move's frame rate, and its start timecode
+    start: str = ""
+    on_timecode: bool = False      # the move runs on the stage's timecode
+    start_error_ticks: float | None = None   # the run's start against the timecode, as this rig's lock saw it
+    run_started_unix_ns: int = 0   # the daemon's wall clock at the tick the run started (display, benchmarks)
 
     def encode(self) -> bytes:
         return _encode(self)
@@ -232,3 +244,22 @@ class Event:
             return cls(**data)
         except TypeError as exc:
             raise MessageError(f"the event does not fit version {VERSION}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class TimecodeFrame:
+    """One frame of the stage's timecode: frame ``frame`` (counted from 00:00:00:00) starts now."""
+
+    frame: int
+    fps: str                       # the rate's label ("25", "29.97df")
+
+    def encode(self) -> bytes:
+        return _encode(self)
+
+    @classmethod
+    def decode(cls, payload: bytes | str) -> TimecodeFrame:
+        data = _decode(payload, "the timecode frame")
+        frame, fps = data.get("frame"), data.get("fps")
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0 or not isinstance(fps, str):
+            raise MessageError("the timecode frame needs a frame count and a rate")
+        return cls(frame, fps)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from motionctl.errors import HardwareError
-from motionctl.stage.messages import Command, Event, Keys, MessageError, Reply, RigStatus, Verb
+from motionctl.stage.messages import Command, Event, Keys, MessageError, Reply, RigStatus, TimecodeFrame, Verb
 from motionctl.stage.netfile import StageNet
 from motionctl.stage.zconfig import node_config, to_json5
 
@@ -125,10 +125,10 @@ class Station:
                 self._changed.wait(min(left, 0.2))
 
     # -- asking ----------------------------------------------------------------------------------------
-    def ask(self, rig: str, verb: Verb, *, move: str = "", override_pct: int = 100,
+    def ask(self, rig: str, verb: Verb, *, move: str = "", override_pct: int = 100, timecode: bool = False,
             timeout: float = ANSWER_S) -> Reply:
         """One command to one rig, and its reply; no answer at all is a refusal that says why it may be."""
-        payload = Command(self.name, move, override_pct, self.session_id).encode()
+        payload = Command(self.name, move, override_pct, self.session_id, timecode).encode()
         key = self.keys.command(rig, verb, self.name)
         replies = list(self._session.get(key, payload=payload, timeout=timeout))
         for reply in replies:
@@ -143,3 +143,13 @@ class Station:
                "no answer: this station may not send that command to it (under [security] only the operators "
                "of the stage network file may move a rig)")
         return Reply(rig, verb.value, False, why)
+
+    def timecode_master(self, rate, start):
+        """Be the stage's timecode master from ``start`` (a :class:`~motionctl.timecode.Timecode`) at
+        ``rate``: a :class:`~motionctl.stage.timecode.TimecodeMaster`, started; stop it when done."""
+        from motionctl.stage.timecode import TimecodeMaster
+
+        publisher = self._session.declare_publisher(self.keys.timecode)
+        self._declared.append(publisher)
+        label = rate.label
+        return TimecodeMaster(lambda frame: publisher.put(TimecodeFrame(frame, label).encode()), rate, start).start()

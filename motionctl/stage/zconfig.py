@@ -82,8 +82,12 @@ def access_control(net: StageNet) -> dict:
         rules.append({"id": f"watched-{operator}", "permission": "allow", "flows": both,
                       "messages": ["liveliness_token"], "key_exprs": [f"{stage}/station/{operator}/**"]})
         subjects.append({"id": f"operator-{operator}", "cert_common_names": [operator]})
-        policies.append({"id": f"operator-{operator}", "rules": [f"move-{operator}", f"watched-{operator}"],
+        policies.append({"id": f"operator-{operator}", "rules": [f"move-{operator}", f"watched-{operator}",
+                                                                 "timecode"],
                          "subjects": [f"operator-{operator}"]})
+    # The stage's timecode starts armed rigs: only an operator may be its master.
+    rules.append({"id": "timecode", "permission": "allow", "flows": ["ingress"], "messages": ["put"],
+                  "key_exprs": [f"{stage}/timecode"]})
     return {"enabled": True, "default_permission": "deny", "rules": rules, "subjects": subjects,
             "policies": policies}
 

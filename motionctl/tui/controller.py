@@ -71,6 +71,10 @@ class RigController:
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="motionctl-tui-work")
         self.busy = ""                              # what the worker is doing, for the status line
         self._reversed: tuple[Plan, Plan] | None = None
+        #: A timecode source for the mode "stage" (the stage network's daemon sets it): plan, run clock ->
+        #: source; and the wall clock at the tick the last run started (stage displays, benchmarks).
+        self.stage_timecode = None
+        self.run_started_unix_ns = 0
 
     # -- plumbing -----------------------------------------------------------------------------------
     def say(self, text: str, level: str = "info") -> None:
@@ -84,18 +88,16 @@ class RigController:
         return entries[len(entries) - min(new, len(entries)):] if new > 0 else []
 
     def submit(self, what: str, fn, *args) -> Future:
-        """Run ``fn`` on the worker; errors end up in the log in plain words, never as tracebacks, and in
-        the returned Future for a caller that answers for them (the stage daemon)."""
+        """Run ``fn`` on the worker; errors end up in the log in plain words, never as tracebacks (a caller
+        that answers for them, the stage daemon, reads them there: :meth:`said_since`)."""
         def job():
             self.busy = what
             try:
                 return fn(*args)
             except MotionctlError as exc:
                 self.say(f"{what}: {exc}", "error")
-                raise
             except Exception as exc:            # a bug: say so, keep the UI alive
                 self.say(f"{what}: internal error {type(exc).__name__}: {exc}", "error")
-                raise
             finally:
                 self.busy = ""
         return self._work.submit(job)
@@ -158,7 +160,7 @@ class RigController:
             from motionctl.runtime.simtime import lock_step
             lock_step(clock, device, driver)
         self.driver = driver
-        streamer = Streamer(plan, driver, options=self.settings.options, clock=clock)
+        streamer = Streamer(plan, driver, options=self.settings.options, clock=clock, on_state=self._on_state)
         streamer.run_in_thread()
         if not streamer.ready.wait(5.0) or streamer.state is RunState.FAULTED:
             message = streamer.fault_message or "the drives did not answer"
@@ -168,6 +170,11 @@ class RigController:
         driver.enable()
         self.streamer, self._events_seen = streamer, 0
         self.say(f"connected to {plan.rig.name} on {driver.url} at {plan.rate_hz} Hz")
+
+    def _on_state(self, state: RunState, message: str) -> None:
+        """On the servo thread, at the tick the state changes: keep the wall time a run starts."""
+        if state is RunState.RUNNING:
+            self.run_started_unix_ns = time.time_ns()
 
     def _close_driver(self) -> None:
         if self.driver is not None:
@@ -206,8 +213,10 @@ class RigController:
     def _timecode_source(self, plan: Plan):
         if self.timecode_mode == "manual":
             return None
-        from motionctl.runtime.chase import timecode_source
         clock = self.streamer.clock if self.streamer is not None else None
+        if self.timecode_mode == "stage" and self.stage_timecode is not None:
+            return self.stage_timecode(plan, clock.now_ns if clock is not None else None)
+        from motionctl.runtime.chase import timecode_source
         return timecode_source(self.timecode_mode, plan.move.rate, plan.move.start,
                                clock=clock.now_ns if clock is not None and clock.simulated else None)
 

@@ -7,7 +7,6 @@ feedback the streamer holds (one reference, no queue), so nothing backs up and t
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -114,7 +113,7 @@ def build_telemetry(controller: RigController) -> Telemetry:
     locked = None if lock is None else bool(lock.locked)
     if lock is not None and lock.locked:
         from motionctl.timecode import Timecode
-        now = int(np.floor(lock.frame_at(time.monotonic_ns()) + 1e-9))
+        now = int(np.floor(lock.frame_at(streamer.clock.now_ns()) + 1e-9))     # the run's clock (wall or sim)
         if now >= 0:
             timecode = Timecode(now, streamer.plan.move.rate).label
     if state in (RunState.RUNNING, RunState.STOPPING, RunState.DONE, RunState.STOPPED):

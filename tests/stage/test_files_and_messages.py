@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from motionctl.errors import InputError, SpecError
 from motionctl.stage.certs import issue, make_ca, stage_certs
-from motionctl.stage.messages import Command, Event, Keys, MessageError, Reply, RigStatus, Verb
+from motionctl.stage.messages import Command, Event, Keys, MessageError, Reply, RigStatus, TimecodeFrame, Verb
 from motionctl.stage.netfile import load_stage_net
 from motionctl.stage.zconfig import access_control, node_config
 from tests.stage import netfiles
@@ -88,7 +88,9 @@ def test_access_control_gives_motion_keys_and_station_tokens_to_each_operator_al
     rules = {r["id"]: r for r in acl["rules"]}
     policies = {p["id"]: p for p in acl["policies"]}
     subjects = {s["id"]: s["cert_common_names"] for s in acl["subjects"]}
-    assert policies["operator-operator-1"]["rules"] == ["move-operator-1", "watched-operator-1"]
+    assert policies["operator-operator-1"]["rules"] == ["move-operator-1", "watched-operator-1", "timecode"]
+    assert rules["timecode"]["key_exprs"] == ["motionctl/v1/demo/timecode"] and rules["timecode"]["messages"] == ["put"]
+    assert "timecode" not in policies["everyone"]["rules"]          # only an operator can start armed rigs
     assert subjects["operator-operator-1"] == ["operator-1"]
     assert rules["move-operator-1"]["key_exprs"] == ["motionctl/v1/demo/rig/*/cmd/motion/operator-1/**"]
     assert rules["watched-operator-1"]["key_exprs"] == ["motionctl/v1/demo/station/operator-1/**"]
@@ -107,6 +109,7 @@ def test_keys_put_the_sender_of_a_motion_command_in_the_key():
     key = keys.command("crane", Verb.GO, "operator-2")
     assert keys.verb_of(key) is Verb.GO and keys.sender_of(key) == "operator-2" and keys.rig_of(key) == "crane"
     assert keys.station_of(keys.station_alive("operator-1", "a1b2")) == ("operator-1", "a1b2")
+    assert keys.timecode == "motionctl/v1/demo/timecode"
     assert {v for v in Verb if not v.moves} == {Verb.STATUS, Verb.STOP, Verb.ESTOP}
 
 
@@ -121,6 +124,8 @@ def test_messages_round_trip(operator, text, pct, tau):
     status = RigStatus("arm-a", "running", move=text, tau_s=tau, fault=text, owner=operator, seq=pct)
     assert RigStatus.decode(status.encode()) == status
     assert Event.decode(Event("crane", "fault", text).encode()) == Event("crane", "fault", text)
+    frame = TimecodeFrame(abs(pct), text)
+    assert TimecodeFrame.decode(frame.encode()) == frame
     reply = Reply("arm-a", "run", False, text, {"state": "idle"})
     assert Reply.decode(reply.encode()) == reply
 

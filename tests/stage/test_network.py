@@ -2,7 +2,7 @@
 simulated time paced to the wall clock) and operator stations run as ``motionctl stage`` commands.
 
 One scenario, in the order an evening on set would go: the rigs show up; an untrusted station and a
-station from another CA cannot move them; the operator brings both to their starts and runs them; the
+station from another CA cannot move them; the operator brings both to their starts and runs them, then runs them together on the stage's timecode; the
 operator's station dies in the middle of the next run (kill -9) and both rigs stop in a controlled way;
 then the network fails under the next run (the station freezes) and both stop again after the lease; a
 daemon dies and the station shows it, then it comes back; a second daemon under a name already on the
@@ -102,10 +102,10 @@ def stage(tmp_path):
 
 
 def test_an_evening_on_the_stage_network(stage):
-    stage.serve("arm-a", MOVES / "product_shot.toml")
-    stage.serve("crane", MOVES / "crane_reveal.toml")
+    stage.serve("arm-a", MOVES / "orbit.toml")                   # both at 25 fps from 10:00:00:00
+    stage.serve("crane", MOVES / "crane_reveal_25.toml")
     rows = stage.until(lambda r: all(row["reachable"] and row.get("state") == "idle" for row in r.values()))
-    assert rows["arm-a"]["move"] == "product-shot" and rows["crane"]["state"] == "idle"
+    assert rows["arm-a"]["move"] == "orbit" and rows["crane"]["state"] == "idle"
 
     # A trusted node that is not an operator sees the rigs, and cannot move them.
     viewer = stage.station("--as", "viewer-1", "go")
@@ -124,6 +124,14 @@ def test_an_evening_on_the_stage_network(stage):
     assert run.returncode == 0, run.stdout + run.stderr
     assert {row["state"] for row in stage.status().values()} == {"done"}
 
+    # Together on the stage's timecode: the station is the master; each rig starts on its start frame.
+    assert stage.station("go", "--timecode").returncode == 0
+    on_timecode = stage.station("run", "--timecode")
+    assert on_timecode.returncode == 0, on_timecode.stdout + on_timecode.stderr
+    rows = stage.status()
+    assert {row["state"] for row in rows.values()} == {"done"}
+    assert all(row["on_timecode"] and abs(row["start_error_ticks"]) <= 0.5 for row in rows.values())
+
     # The operator's station dies during the next run: both rigs stop, in a controlled way.
     assert stage.station("go").returncode == 0
     running = subprocess.Popen([sys.executable, "-m", "motionctl", "stage", "--net", str(stage.net), "run"],
@@ -134,7 +142,7 @@ def test_an_evening_on_the_stage_network(stage):
     final = ("stopped", "done", "faulted", "e-stopped")
     rows = stage.until(lambda r: r["crane"]["state"] in final and r["arm-a"]["state"] in final, timeout=60)
     assert rows["crane"]["state"] == "stopped" and rows["crane"]["fault"] == ""
-    assert rows["arm-a"]["state"] in ("stopped", "done")       # a 3 s move may have ended before the kill
+    assert rows["arm-a"]["state"] == "stopped" and rows["arm-a"]["fault"] == ""
 
     # The network between the station and the rigs fails mid-run (the station freezes, SIGSTOP: its link
     # stays open and says nothing): both rigs stop once the 1 s lease has run out.
@@ -156,7 +164,7 @@ def test_an_evening_on_the_stage_network(stage):
     rows = stage.until(lambda r: not r["arm-a"]["reachable"], timeout=30)
     assert rows["crane"]["reachable"]
     # ... and comes back (a late joiner): the station and the other daemon find it at its endpoint again.
-    stage.serve("arm-a", MOVES / "product_shot.toml")
+    stage.serve("arm-a", MOVES / "orbit.toml")
     stage.until(lambda r: r["arm-a"]["reachable"] and r["arm-a"]["state"] == "idle", timeout=60)
 
     # A second daemon for a rig already on the stage is refused, in words.
