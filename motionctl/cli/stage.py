@@ -50,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "earliest start (default 2)")
     p.add_argument("verb", choices=("status", "load", "go", "run", "stop", "estop", "reset", "certs", "demo"),
                    help="certs makes the stage's CA and a certificate for every node of the file ([security]); "
-                   "demo starts every rig of the file as a simulated daemon, runs their moves together from "
-                   "this station, and ends them")
+                   "demo starts every rig of the file as a simulated daemon, runs their moves together on the "
+                   "stage's timecode from this station, and ends them")
     p.add_argument("rigs", nargs="*", metavar="RIG", help="the rigs (default: every rig of the file); for "
                    "load: RIG MOVE")
     p.set_defaults(handler=run_stage)
@@ -121,7 +121,8 @@ def run_stage(args: argparse.Namespace) -> int:
         reachable = station.join(rigs)
         if verb is Verb.STATUS:
             return _status(station, rigs, reachable, args.json)
-        replies = {rig: station.ask(rig, verb, move=move, timecode=args.timecode) for rig in rigs}
+        group = tuple(rigs) if verb is Verb.GO else ()      # rigs sent to their starts together run together
+        replies = {rig: station.ask(rig, verb, move=move, timecode=args.timecode, group=group) for rig in rigs}
         ok = all(r.accepted for r in replies.values())
         master = None
         if ok and verb is Verb.RUN and args.timecode:
@@ -259,12 +260,24 @@ def _demo(args: argparse.Namespace, net) -> int:
                 if time.monotonic() > deadline:
                     raise HardwareError("the rigs did not come up within 60 s")
             from motionctl.stage.messages import Verb
-            for verb in (Verb.GO, Verb.RUN):
-                replies = {rig: station.ask(rig, verb) for rig in names}
+            for verb in (Verb.GO, Verb.RUN):          # together on the stage's timecode, this station its master
+                replies = {rig: station.ask(rig, verb, timecode=True, group=tuple(names) if verb is Verb.GO else ())
+                           for rig in names}
+                master = None
+                if verb is Verb.RUN and all(r.accepted for r in replies.values()):
+                    master, why = _master(station, replies, args.preroll)
+                    if master is None:
+                        replies = {rig: replace(r, accepted=False, reason=why) for rig, r in replies.items()}
+                try:
+                    ok = all(r.accepted for r in replies.values()) and _wait_for_rest(station, replies, verb,
+                                                                                       args.timeout)
+                finally:
+                    if master is not None:
+                        master.stop()
                 _report(replies, station, False)
-                if not all(r.accepted for r in replies.values()) or not _wait_for_rest(station, replies, verb,
-                                                                                       args.timeout):
+                if not ok:
                     return EXIT_FAULT
+            _start_agreement(station, names)
             _status(station, names, set(names), False)
         return EXIT_OK
     finally:

@@ -25,6 +25,8 @@ from motionctl.collision_kernels import seg_seg
 from motionctl.errors import PlanningError
 from motionctl.kinematics import Kinematics
 from motionctl.planner.plan import Plan
+from motionctl.spec.rig import Rig
+from motionctl.timecode import FrameRate, Timecode
 
 #: Ticks measured at once (memory: ticks x capsules x capsules x 3 floats per pair of rigs).
 CHUNK_TICKS = 2048
@@ -64,57 +66,75 @@ class TogetherReport:
                 f"from {p.first_inside})" for p in self.pairs if p.ticks_inside_margin]
 
 
-def _offsets(plans: dict[str, Plan], rate: int) -> dict[str, int]:
+@dataclass(frozen=True, eq=False)
+class RigRun:
+    """What the check needs of one rig's run: the rig, its joint trajectory at the servo rate, and when
+    its frame 0 is (its move's start timecode).  A daemon gets one from another over the network, without
+    planning the other's move again: the trajectory checked is the one that rig will run."""
+
+    rig: Rig
+    q: NDArray[np.float64]          # (ticks, axes), SI
+    rate_hz: int
+    move_rate: FrameRate
+    start: Timecode
+
+    @classmethod
+    def of(cls, plan: Plan) -> RigRun:
+        if plan.trajectory is None:
+            raise PlanningError(f"{plan.move.name} could not be planned: check it on its own first")
+        return cls(plan.rig, plan.trajectory.q, plan.rate_hz, plan.move.rate, plan.move.start)
+
+
+def _offsets(runs: dict[str, RigRun], rate: int, by_timecode: bool) -> dict[str, int]:
     """Each move's start on the common timeline, in ticks from the earliest start."""
-    rates = {p.move.rate.fps for p in plans.values()}
+    if not by_timecode:
+        return {name: 0 for name in runs}
+    rates = {r.move_rate.fps for r in runs.values()}
     if len(rates) != 1:
         raise PlanningError("moves run together must share one frame rate (one timecode): "
-                            + ", ".join(f"{n} {p.move.rate.label}" for n, p in plans.items()))
-    starts = {name: Fraction(plan.move.start.frame) / plans[name].move.rate.fps for name, plan in plans.items()}
+                            + ", ".join(f"{n} {r.move_rate.label}" for n, r in runs.items()))
+    starts = {name: Fraction(run.start.frame) / run.move_rate.fps for name, run in runs.items()}
     first = min(starts.values())
     return {name: int(round((start - first) * rate)) for name, start in starts.items()}
 
 
-def _capsules(plan: Plan, offset: int, ticks: int) -> tuple[NDArray, NDArray, NDArray, tuple[str, ...]]:
+def _capsules(run: RigRun, offset: int, ticks: int) -> tuple[NDArray, NDArray, NDArray, tuple[str, ...]]:
     """The rig's capsule endpoints on the common timeline ``(ticks, C, 3)`` twice, radii, link names."""
-    q = plan.trajectory.q
-    index = np.clip(np.arange(ticks) - offset, 0, len(q) - 1)      # wait at the start, hold at the end
-    kin = Kinematics(plan.rig)
-    a, b = kin.capsules_world(kin.link_frames(q[index]))
+    index = np.clip(np.arange(ticks) - offset, 0, len(run.q) - 1)   # wait at the start, hold at the end
+    kin = Kinematics(run.rig)
+    a, b = kin.capsules_world(kin.link_frames(run.q[index]))
     return a, b, kin.capsules.radius, kin.capsules.names
 
 
-def _timecode(plans: dict[str, Plan], offsets: dict[str, int], tick: int, rate: int) -> str:
+def _timecode(runs: dict[str, RigRun], offsets: dict[str, int], tick: int, rate: int) -> str:
     """The timecode of a common tick, on the first-starting move's clock."""
-    name = min(offsets, key=offsets.get)
-    plan = plans[name]
-    frame = int(Fraction(tick, rate) * plan.move.rate.fps + Fraction(1, 10**6))
-    return plan.move.timecode_at(frame)
+    run = runs[min(offsets, key=offsets.get)]
+    frame = int(Fraction(tick, rate) * run.move_rate.fps + Fraction(1, 10**6))
+    return (run.start + frame).label
 
 
-def check_together(plans: dict[str, Plan], margin_m: float) -> TogetherReport:
-    """Clearance between every two rigs of ``plans`` (rig name -> its checked plan) on one timeline."""
+def check_together(plans: dict[str, Plan | RigRun], margin_m: float, *, by_timecode: bool = True) -> TogetherReport:
+    """Clearance between every two rigs (name -> its checked plan, or its :class:`RigRun`) on one timeline:
+    by their start timecodes, or all starting at once (``by_timecode=False``: a group run started together)."""
     if len(plans) < 2:
         raise PlanningError("checking rigs together needs two rigs or more")
-    for name, plan in plans.items():
-        if plan.trajectory is None:
-            raise PlanningError(f"{name}'s move {plan.move.name} could not be planned: check it on its own first")
-    rates = {p.rate_hz for p in plans.values()}
+    runs = {name: p if isinstance(p, RigRun) else RigRun.of(p) for name, p in plans.items()}
+    rates = {r.rate_hz for r in runs.values()}
     if len(rates) != 1:
         raise PlanningError("moves run together must be planned at one servo rate")
     rate = rates.pop()
-    offsets = _offsets(plans, rate)
-    ticks = max(offsets[n] + len(p.trajectory.q) for n, p in plans.items())
-    shapes = {name: _capsules(plan, offsets[name], ticks) for name, plan in plans.items()}
-    names = list(plans)
+    offsets = _offsets(runs, rate, by_timecode)
+    ticks = max(offsets[n] + len(r.q) for n, r in runs.items())
+    shapes = {name: _capsules(run, offsets[name], ticks) for name, run in runs.items()}
+    names = list(runs)
     pairs = []
     for i, first in enumerate(names):
         for second in names[i + 1:]:
-            pairs.append(_pair(first, second, shapes[first], shapes[second], margin_m, plans, offsets, rate, ticks))
+            pairs.append(_pair(first, second, shapes[first], shapes[second], margin_m, runs, offsets, rate, ticks))
     return TogetherReport(rate, margin_m, ticks, offsets, tuple(pairs))
 
 
-def _pair(first: str, second: str, a, b, margin_m: float, plans, offsets, rate: int, ticks: int) -> RigPairClearance:
+def _pair(first: str, second: str, a, b, margin_m: float, runs, offsets, rate: int, ticks: int) -> RigPairClearance:
     a0, a1, ra, na = a
     b0, b1, rb, nb = b
     radii = ra[:, None] + rb[None, :]
@@ -135,5 +155,5 @@ def _pair(first: str, second: str, a, b, margin_m: float, plans, offsets, rate: 
             best, best_tick = float(per_tick[k]), start + k
             best_pair = np.unravel_index(int(np.argmin(d[k])), d[k].shape)
     return RigPairClearance(first, na[best_pair[0]], second, nb[best_pair[1]], best, best_tick,
-                            _timecode(plans, offsets, best_tick, rate), inside,
-                            _timecode(plans, offsets, first_inside, rate) if first_inside >= 0 else "")
+                            _timecode(runs, offsets, best_tick, rate), inside,
+                            _timecode(runs, offsets, first_inside, rate) if first_inside >= 0 else "")

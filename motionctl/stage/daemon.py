@@ -30,7 +30,8 @@ from pathlib import Path
 
 from motionctl.errors import HardwareError, MotionctlError
 from motionctl.runtime.states import RunState
-from motionctl.stage.messages import Command, Event, Keys, MessageError, Reply, RigStatus, TimecodeFrame, Verb
+from motionctl.stage.messages import (Command, Event, Keys, MessageError, PlanShare, Reply, RigStatus, TimecodeFrame,
+                                      Verb)
 from motionctl.stage.netfile import StageNet
 from motionctl.stage.timecode import StageTimecode
 from motionctl.stage.zconfig import node_config, to_json5
@@ -96,8 +97,9 @@ class RigDaemon:
         self._status_pub = session.declare_publisher(self.keys.state(self.name))
         self._event_pub = session.declare_publisher(self.keys.event(self.name))
         timecode = session.declare_subscriber(self.keys.timecode, self._on_timecode)
+        share = session.declare_queryable(self.keys.plan(self.name), self._on_plan)
         token = session.liveliness().declare_token(self.keys.rig_alive(self.name))
-        self._declared = [watch, safe, *motion, self._status_pub, self._event_pub, timecode, token]
+        self._declared = [watch, safe, *motion, self._status_pub, self._event_pub, timecode, share, token]
         for target, name in ((self._serve_motion, "motion"), (self._publish, "status")):
             thread = threading.Thread(target=target, name=f"motionctl-stage-{name}", daemon=True)
             thread.start()
@@ -211,6 +213,57 @@ class RigDaemon:
             return
         source.offer(frame.frame, frame.fps)
 
+    # -- a group's moves, checked together -------------------------------------------------------------
+    def _on_plan(self, query) -> None:
+        """Share the trajectory this rig would run (the active plan: the loaded move, either direction)."""
+        with query:
+            plan = self.controller.active_plan()
+            if plan is None or plan.trajectory is None:
+                query.reply_err(f"{self.name} has no move loaded")
+                return
+            share = PlanShare.of(self.name, plan.move.name, plan.rate_hz, plan.move.rate.label, plan.move.start.label,
+                                 plan.trajectory.q)
+            query.reply(query.key_expr, share.encode())
+
+    def _group_refusal(self, command: Command) -> str:
+        """Why this rig must not go with its group: its move and theirs meet (``check_together``), or a rig
+        of the group did not share what it would run.  "" when it may."""
+        others = [rig for rig in command.group if rig != self.name]
+        if not others:
+            return ""
+        from motionctl.planner.together import RigRun, check_together
+        from motionctl.spec import load_rig
+        from motionctl.timecode import FrameRate, Timecode
+
+        plan = self.controller.active_plan()
+        if plan is None or plan.trajectory is None:
+            return ""                               # nothing to go to: the go-to-start itself refuses
+        runs = {self.name: RigRun.of(plan)}
+        for rig in others:
+            try:
+                node = self.net.rig(rig)
+            except KeyError as exc:
+                return f"cannot check the group: {exc.args[0]}"
+            replies = list(self._session.get(self.keys.plan(rig), timeout=10.0))
+            ok = [r.ok for r in replies if r.ok is not None]
+            if not ok:
+                why = replies[0].err.payload.to_string() if replies else "not on the stage network"
+                return f"cannot check the group's moves together: {rig}: {why}"
+            try:
+                share = PlanShare.decode(ok[0].payload.to_bytes())
+                rate = FrameRate.parse(share.fps)
+                runs[rig] = RigRun(load_rig(node.rig_file), share.joints(), share.rate_hz, rate,
+                                   Timecode.parse(share.start, rate))
+            except (MessageError, MotionctlError, ValueError) as exc:
+                return f"cannot check the group's moves together: {rig}'s plan: {exc}"
+        try:
+            report = check_together(runs, self.net.margin_m, by_timecode=command.timecode)
+        except MotionctlError as exc:
+            return f"the group's moves cannot run together: {exc}"
+        if not report.ok:
+            return "the group's moves are not legal together: " + "; ".join(report.violations())
+        return ""
+
     # -- stations ---------------------------------------------------------------------------------------
     def _on_station(self, sample) -> None:
         import zenoh
@@ -294,6 +347,9 @@ class RigDaemon:
                 self._own(command)
                 if not controller.at_rest:
                     return False, f"the rig is {_state(controller)}: stop it first"
+                refusal = self._group_refusal(command)
+                if refusal:
+                    return False, refusal
                 controller.timecode_mode = "stage" if command.timecode else "manual"
                 _wait(controller.go_to_start())
                 return self._outcome({RunState.GOING_TO_START, RunState.AT_START}, "go to start", since)

@@ -10,6 +10,7 @@ Key space (``<stage>``, ``<rig>`` and ``<station>`` are the names of the stage n
                                                         queryable: load, go, run, reset, override (operators)
     motionctl/v1/<stage>/station/<station>/<session>    liveliness token of an operator station's session
     motionctl/v1/<stage>/timecode                       TimecodeFrame, one per frame, from the stage's master
+    motionctl/v1/<stage>/rig/<rig>/plan                 queryable: PlanShare, the trajectory the rig would run
 
 Why the command keys look like this: access control works on keys, and a query carries nothing else that
 says who sent it (its payload and source info are whatever the sender wrote).  Under ``[security]`` only
@@ -74,6 +75,9 @@ class Keys:
         if verb.moves:
             return f"{self.motion(rig, station)}/{verb.value}"
         return f"{self.safe(rig)}/{verb.value}"
+
+    def plan(self, rig: str) -> str:
+        return f"{self.rig(rig)}/plan"
 
     def safe(self, rig: str) -> str:
         return f"{self.rig(rig)}/cmd/safe"
@@ -150,6 +154,7 @@ class Command:
     override_pct: int = 100   # override
     session: str = ""         # the station's session (its liveliness token), for commands that move
     timecode: bool = False    # go: run this move on the stage's timecode (armed, it starts on its start frame)
+    group: tuple[str, ...] = ()   # go: the rigs that will run with this one (their moves are checked together)
 
     def encode(self) -> bytes:
         return _encode(self)
@@ -161,12 +166,13 @@ class Command:
         if not isinstance(operator, str) or not operator:
             raise MessageError("the command names no operator")
         move, session = data.get("move", ""), data.get("session", "")
-        pct, timecode = data.get("override_pct", 100), data.get("timecode", False)
+        pct, timecode, group = data.get("override_pct", 100), data.get("timecode", False), data.get("group", [])
         if not isinstance(move, str) or not isinstance(session, str) or isinstance(pct, bool) \
-                or not isinstance(pct, int) or not isinstance(timecode, bool):
-            raise MessageError("the command's move and session must be strings, override_pct a whole number and "
-                               "timecode true or false")
-        return cls(operator, move, pct, session, timecode)
+                or not isinstance(pct, int) or not isinstance(timecode, bool) or not isinstance(group, list) \
+                or not all(isinstance(g, str) for g in group):
+            raise MessageError("the command's move and session must be strings, override_pct a whole number, "
+                               "timecode true or false and group a list of rig names")
+        return cls(operator, move, pct, session, timecode, tuple(group))
 
 
 @dataclass(frozen=True)
@@ -263,3 +269,43 @@ class TimecodeFrame:
         if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0 or not isinstance(fps, str):
             raise MessageError("the timecode frame needs a frame count and a rate")
         return cls(frame, fps)
+
+
+@dataclass(frozen=True)
+class PlanShare:
+    """The trajectory a rig would run (what the rigs of a group check each other against): its joints at
+    every servo tick (float64, little-endian, base64), the servo rate, the move's frame rate and start."""
+
+    rig: str
+    move: str
+    rate_hz: int
+    fps: str
+    start: str
+    axes: int
+    q: str
+
+    def encode(self) -> bytes:
+        return _encode(self)
+
+    @classmethod
+    def of(cls, rig: str, move: str, rate_hz: int, fps: str, start: str, q) -> PlanShare:
+        import base64
+
+        import numpy as np
+        data = np.ascontiguousarray(q, dtype="<f8")
+        return cls(rig, move, rate_hz, fps, start, int(data.shape[1]), base64.b64encode(data.tobytes()).decode())
+
+    def joints(self):
+        import base64
+
+        import numpy as np
+        return np.frombuffer(base64.b64decode(self.q), dtype="<f8").reshape(-1, self.axes)
+
+    @classmethod
+    def decode(cls, payload: bytes | str) -> PlanShare:
+        data = _decode(payload, "the shared plan")
+        data.pop("v")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise MessageError(f"the shared plan does not fit version {VERSION}: {exc}") from None

@@ -126,9 +126,10 @@ class Station:
 
     # -- asking ----------------------------------------------------------------------------------------
     def ask(self, rig: str, verb: Verb, *, move: str = "", override_pct: int = 100, timecode: bool = False,
-            timeout: float = ANSWER_S) -> Reply:
-        """One command to one rig, and its reply; no answer at all is a refusal that says why it may be."""
-        payload = Command(self.name, move, override_pct, self.session_id, timecode).encode()
+            group: tuple[str, ...] = (), timeout: float = ANSWER_S) -> Reply:
+        """One command to one rig, and its reply; no answer at all is a refusal that says why it may be.
+        ``group``: for go, the rigs that will run with it (each checks their moves together)."""
+        payload = Command(self.name, move, override_pct, self.session_id, timecode, tuple(group)).encode()
         key = self.keys.command(rig, verb, self.name)
         replies = list(self._session.get(key, payload=payload, timeout=timeout))
         for reply in replies:

@@ -72,7 +72,7 @@ def access_control(net: StageNet) -> dict:
                                                                           f"{stage}/rig/*/alive"],
          "messages": ["put", "delete", "liveliness_token"]},
         {"id": "stop", "permission": "allow", "flows": both, "messages": ask,
-         "key_exprs": [f"{stage}/rig/*/cmd/safe/**"]},
+         "key_exprs": [f"{stage}/rig/*/cmd/safe/**", f"{stage}/rig/*/plan"]},
     ]
     subjects = [{"id": "stage-nodes", "cert_common_names": [n.name for n in net.nodes]}]
     policies = [{"id": "everyone", "rules": ["look", "rigs", "stop"], "subjects": ["stage-nodes"]}]
