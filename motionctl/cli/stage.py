@@ -126,7 +126,7 @@ def run_stage(args: argparse.Namespace) -> int:
         ok = all(r.accepted for r in replies.values())
         master = None
         if ok and verb is Verb.RUN and args.timecode:
-            master, why = _master(station, replies, args.preroll)
+            master, why = station.master_for(replies, args.preroll)
             if master is None:
                 for rig in rigs:
                     station.ask(rig, Verb.STOP, timeout=5.0)         # disarm: nothing starts without a master
@@ -162,22 +162,6 @@ def _wait_for_rest(station, replies: dict, verb, timeout: float) -> bool:
             station.ask(rig, Verb.STOP, timeout=5.0)
         raise
     return ok
-
-
-def _master(station, replies: dict, preroll_s: float):
-    """Armed on timecode, every rig: be the stage's timecode master (None and why, when they disagree)."""
-    from motionctl.timecode import FrameRate, Timecode
-
-    statuses = [r.status for r in replies.values()]
-    if not all(s.get("on_timecode") and s.get("state") == "armed" for s in statuses):
-        return None, "not every rig is armed on the stage's timecode: go --timecode first, then run --timecode"
-    rates = {s.get("fps") for s in statuses}
-    if len(rates) != 1:
-        return None, f"the moves are at different frame rates ({', '.join(sorted(rates))}): one timecode needs one"
-    rate = FrameRate.parse(rates.pop())
-    first = min(Timecode.parse(s["start"], rate) for s in statuses)
-    start = first - min(int(round(preroll_s * float(rate.fps))), first.frame)
-    return station.timecode_master(rate, start), ""
 
 
 def _start_agreement(station, rigs: list[str]) -> None:
@@ -265,7 +249,7 @@ def _demo(args: argparse.Namespace, net) -> int:
                            for rig in names}
                 master = None
                 if verb is Verb.RUN and all(r.accepted for r in replies.values()):
-                    master, why = _master(station, replies, args.preroll)
+                    master, why = station.master_for(replies, args.preroll)
                     if master is None:
                         replies = {rig: replace(r, accepted=False, reason=why) for rig, r in replies.items()}
                 try:

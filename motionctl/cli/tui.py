@@ -30,10 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clock", choices=("wall", "sim"), default="wall",
                    help="with --sim: wall (default) is real time, the rehearsal; sim keeps simulated lock-step time "
                    "paced to the wall clock (a busy machine slows the rig down instead of faulting it)")
+    p.add_argument("--stage", metavar="FILE", help="the operator station of a stage network file instead: every "
+                   "rig of the stage in one table, driven as one group (docs/stage-network.md)")
+    p.add_argument("--as", dest="station", metavar="STATION", help="with --stage: the [[station]] to join as")
     p.set_defaults(handler=run_tui)
 
 
 def run_tui(args: argparse.Namespace) -> int:
+    if args.stage:
+        return _stage_station(args)
     from motionctl.tui.app import MotionctlApp
     from motionctl.tui.controller import Settings
     from motionctl.tui.library import Library
@@ -58,4 +63,22 @@ def run_tui(args: argparse.Namespace) -> int:
                         rate_hz=args.rate, ltc_file=args.ltc, faults=list(args.fault), clock=args.clock)
     controller = RigProcess(settings, Library(folders, args.rate))
     MotionctlApp(controller, move).run()
+    return 0
+
+
+def _stage_station(args: argparse.Namespace) -> int:
+    from motionctl.stage.netfile import load_stage_net
+    from motionctl.stage.operator import StageOperator
+    from motionctl.tui.stage_app import StageApp
+
+    net = load_stage_net(args.stage)
+    try:
+        operator = StageOperator(net, args.station)
+    except KeyError as exc:
+        raise InputError(f"--as: {exc.args[0]}") from None
+    operator.open()
+    try:
+        StageApp(operator).run()
+    finally:
+        operator.close()
     return 0

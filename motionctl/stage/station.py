@@ -154,3 +154,19 @@ class Station:
         self._declared.append(publisher)
         label = rate.label
         return TimecodeMaster(lambda frame: publisher.put(TimecodeFrame(frame, label).encode()), rate, start).start()
+
+    def master_for(self, replies: dict[str, Reply], preroll_s: float = 2.0):
+        """Every rig of ``replies`` (to ``run``) armed on the stage's timecode: be its master from
+        ``preroll_s`` before the earliest start.  (master, "") or (None, why not)."""
+        from motionctl.timecode import FrameRate, Timecode
+
+        statuses = [r.status for r in replies.values()]
+        if not all(s.get("on_timecode") and s.get("state") == "armed" for s in statuses):
+            return None, "not every rig is armed on the stage's timecode: go --timecode first, then run --timecode"
+        rates = {s.get("fps") for s in statuses}
+        if len(rates) != 1:
+            return None, f"the moves are at different frame rates ({', '.join(sorted(rates))}): one timecode needs one"
+        rate = FrameRate.parse(rates.pop())
+        first = min(Timecode.parse(s["start"], rate) for s in statuses)
+        start = first - min(int(round(preroll_s * float(rate.fps))), first.frame)
+        return self.timecode_master(rate, start), ""
