@@ -140,6 +140,16 @@ def _decode(payload: bytes | str, kind: str) -> dict:
     return data
 
 
+def _fields(cls, payload: bytes | str, kind: str):
+    """A message whose JSON fields are the dataclass's own."""
+    data = _decode(payload, kind)
+    data.pop("v")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise MessageError(f"{kind} does not fit version {VERSION}: {exc}") from None
+
+
 def _encode(message: object) -> bytes:
     return json.dumps({"v": VERSION, **asdict(message)}, separators=(",", ":")).encode()
 
@@ -202,12 +212,7 @@ class RigStatus:
 
     @classmethod
     def decode(cls, payload: bytes | str) -> RigStatus:
-        data = _decode(payload, "the rig's status")
-        data.pop("v")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise MessageError(f"the rig's status does not fit version {VERSION}: {exc}") from None
+        return _fields(cls, payload, "the rig's status")
 
 
 @dataclass(frozen=True)
@@ -225,12 +230,7 @@ class Reply:
 
     @classmethod
     def decode(cls, payload: bytes | str) -> Reply:
-        data = _decode(payload, "the reply")
-        data.pop("v")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise MessageError(f"the reply does not fit version {VERSION}: {exc}") from None
+        return _fields(cls, payload, "the reply")
 
 
 @dataclass(frozen=True)
@@ -244,12 +244,7 @@ class Event:
 
     @classmethod
     def decode(cls, payload: bytes | str) -> Event:
-        data = _decode(payload, "the event")
-        data.pop("v")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise MessageError(f"the event does not fit version {VERSION}: {exc}") from None
+        return _fields(cls, payload, "the event")
 
 
 @dataclass(frozen=True)
@@ -303,9 +298,4 @@ class PlanShare:
 
     @classmethod
     def decode(cls, payload: bytes | str) -> PlanShare:
-        data = _decode(payload, "the shared plan")
-        data.pop("v")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise MessageError(f"the shared plan does not fit version {VERSION}: {exc}") from None
+        return _fields(cls, payload, "the shared plan")
