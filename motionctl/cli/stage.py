@@ -125,7 +125,8 @@ def run_stage(args: argparse.Namespace) -> int:
         replies = {rig: station.ask(rig, verb, move=move, timecode=args.timecode, group=group) for rig in rigs}
         ok = all(r.accepted for r in replies.values())
         master = None
-        if ok and verb is Verb.RUN and args.timecode:
+        on_timecode = args.timecode or any(r.status.get("on_timecode") for r in replies.values())
+        if ok and verb is Verb.RUN and on_timecode:      # armed on the stage's timecode: someone must roll it
             master, why = station.master_for(replies, args.preroll)
             if master is None:
                 for rig in rigs:

@@ -344,12 +344,12 @@ class RigDaemon:
                 return self._load(Path(command.move))
             since = controller.said
             if verb is Verb.GO:
-                self._own(command)
                 if not controller.at_rest:
                     return False, f"the rig is {_state(controller)}: stop it first"
                 refusal = self._group_refusal(command)
                 if refusal:
                     return False, refusal
+                self._own(command)
                 controller.timecode_mode = "stage" if command.timecode else "manual"
                 _wait(controller.go_to_start())
                 return self._outcome({RunState.GOING_TO_START, RunState.AT_START}, "go to start", since)

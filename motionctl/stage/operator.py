@@ -131,7 +131,8 @@ class StageOperator:
 
     def _run(self) -> None:
         replies = self._each(Verb.RUN)
-        if not self.timecode or not all(r.accepted for r in replies.values()):
+        on_timecode = self.timecode or any(r.status.get("on_timecode") for r in replies.values())
+        if not on_timecode or not all(r.accepted for r in replies.values()):
             return
         master, why = self.station.master_for(replies, self.preroll_s)
         if master is None:
