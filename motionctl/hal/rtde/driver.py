@@ -43,6 +43,10 @@ INPUTS = ("input_int_register_24", "input_int_register_25") + tuple(f"input_doub
 HOLD, FOLLOW, STOP, END = 0, 1, 2, 3
 #: How far ahead of the controller the servo loop streams (as for KUKA RSI and the serial queue).
 DEFAULT_LOOKAHEAD_MS = 60.0
+#: How long enable() waits for the control program to say it holds: a controller compiles the URScript
+#: it is sent before running it, and a busy machine running a simulated one is slower still.  The wait
+#: ends as soon as the program reports; only a program that never starts costs the whole of it.
+PROGRAM_START_S = 10.0
 #: The program's states (output_int_register_24).
 NOT_RUNNING, HOLDING, FOLLOWING, STOPPED, ENDED_STALE, ENDED_ASKED = range(6)
 PROGRAM_STATES = {NOT_RUNNING: "not running", HOLDING: "holding", FOLLOWING: "following", STOPPED: "stopped",
@@ -340,14 +344,15 @@ class RtdeDriver(Driver):
         self._send_program()
         if self.lockstep:
             return                   # in simulated time the program's first cycles come with the ticks
-        deadline = time.monotonic() + timeout_s
+        wait_s = max(timeout_s, PROGRAM_START_S)
+        deadline = time.monotonic() + wait_s
         with self._fresh:
             while int(self._values.get("output_int_register_24", 0)) not in (HOLDING, FOLLOWING) or \
                     int(self._values.get("runtime_state", 0)) != w.RUNTIME_PLAYING:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._error:
                     raise HardwareError(self._error or "the robot did not start motionctl's control program "
-                                        f"within {timeout_s:.1f} s (is it in remote control?)")
+                                        f"within {wait_s:.1f} s (is it in remote control?)")
                 self._fresh.wait(remaining)
 
     def _send_program(self) -> None:
