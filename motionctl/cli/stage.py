@@ -118,6 +118,8 @@ def run_stage(args: argparse.Namespace) -> int:
         raise InputError(f"--as: {exc.args[0]}") from None
     watched = verb.moves                     # only a station that moves a rig is watched (its token)
     with station.open(on_event=None if args.json or not watched else _print_event, token=watched):
+        if verb in (Verb.STOP, Verb.ESTOP):
+            return _stop_all(station, rigs, verb, args.json)
         reachable = station.join(rigs)
         if verb is Verb.STATUS:
             return _status(station, rigs, reachable, args.json)
@@ -143,6 +145,23 @@ def run_stage(args: argparse.Namespace) -> int:
         if master is not None and not args.json:
             _start_agreement(station, rigs)
         return EXIT_OK if ok else EXIT_FAULT
+
+
+def _stop_all(station, rigs: list[str], verb, as_json: bool) -> int:
+    """Stop or E-stop every rig at once (a thread each, a short timeout): one rig that does not answer
+    never holds up the others; no waiting to join first (a query goes out as soon as a link is up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(rigs)) as pool:
+        futures = {rig: pool.submit(station.ask, rig, verb, timeout=3.0) for rig in rigs}
+        replies = {rig: future.result() for rig, future in futures.items()}
+    if any(not r.accepted for r in replies.values()):       # a link that was not up yet: once more
+        with ThreadPoolExecutor(max_workers=len(rigs)) as pool:
+            again = {rig: pool.submit(station.ask, rig, verb, timeout=3.0)
+                     for rig, r in replies.items() if not r.accepted}
+            replies.update({rig: future.result() for rig, future in again.items()})
+    _report(replies, station, as_json)
+    return EXIT_OK if all(r.accepted for r in replies.values()) else EXIT_FAULT
 
 
 def _wait_for_rest(station, replies: dict, verb, timeout: float) -> bool:

@@ -238,6 +238,7 @@ class ChaseStart(Enum):
     WAIT = "wait"            # the start frame is still to come
     START = "start"          # frame 0 goes out on this tick
     LATE = "late"            # the start frame had already passed when armed: a fault
+    LOST = "lost"            # the timecode stopped before the start frame came: a fault, never a start
 
 
 class Chase:
@@ -279,10 +280,12 @@ class Chase:
     def close(self) -> None:
         self.source.close()
 
-    def start(self, tick_ns: int) -> ChaseStart:
+    def start(self, tick_ns: int, now_ns: int | None = None) -> ChaseStart:
         """Armed: does frame 0 go out on the tick whose setpoint applies at ``tick_ns``?"""
         if not self.lock.locked:
             return ChaseStart.WAIT
+        if self.lock.lost(tick_ns if now_ns is None else now_ns):   # gone quiet in the preroll: never guess
+            return ChaseStart.LOST
         start_ns = self.lock.host_ns_of(self.start_frame)
         if tick_ns - start_ns > self.period_ns:
             return ChaseStart.LATE
@@ -290,6 +293,9 @@ class Chase:
             self.start_error_ticks = (tick_ns - start_ns) / self.period_ns
             return ChaseStart.START
         return ChaseStart.WAIT
+
+    def lost_fault(self) -> Fault:
+        return Fault(f"timecode lost before the start timecode {self.start_label} came: not started", quick=False)
 
     def late_fault(self) -> Fault:
         return Fault(f"the start timecode {self.start_label} had already passed when armed (roll the "

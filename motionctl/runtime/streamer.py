@@ -621,9 +621,11 @@ class Streamer:
         return self.last_command   # idle, done, stopped: hold the last setpoint
 
     def _start_on_timecode(self) -> None:
-        decision = self.chase.start(self._tick_ns())
+        decision = self.chase.start(self._tick_ns(), self.clock.now_ns())
         if decision is ChaseStart.LATE:
             self._fault(self.chase.late_fault())
+        elif decision is ChaseStart.LOST:
+            self._fault(self.chase.lost_fault())
         elif decision is ChaseStart.START:
             self.motion.start_run(self._override_target)
             self._fire(Event.START, f"started on timecode {self.plan.move.start.label} "

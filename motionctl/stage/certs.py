@@ -35,7 +35,8 @@ def _write_key(key, path: Path) -> None:
                              serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.name + ".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temp.unlink(missing_ok=True)          # O_CREAT's mode applies to a new file only
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     os.replace(temp, path)
@@ -115,6 +116,10 @@ def stage_certs(net: StageNet, *, renew: bool = False) -> list[str]:
     if security is None:
         raise InputError(f"{net.file}: no [security] table: nothing says where the certificates go")
     ca_key_path = security.ca.with_suffix(".key")
+    for node in net.nodes:
+        if security.cert(node.name).resolve() == security.ca.resolve():
+            raise InputError(f'{net.file}: node "{node.name}" would share the CA\'s files ({security.ca}): rename it '
+                             "or put the CA elsewhere")
     written = []
     if security.ca.exists() and ca_key_path.exists():
         ca_cert = x509.load_pem_x509_certificate(security.ca.read_bytes())

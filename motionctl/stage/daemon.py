@@ -70,6 +70,7 @@ class RigDaemon:
         self._threads: list[threading.Thread] = []
         self._logged = 0
         self._seq = 0
+        self._stops = 0                                  # stops and E-stops received (voids waiting commands)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> RigDaemon:
@@ -92,7 +93,7 @@ class RigDaemon:
         # One queryable per station that may move the rig: access control lets each station's
         # certificate reach only its own (the key then names a sender the network vouched for).
         movers = self.net.security.operators if self.net.security is not None else [s.name for s in self.net.stations]
-        motion = [session.declare_queryable(f"{self.keys.motion(self.name, station)}/*", self._motion_queue.put)
+        motion = [session.declare_queryable(f"{self.keys.motion(self.name, station)}/*", self._queue_motion)
                   for station in movers]
         self._status_pub = session.declare_publisher(self.keys.state(self.name))
         self._event_pub = session.declare_publisher(self.keys.event(self.name))
@@ -117,6 +118,12 @@ class RigDaemon:
             accepted, why = False, str(exc)
         if not accepted:
             self._event("refused", f"not loaded: {why}")
+
+    def _queue_motion(self, query) -> None:
+        """A motion command waits its turn with the count of stops so far: a stop while it waits voids it."""
+        with self._lock:
+            stops = self._stops
+        self._motion_queue.put((query, stops))
 
     def serve(self) -> None:
         """Until :meth:`leave` (from a signal handler, say), then :meth:`close` on this thread."""
@@ -223,7 +230,7 @@ class RigDaemon:
                 return
             share = PlanShare.of(self.name, plan.move.name, plan.rate_hz, plan.move.rate.label, plan.move.start.label,
                                  plan.trajectory.q)
-            query.reply(query.key_expr, share.encode())
+            query.reply(self.keys.plan(self.name), share.encode())
 
     def _group_refusal(self, command: Command) -> str:
         """Why this rig must not go with its group: its move and theirs meet (``check_together``), or a rig
@@ -276,6 +283,8 @@ class RigDaemon:
         with self._lock:
             self.stations.discard((station, session))
             owned = (station, session) == (self.owner, self._owner_session)
+            if owned:
+                self.owner, self._owner_session = "", ""
         state = self.controller.state
         if owned and state in _OWNED:
             self._event("network", f"operator station {station} left the stage network while the rig was "
@@ -284,38 +293,58 @@ class RigDaemon:
 
     # -- commands ----------------------------------------------------------------------------------------
     def _on_safe(self, query) -> None:
+        """Stop and E-stop act first, whatever the payload says (a malformed one is reported after)."""
         with query:
-            verb, command, refusal = self._parse(query)
-            if refusal:
-                query.reply_err(refusal)
+            try:
+                verb = self.keys.verb_of(str(query.key_expr))
+            except ValueError:
+                query.reply_err(f"no such command: {query.key_expr}")
                 return
+            if verb in (Verb.STOP, Verb.ESTOP):
+                with self._lock:
+                    self._stops += 1              # motion commands waiting behind this one are void now
+                if verb is Verb.STOP:
+                    self.controller.stop()
+                else:
+                    self.controller.estop()
+            _, command, refusal = self._parse(query)
+            who = command.operator if command is not None else "a node that sent no readable command"
             if verb is Verb.STOP:
-                self.controller.stop()
-                self._event("note", f"stop from {command.operator}")
+                self._event("note", f"stop from {who}")
             elif verb is Verb.ESTOP:
-                self.controller.estop()
-                self._event("fault", f"E-stop from {command.operator}")
+                self._event("fault", f"E-stop from {who}")
             elif verb is not Verb.STATUS:
                 query.reply_err(f"{verb.value} is not a stop")
                 return
-            query.reply(query.key_expr, Reply(self.name, verb.value, True, "",
-                                              _plain(self.status())).encode())
+            if refusal and verb is Verb.STATUS:
+                query.reply_err(refusal)
+                return
+            query.reply(self.keys.command(self.name, verb, ""),
+                        Reply(self.name, verb.value, True, refusal, _plain(self.status())).encode())
 
     def _serve_motion(self) -> None:
         while not self._quit.is_set():
             try:
-                query = self._motion_queue.get(timeout=0.2)
+                query, stops = self._motion_queue.get(timeout=0.2)
             except queue.Empty:
                 continue
             with query:
-                verb, command, refusal = self._parse(query)
-                if refusal:
-                    query.reply_err(refusal)
-                    continue
-                command = replace(command, operator=self.keys.sender_of(str(query.key_expr)))   # the key's, vouched
-                accepted, reason = self._motion(verb, command)
-                query.reply(query.key_expr, Reply(self.name, verb.value, accepted, reason,
-                                                  _plain(self.status())).encode())
+                try:
+                    verb, command, refusal = self._parse(query)
+                    if refusal:
+                        query.reply_err(refusal)
+                        continue
+                    sender = self.keys.sender_of(str(query.key_expr))     # the key's: access control vouched
+                    command = replace(command, operator=sender)
+                    accepted, reason = self._motion(verb, command, stops)
+                    query.reply(self.keys.command(self.name, verb, sender),
+                                Reply(self.name, verb.value, accepted, reason, _plain(self.status())).encode())
+                except Exception as exc:      # noqa: BLE001 - a bug must not end the only motion thread
+                    self._event("fault", f"internal error answering a command ({type(exc).__name__}: {exc})")
+                    try:
+                        query.reply_err(f"internal error: {type(exc).__name__}: {exc}")
+                    except Exception:         # noqa: BLE001 - the query may be gone
+                        pass
 
     def _parse(self, query) -> tuple[Verb | None, Command | None, str]:
         try:
@@ -328,7 +357,7 @@ class RigDaemon:
             return verb, None, str(exc)
         return verb, command, ""
 
-    def _motion(self, verb: Verb, command: Command) -> tuple[bool, str]:
+    def _motion(self, verb: Verb, command: Command, stops: int) -> tuple[bool, str]:
         """Carry out a command that moves the rig (or changes what it will move); (accepted, why not)."""
         if self._closing:
             return False, f"{self.name} is leaving the stage network"
@@ -349,20 +378,25 @@ class RigDaemon:
                 refusal = self._group_refusal(command)
                 if refusal:
                     return False, refusal
-                self._own(command)
+                refusal = self._take_ownership(command, stops)
+                if refusal:
+                    return False, refusal
                 controller.timecode_mode = "stage" if command.timecode else "manual"
                 _wait(controller.go_to_start())
-                return self._outcome({RunState.GOING_TO_START, RunState.AT_START}, "go to start", since)
+                return self._still_owned(command, self._outcome({RunState.GOING_TO_START, RunState.AT_START},
+                                                                "go to start", since))
             if verb is Verb.RUN:
                 if controller.state is not RunState.AT_START:
                     return False, f"the rig is {_state(controller)}: go to the start first"
-                self._own(command)
+                refusal = self._take_ownership(command, stops)
+                if refusal:
+                    return False, refusal
                 controller.arm()
-                armed = self._outcome({RunState.ARMED}, "arm", since)
+                armed = self._still_owned(command, self._outcome({RunState.ARMED}, "arm", since))
                 if not armed[0] or controller.streamer.lock is not None:
                     return armed            # on timecode, an armed rig starts itself on its start frame
                 controller.run()
-                return self._outcome({RunState.RUNNING, RunState.DONE}, "run", since)
+                return self._still_owned(command, self._outcome({RunState.RUNNING, RunState.DONE}, "run", since))
             if verb is Verb.RESET:
                 _wait(controller.reset())
                 return self._outcome({RunState.IDLE}, "reset", since)
@@ -385,11 +419,7 @@ class RigDaemon:
         if not command.session:
             return False
         token = self.keys.station_alive(*key)
-        if any(r.ok is not None for r in self._session.liveliness().get(token, timeout=1.0)):
-            with self._lock:
-                self.stations.add(key)
-            return True
-        return False
+        return any(r.ok is not None for r in self._session.liveliness().get(token, timeout=1.0))
 
     def _load(self, path: Path) -> tuple[bool, str]:
         """Load a move file of this host; only a move written for this daemon's rig (another rig's would
@@ -406,9 +436,27 @@ class RigDaemon:
             return False, self._refusal_since(since) or f"{path} was not loaded"
         return True, ""
 
-    def _own(self, command: Command) -> None:
+    def _take_ownership(self, command: Command, stops: int) -> str:
+        """Just before motion: the station is still there and no stop came since the command arrived; then
+        it owns the rig.  Why not, or ""."""
+        if not self._present(command):
+            return f"station {command.operator} left the stage network before the rig moved"
         with self._lock:
+            if self._stops != stops:
+                return "a stop came while this command waited: not carried out"
             self.owner, self._owner_session = command.operator, command.session
+        return ""
+
+    def _still_owned(self, command: Command, outcome: tuple[bool, str]) -> tuple[bool, str]:
+        """After motion began: if the owner left meanwhile (its leaving found no rig to stop yet), stop now."""
+        with self._lock:
+            owned = (self.owner, self._owner_session) == (command.operator, command.session)
+        if outcome[0] and not owned:
+            self.controller.stop()
+            return False, f"station {command.operator} left the stage network as the rig began: controlled stop"
+        if not outcome[0] and self.controller.state in _OWNED:
+            self.controller.stop()                    # refused, yet moving: never leave it so
+        return outcome
 
     def _outcome(self, wanted: set[RunState], what: str, since: int) -> tuple[bool, str]:
         """Whether the streamer took the command (it acts on its next tick): the state it leads to, or a

@@ -182,6 +182,8 @@ class Command:
                 or not all(isinstance(g, str) for g in group):
             raise MessageError("the command's move and session must be strings, override_pct a whole number, "
                                "timecode true or false and group a list of rig names")
+        if not all(c in "0123456789abcdefABCDEF" for c in session):
+            raise MessageError("the command's session must be the station's Zenoh id (hexadecimal)")
         return cls(operator, move, pct, session, timecode, tuple(group))
 
 

@@ -9,6 +9,7 @@ the station is open its token is on the network, so a rig it moved stops when it
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from motionctl.stage.messages import Event, Reply, RigStatus, Verb
 from motionctl.stage.netfile import StageNet
 from motionctl.stage.station import Station
 
+STALE_S = 1.0
 REST = ("idle", "at start", "done", "stopped", "faulted", "e-stopped", "disconnected")
 
 
@@ -38,7 +40,7 @@ class StageOperator:
         self.preroll_s = preroll_s
         self.log: deque[tuple[str, str]] = deque(maxlen=2000)
         self.busy = ""
-        self._reachable: set[str] = set()
+        self._stops = 0                            # stops and E-stops pressed: a group command in flight ends
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="motionctl-stage-work")
         self._master = None
         self._lock = threading.Lock()
@@ -46,7 +48,6 @@ class StageOperator:
     # -- lifecycle -------------------------------------------------------------------------------------
     def open(self) -> StageOperator:
         self.station.open(on_event=self._on_event)
-        self._work.submit(self._watch_reachable)
         return self
 
     def close(self) -> None:
@@ -54,9 +55,6 @@ class StageOperator:
         self._work.shutdown(wait=False, cancel_futures=True)
         self._stop_master()
         self.station.close()
-
-    def _watch_reachable(self) -> None:
-        self._reachable = self.station.join(self.rigs, timeout=2.0)
 
     def _on_event(self, event: Event) -> None:
         self.say(f"{event.rig}: {event.message}", {"fault": "error", "refused": "warn"}.get(event.kind, "info"))
@@ -66,23 +64,25 @@ class StageOperator:
 
     # -- what the table shows ----------------------------------------------------------------------------
     def rows(self) -> list[Row]:
-        latest = dict(self.station.latest)
-        return [Row(rig, rig in self._reachable or rig in latest, latest.get(rig)) for rig in self.rigs]
-
-    def refresh_reachable(self) -> None:
-        """Ask the network which rigs are there (a worker's job: it waits up to half a second)."""
-        if not self.busy:
-            self._work.submit(self._watch_reachable)
+        """A rig whose status stopped coming (20 Hz) for a second is shown as off the network."""
+        latest, heard, now = dict(self.station.latest), dict(self.station.heard), time.monotonic()
+        rows = []
+        for rig in self.rigs:
+            fresh = now - heard.get(rig, -1e9) < STALE_S
+            rows.append(Row(rig, fresh, latest.get(rig) if fresh else None))
+        return rows
 
     # -- the rigs, all together ---------------------------------------------------------------------------
     def estop(self) -> None:
         """E-stop every rig, now, from this thread (each answered on its daemon's network thread)."""
+        self._stops += 1
         for rig in self.rigs:
             threading.Thread(target=self._ask_now, args=(rig, Verb.ESTOP), daemon=True).start()
         self.say("E-STOP sent to every rig", "error")
         self._stop_master()
 
     def stop(self) -> None:
+        self._stops += 1
         for rig in self.rigs:
             threading.Thread(target=self._ask_now, args=(rig, Verb.STOP), daemon=True).start()
         self.say("stop sent to every rig")
@@ -107,6 +107,11 @@ class StageOperator:
         self._submit("reset", lambda: self._each(Verb.RESET))
 
     def _submit(self, what: str, job) -> None:
+        if self.busy:         # never queue a go or a run behind another: it would fire when that one ends
+            self.say(f"{what}: not now, the station is busy ({self.busy}); stop first to end it", "warn")
+            return
+        self.busy = what
+
         def work() -> None:
             self.busy = what
             try:
@@ -118,7 +123,13 @@ class StageOperator:
         self._work.submit(work)
 
     def _each(self, verb: Verb, **kwargs: object) -> dict[str, Reply]:
-        replies = {rig: self.station.ask(rig, verb, **kwargs) for rig in self.rigs}
+        """``verb`` to every rig in turn; a stop pressed meanwhile ends it (the rest are not asked)."""
+        stops, replies = self._stops, {}
+        for rig in self.rigs:
+            if self._stops != stops:
+                replies[rig] = Reply(rig, verb.value, False, "a stop was pressed: not asked")
+                continue
+            replies[rig] = self.station.ask(rig, verb, **kwargs)
         for rig, reply in replies.items():
             if reply.accepted:
                 self.say(f"{rig}: {verb.value} accepted")
@@ -131,8 +142,10 @@ class StageOperator:
 
     def _run(self) -> None:
         replies = self._each(Verb.RUN)
-        on_timecode = self.timecode or any(r.status.get("on_timecode") for r in replies.values())
-        if not on_timecode or not all(r.accepted for r in replies.values()):
+        if not all(r.accepted for r in replies.values()):
+            self.stop()                            # no rig of the group is left armed or running alone
+            return
+        if not (self.timecode or any(r.status.get("on_timecode") for r in replies.values())):
             return
         master, why = self.station.master_for(replies, self.preroll_s)
         if master is None:

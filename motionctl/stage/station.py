@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from motionctl.errors import HardwareError
@@ -31,7 +32,8 @@ class Station:
         self.name = self.node.name
         self.keys = Keys(net.stage)
         self.latest: dict[str, RigStatus] = {}
-        self.events: list[Event] = []
+        self.heard: dict[str, float] = {}           # when each rig's latest status came (monotonic s)
+        self.events: deque[Event] = deque(maxlen=1000)
         self._changed = threading.Condition()
         self._session = None
         self.session_id = ""
@@ -57,6 +59,7 @@ class Station:
                 return
             with self._changed:
                 self.latest[status.rig] = status
+                self.heard[status.rig] = time.monotonic()
                 self._changed.notify_all()
             if on_status is not None:
                 on_status(status)

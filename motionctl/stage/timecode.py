@@ -18,8 +18,13 @@ from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 
-from motionctl.runtime.chase import Observation
+from motionctl.runtime.chase import JUMP_FRAMES, Observation
 from motionctl.timecode import FrameRate, Timecode
+
+#: Frames whose arrival phases are pooled (a second at 25 fps).
+SMOOTHING = 25
+#: Frames in a row off the master's phase by more than JUMP_FRAMES before they count as a timecode jump.
+JUMP_AFTER = 3
 
 
 class StageTimecode:
@@ -31,22 +36,45 @@ class StageTimecode:
         self._queue: deque[Observation] = deque()
         self._lock = threading.Lock()
         self._rolled = False
+        self._period_ns = float(Fraction(10**9) * rate.frame_duration)
+        self._offsets: deque[float] = deque(maxlen=SMOOTHING)
+        self._outliers = 0
         self.description = f"the stage's timecode at {rate.label} fps"
 
     def offer(self, frame: int, fps: str) -> bool:
-        """A frame from the master, now (any thread); False if it is at another rate than the move's."""
+        """A frame from the master, now (any thread); False if it is at another rate than the move's.
+
+        Arrivals jitter (a busy host, a daemon whose paced simulated clock lags the wall for a moment,
+        frames delivered in a burst): each is stamped with the median over the last :data:`SMOOTHING`
+        frames of (arrival - the frame's nominal time), plus its nominal time.  The master sends on
+        absolute deadlines, so that median is the master's phase; a late or early arrival no longer looks
+        like a timecode jump, while a real one (frame numbers out of step with time for :data:`JUMP_AFTER`
+        frames in a row) still does."""
         if fps != self.rate.label:
             return False
         at = self._clock()
+        nominal = frame * self._period_ns
         with self._lock:
-            if self._rolled:
-                self._queue.append(Observation(frame, at))
+            if not self._rolled:
+                return True
+            raw = at - nominal
+            offset = sorted(self._offsets)[len(self._offsets) // 2] if self._offsets else raw
+            # Far from the master's phase: jitter if it does not last, a jump of the timecode if it does
+            # (then the raw arrival goes to the lock, which calls it a jump, as for LTC).
+            self._outliers = self._outliers + 1 if abs(raw - offset) > JUMP_FRAMES * self._period_ns else 0
+            if self._outliers >= JUMP_AFTER:
+                self._offsets.clear()
+                offset = raw
+            self._offsets.append(raw)
+            self._queue.append(Observation(frame, int(round(offset + nominal))))
         return True
 
     def roll(self) -> None:
         with self._lock:
             self._rolled = True
             self._queue.clear()
+            self._offsets.clear()
+            self._outliers = 0
 
     def poll(self) -> list[Observation]:
         with self._lock:

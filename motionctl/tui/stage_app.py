@@ -54,7 +54,6 @@ class StageApp(App):
         for rig in self.operator.rigs:
             table.add_row(rig, "?", "", "", "", "", "", key=rig)
         self.set_interval(REFRESH_S, self.refresh_rows)
-        self.set_interval(2.0, self.operator.refresh_reachable)
 
     def refresh_rows(self) -> None:
         self.refreshes += 1

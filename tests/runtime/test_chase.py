@@ -95,6 +95,16 @@ def test_timecode_lost_mid_run_ends_in_a_controlled_stop(product_plan, sim_rig, 
     assert any("timecode lost" in f for f in result.summary["faults"]), result.summary["faults"]
 
 
+def test_timecode_lost_before_the_start_frame_never_starts_the_move(product_plan, sim_rig, tmp_path):
+    """The deck stops 30 frames into a 50-frame preroll: locked, but the start never comes; no start on a
+    guess (the lock would otherwise extrapolate to it)."""
+    rig = sim_rig()
+    deck = _StoppingDeck(product_plan.move.rate, product_plan.move.start - 50, frames=30, clock=rig.clock.now_ns)
+    result = rig.take(product_plan, tmp_path, timecode=deck)
+    assert result.state is RunState.FAULTED
+    assert any("lost before the start" in f for f in result.summary["faults"]), result.summary["faults"]
+
+
 def test_timecode_jump_mid_run_ends_in_a_controlled_stop(product_plan, sim_rig, tmp_path):
     rig = sim_rig()
     deck = _JumpingDeck(product_plan.move.rate, product_plan.move.start - 50, after=50 + 40, clock=rig.clock.now_ns)

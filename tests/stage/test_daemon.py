@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from motionctl.stage.daemon import RigDaemon
-from motionctl.stage.messages import Command, Keys, Verb
+from motionctl.stage.messages import Command, Keys, Reply, Verb
 from motionctl.stage.netfile import load_stage_net
 from motionctl.stage.station import Station
 from motionctl.tui.controller import Settings
@@ -77,10 +77,15 @@ def test_a_malformed_command_gets_an_error_reply_in_words(insecure):
     with Station(insecure.net).open() as station:
         station.join(["arm-a"])
         keys = Keys("unit")
+        # A stop acts whatever its payload says, and says what was wrong with it.
         replies = list(station._session.get(keys.command("arm-a", Verb.STOP, "operator-1"), payload=b"junk",
                                             timeout=10))
-        assert len(replies) == 1 and replies[0].err is not None
-        assert "not JSON" in replies[0].err.payload.to_string()
+        assert len(replies) == 1 and replies[0].ok is not None
+        stop = Reply.decode(replies[0].ok.payload.to_bytes())
+        assert stop.accepted and "not JSON" in stop.reason
+        replies = list(station._session.get(keys.command("arm-a", Verb.STATUS, "operator-1"), payload=b"junk",
+                                            timeout=10))
+        assert replies[0].err is not None and "not JSON" in replies[0].err.payload.to_string()
         newer = Command("operator-1").encode().replace(b'"v":1', b'"v":2')
         replies = list(station._session.get(keys.command("arm-a", Verb.GO, "operator-1"), payload=newer, timeout=10))
         assert "version 2" in replies[0].err.payload.to_string()

@@ -119,7 +119,7 @@ names = st.text(st.characters(codec="utf-8"), max_size=40)
 @settings(max_examples=60, derandomize=True)
 @given(names, names, st.integers(-10, 300), st.floats(allow_nan=False, allow_infinity=False))
 def test_messages_round_trip(operator, text, pct, tau):
-    command = Command(operator or "x", text, pct, text)
+    command = Command(operator or "x", text, pct, f"{abs(pct):x}", bool(pct % 2), (text,))
     assert Command.decode(command.encode()) == command
     status = RigStatus("arm-a", "running", move=text, tau_s=tau, fault=text, owner=operator, seq=pct)
     assert RigStatus.decode(status.encode()) == status
@@ -131,7 +131,9 @@ def test_messages_round_trip(operator, text, pct, tau):
 
 
 @pytest.mark.parametrize("payload", [b"", b"not json", b"[]", b'{"v": 2, "operator": "x"}',
-                                     b'{"operator": "x"}', b'{"v": 1}', b'{"v": 1, "operator": 3}'])
+                                     b'{"operator": "x"}', b'{"v": 1}', b'{"v": 1, "operator": 3}',
+                                     b'{"v": 1, "operator": "x", "session": "*"}',
+                                     b'{"v": 1, "operator": "x", "session": "a/b"}'])
 def test_a_bad_command_is_refused_in_words(payload):
     with pytest.raises(MessageError):
         Command.decode(payload)

@@ -34,6 +34,31 @@ def test_frames_become_observations_at_their_arrival_only_once_rolled_and_at_the
     assert source.poll() == []
 
 
+def test_jittered_arrivals_are_not_a_jump_and_a_real_jump_is():
+    """Arrivals up to 2.5 frames late or early (a lagging clock, bursts) keep the lock; a frame number out
+    of sequence is still a jump.  Seeded: the same arrivals every run."""
+    import random
+
+    rng = random.Random(17)
+    now = [0]
+    source = StageTimecode(RATE, clock=lambda: now[0])
+    source.roll()
+    lock = TimecodeLock(RATE)
+    t0, period = 5_000_000_000, 40_000_000
+    for k in range(200):
+        now[0] = t0 + k * period + (rng.choice([-1, 1]) * 100_000_000 if k % 17 == 5 else rng.randint(0, 3_000_000))
+        source.offer(900_000 + k, "25")
+        for observation in source.poll():
+            lock.observe(observation)
+    assert lock.locked and lock.jumps == []
+    for k in range(200, 203):                                 # 100 frames on: the master was cued elsewhere
+        now[0] = t0 + k * period
+        source.offer(900_100 + k, "25")
+        for observation in source.poll():
+            lock.observe(observation)
+    assert lock.jumps
+
+
 @pytest.mark.wall_clock
 def test_the_master_sends_every_frame_in_order_from_its_start():
     sent: list[int] = []
